@@ -1,0 +1,1 @@
+"""compare: everything that uses both twins. The only package that imports both."""

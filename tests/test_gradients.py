@@ -1,0 +1,101 @@
+"""Every backward pass against central finite differences, in float64."""
+import numpy as np
+import pytest
+
+import numpy_impl
+from compare.gradcheck import finite_difference_check, numerical_gradient, relative_error
+from numpy_impl.activations import ReLU, Softmax
+from numpy_impl.layers import Dense
+from numpy_impl.losses import categorical_crossentropy_from_logits
+
+from .conftest import random_batch
+
+TOLERANCE = 1e-6
+
+
+def check_all_entries(loss_fn, array, analytic):
+    """Largest relative error over every entry of `array`."""
+    worst = 0.0
+    for index in np.ndindex(array.shape):
+        numeric = numerical_gradient(loss_fn, array, index)
+        worst = max(worst, float(relative_error(analytic[index], numeric)))
+    return worst
+
+
+def test_softmax_cross_entropy_gradient(rng):
+    logits = rng.normal(size=(5, 4)) * 3
+    y = numpy_impl.one_hot(rng.integers(0, 4, 5), 4, "float64")
+    _, _, grad = categorical_crossentropy_from_logits(logits, y)
+    error = check_all_entries(lambda: categorical_crossentropy_from_logits(logits, y)[0], logits, grad)
+    assert error < TOLERANCE
+
+
+def test_cross_entropy_is_stable_for_huge_logits():
+    logits = np.array([[1000.0, 0.0, -1000.0]])
+    loss, probabilities, grad = categorical_crossentropy_from_logits(logits, np.array([[0.0, 1.0, 0.0]]))
+    assert loss == pytest.approx(1000.0)          # logsumexp = 1000, z_true = 0
+    assert np.isfinite(grad).all() and np.isfinite(probabilities).all()
+
+
+@pytest.mark.parametrize("activation", [ReLU, Softmax])
+def test_activation_backward(rng, activation):
+    z = rng.normal(size=(4, 5))
+    weights = rng.normal(size=(4, 5))                # L = sum(weights * act(z))
+
+    def loss_fn():
+        return float(np.sum(weights * activation().forward(z.copy())))
+
+    act = activation()
+    act.forward(z.copy())
+    analytic = act.backward(weights.copy())
+    assert check_all_entries(loss_fn, z, analytic) < TOLERANCE
+
+
+def test_dense_backward(rng):
+    layer = Dense(3, activation="relu")
+    layer.build(4, rng, "float64")
+    x = rng.normal(size=(6, 4))
+    upstream = rng.normal(size=(6, 3))               # L = sum(upstream * layer(x))
+
+    def loss_fn():
+        return float(np.sum(upstream * layer.forward(x)))
+
+    layer.forward(x)
+    grad_x = layer.backward(upstream.copy()).copy()
+    assert check_all_entries(loss_fn, layer.kernel, layer.grad_kernel.copy()) < TOLERANCE
+    assert check_all_entries(loss_fn, layer.bias, layer.grad_bias.copy()) < TOLERANCE
+    assert check_all_entries(loss_fn, x, grad_x) < TOLERANCE
+
+
+@pytest.mark.parametrize("hidden", [(), (7,), (8, 5)])
+def test_whole_model_every_entry(rng, hidden):
+    model = numpy_impl.build_model(input_dim=6, hidden=hidden, num_classes=3, dtype="float64", seed=3)
+    x, y = random_batch(rng)
+    _, grads = numpy_impl.loss_and_gradients(model, x, y)
+    for weights, grad in zip(model.weights, grads):
+        error = check_all_entries(lambda: numpy_impl.loss_and_gradients(model, x, y)[0], weights, grad)
+        assert error < TOLERANCE
+
+
+def test_sampled_check_on_mnist_sized_model(rng):
+    model = numpy_impl.build_model(dtype="float64", seed=0)
+    x, y = random_batch(rng, n=8, features=784, classes=10)
+    errors = finite_difference_check(model, x, y, entries_per_tensor=10)
+    assert len(errors) == 6
+    assert max(errors) < TOLERANCE
+
+
+def test_check_catches_a_wrong_gradient(rng, monkeypatch):
+    """The check itself can fail: break the bias gradient and it must notice."""
+    model = numpy_impl.build_model(input_dim=6, hidden=(5,), num_classes=3, dtype="float64")
+    x, y = random_batch(rng)
+    original = Dense.backward_affine
+
+    def broken(self, grad_z, need_grad_inputs=True):
+        result = original(self, grad_z, need_grad_inputs)
+        self.grad_bias *= 1.01
+        return result
+
+    monkeypatch.setattr(Dense, "backward_affine", broken)
+    errors = finite_difference_check(model, x, y)
+    assert errors[1] > 1e-3

@@ -1,0 +1,92 @@
+"""fit's bookkeeping: partial batches, running means, shuffling, and that it learns."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import numpy_impl
+
+from .conftest import random_batch
+
+
+def small_model(**kwargs):
+    config = dict(input_dim=6, hidden=(5,), num_classes=3, learning_rate=0.1, dtype="float64", seed=0)
+    config.update(kwargs)
+    return numpy_impl.build_model(**config)
+
+
+def test_partial_batch_gradient_is_the_mean_over_its_own_size(rng):
+    model = small_model()
+    x, y = random_batch(rng, n=2)
+    _, pair = numpy_impl.loss_and_gradients(model, x, y)
+    _, first = numpy_impl.loss_and_gradients(model, x[:1], y[:1])
+    _, second = numpy_impl.loss_and_gradients(model, x[1:], y[1:])
+    for g, a, b in zip(pair, first, second):
+        np.testing.assert_allclose(g, (a + b) / 2, rtol=1e-12, atol=1e-15)
+
+
+def test_history_is_the_running_mean_weighted_by_batch_size(rng):
+    # 10 samples, batch 4: batches of 4, 4 and 2. Replay the steps by hand.
+    x, y = random_batch(rng, n=10)
+    replay = small_model()
+    losses, correct = [], 0
+    for start, stop in [(0, 4), (4, 8), (8, 10)]:
+        loss, grads = numpy_impl.loss_and_gradients(replay, x[start:stop], y[start:stop])
+        correct += int((replay.predict(x[start:stop]).argmax(1) == y[start:stop].argmax(1)).sum())
+        losses.append(loss)                                        # taken before the update
+        for w, g in zip(replay.weights, grads):
+            w -= 0.1 * g
+    expected_loss = (4 * losses[0] + 4 * losses[1] + 2 * losses[2]) / 10
+
+    model = small_model()
+    history = model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    assert history.history["loss"][0] == pytest.approx(expected_loss, rel=1e-12)
+    assert history.history["accuracy"][0] == correct / 10
+    for got, want in zip(model.get_weights(), replay.get_weights()):
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_shuffle_is_seeded_and_shuffle_false_keeps_order(rng):
+    x, y = random_batch(rng, n=40)
+    runs = [small_model(seed=5).fit(x, y, batch_size=8, epochs=2, verbose=0).history["loss"] for _ in range(2)]
+    assert runs[0] == runs[1]
+    unshuffled = small_model(seed=5).fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    assert unshuffled.history["loss"] != runs[0]
+
+
+def test_float32_model_computes_in_float32(rng):
+    model = small_model(dtype="float32")
+    x, y = random_batch(rng, dtype="float64")
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    assert all(w.dtype == np.float32 for w in model.get_weights())
+    assert model.predict(x).dtype == np.float32
+    assert all(g.dtype == np.float32 for g in numpy_impl.loss_and_gradients(model, x, y)[1])
+
+
+def test_it_learns_a_separable_problem(rng):
+    centres = rng.normal(size=(3, 6)) * 3
+    labels = rng.integers(0, 3, 300)
+    x = centres[labels] + rng.normal(size=(300, 6)) * 0.5
+    y = numpy_impl.one_hot(labels, 3, "float64")
+    model = small_model(learning_rate=0.05)
+    before = model.evaluate(x, y)
+    history = model.fit(x, y, batch_size=16, epochs=10, verbose=0)
+    loss, accuracy = model.evaluate(x, y)
+    assert loss < before[0] / 5 and accuracy > 0.95
+    assert history.history["loss"][-1] < history.history["loss"][0]
+
+
+def test_verbose_fit_draws_a_keras_style_progress_bar(rng, capsys):
+    x, y = random_batch(rng, n=40)
+    small_model().fit(x, y, batch_size=8, epochs=2, verbose=1)
+    out = capsys.readouterr().out
+    assert "Epoch 1/2" in out and "Epoch 2/2" in out
+    assert "5/5 [" in out and "loss: " in out and "accuracy: " in out and "ms/step" in out
+
+
+def test_numpy_impl_imports_no_framework():
+    code = ("import sys, numpy_impl; "
+            "print(sorted(m for m in ('tensorflow', 'keras', 'torch', 'jax') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -1,0 +1,71 @@
+"""The two twins, given the same weights and the same batches, are the same network."""
+import numpy as np
+import pytest
+
+import keras_impl
+import numpy_impl
+from compare.gradcheck import gradient_agreement
+
+from .conftest import random_batch
+
+# dtype -> (probabilities, loss, gradients relative to the largest entry, weights after training)
+BOUNDS = {"float64": (1e-8, 1e-10, 1e-9, 1e-6), "float32": (1e-5, 1e-5, 1e-4, 1e-4)}
+
+
+def twins(dtype, **kwargs):
+    numpy_model = numpy_impl.build_model(dtype=dtype, **kwargs)
+    keras_model = keras_impl.build_model(dtype=dtype, **kwargs)
+    keras_model.set_weights(numpy_model.get_weights())
+    return numpy_model, keras_model
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_same_weights_same_outputs_and_gradients(rng, dtype):
+    p_bound, loss_bound, grad_bound, _ = BOUNDS[dtype]
+    numpy_model, keras_model = twins(dtype)
+    x, y = random_batch(rng, n=64, features=784, classes=10, dtype=dtype)
+
+    np.testing.assert_allclose(numpy_model.predict(x), keras_model.predict(x, verbose=0), rtol=0, atol=p_bound)
+    loss_np, grads_np = numpy_impl.loss_and_gradients(numpy_model, x, y)
+    loss_tf, grads_tf = keras_impl.loss_and_gradients(keras_model, x, y)
+    assert abs(loss_np - loss_tf) < loss_bound
+    assert [g.shape for g in grads_np] == [g.shape for g in grads_tf]
+    assert max(gradient_agreement(grads_np, grads_tf)) < grad_bound
+
+
+def test_float64_keras_twin_really_computes_in_float64(rng):
+    _, keras_model = twins("float64")
+    x, _ = random_batch(rng, n=8, features=784, classes=10)
+    assert all(w.dtype == np.float64 for w in keras_model.get_weights())
+    assert keras_model.predict(x, verbose=0).dtype == np.float64
+    # a float32 round of the input would move the output by ~1e-8, not ~1e-16
+    direct = keras_model(x).numpy()
+    np.testing.assert_allclose(keras_model.predict(x, verbose=0), direct, rtol=0, atol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("momentum,nesterov", [(0.0, False), (0.9, False), (0.9, True)])
+def test_one_epoch_in_lockstep(rng, dtype, momentum, nesterov):
+    weight_bound = BOUNDS[dtype][3]
+    config = dict(input_dim=20, hidden=(16, 12), num_classes=4, learning_rate=0.05,
+                  momentum=momentum, nesterov=nesterov, seed=7)
+    numpy_model, keras_model = twins(dtype, **config)
+    x, y = random_batch(rng, n=203, features=20, classes=4, dtype=dtype)     # 203 = 6 * 32 + 11
+    history_np = numpy_model.fit(x, y, batch_size=32, epochs=2, shuffle=False, verbose=0)
+    history_tf = keras_model.fit(x, y, batch_size=32, epochs=2, shuffle=False, verbose=0)
+
+    for w_np, w_tf in zip(numpy_model.get_weights(), keras_model.get_weights()):
+        assert np.abs(w_np - w_tf).max() < weight_bound
+    for key in ("loss", "accuracy"):
+        np.testing.assert_allclose(history_np.history[key], history_tf.history[key], rtol=0, atol=weight_bound)
+
+
+def test_validation_history_matches_keras(rng):
+    numpy_model, keras_model = twins("float64", input_dim=20, hidden=(8,), num_classes=4)
+    x, y = random_batch(rng, n=100, features=20, classes=4)
+    x_val, y_val = random_batch(rng, n=30, features=20, classes=4)
+    h_np = numpy_model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0, validation_data=(x_val, y_val))
+    h_tf = keras_model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0, validation_data=(x_val, y_val))
+    assert set(h_np.history) == set(h_tf.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    for key in h_np.history:
+        np.testing.assert_allclose(h_np.history[key], h_tf.history[key], rtol=0, atol=1e-6)
