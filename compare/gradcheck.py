@@ -51,3 +51,41 @@ def finite_difference_check(model, x, y, entries_per_tensor=20, eps=1e-4, seed=0
 def gradient_agreement(grads_a, grads_b):
     """Per tensor: largest |a - b|, relative to the largest entry of b."""
     return [float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30)) for a, b in zip(grads_a, grads_b)]
+
+
+def tensor_names(num_layers):
+    return [f"{kind}_{index}" for index in range(num_layers) for kind in ("kernel", "bias")]
+
+
+def run_gradient_checks(config, x, y, entries_per_tensor=20, with_keras=True):
+    """Finite differences on the NumPy twin (float64), and the twins' gradients side by side.
+
+    x, y : a small batch, float64. Returns a dict ready for metrics.json.
+    """
+    import numpy_impl
+    kwargs = dict(input_dim=x.shape[1], hidden=tuple(config.hidden), num_classes=y.shape[1],
+                  seed=config.seed)
+    reference = numpy_impl.build_model(dtype="float64", **kwargs)
+    per_tensor = finite_difference_check(reference, x, y, entries_per_tensor, seed=config.seed)
+    result = {
+        "batch_size": len(x),
+        "entries_per_tensor": entries_per_tensor,
+        "tensor_names": tensor_names(len(reference.layers)),
+        "finite_difference_per_tensor": per_tensor,
+        "finite_difference_max_rel_error": max(per_tensor),
+    }
+    if not with_keras:
+        return result
+    import keras_impl
+    for dtype in ("float32", "float64"):
+        numpy_model = numpy_impl.build_model(dtype=dtype, **kwargs)
+        keras_model = keras_impl.build_model(dtype=dtype, **kwargs)
+        numpy_model.set_weights(reference.get_weights())
+        keras_model.set_weights(reference.get_weights())
+        _, grads_np = loss_and_gradients(numpy_model, x.astype(dtype), y.astype(dtype))
+        _, grads_tf = keras_impl.loss_and_gradients(keras_model, x.astype(dtype), y.astype(dtype))
+        errors = gradient_agreement(grads_np, grads_tf)
+        suffix = "" if dtype == "float32" else "_float64"
+        result[f"numpy_vs_tensorflow_per_tensor{suffix}"] = errors
+        result[f"numpy_vs_tensorflow_max_rel_error{suffix}"] = max(errors)
+    return result

@@ -123,6 +123,8 @@ class Sequential:
     def fit(self, x, y, batch_size=32, epochs=1, verbose=1, shuffle=True, validation_data=None):
         """Train with minibatch SGD; returns a History like Keras's.
 
+        verbose: 0 silent, 1 a progress bar per epoch, 2 one line per epoch (Keras's meanings).
+
         As in Keras: the last batch may be smaller and its loss is averaged over
         its own size; History's "loss" and "accuracy" are running means over the
         epoch, weighted by batch size and taken before each update.
@@ -138,13 +140,13 @@ class Sequential:
         steps = math.ceil(n / batch_size)
         history = History()
         for epoch in range(epochs):
-            if verbose:
+            if verbose and epochs > 1:       # (Keras prints "Epoch 1/1" too; one epoch needs no header)
                 print(f"Epoch {epoch + 1}/{epochs}")
             # One gather per epoch: afterwards every batch is a contiguous slice
             # (a view), not a fancy-indexed copy.
             order = self.rng.permutation(n) if shuffle else slice(None)
             x_epoch, y_epoch, labels_epoch = x[order], y[order], labels[order]
-            bar = ProgressBar(steps) if verbose else None
+            bar = ProgressBar(steps, interactive=verbose == 1) if verbose else None
             total_loss, correct = 0.0, 0
             with np.errstate(over="ignore", invalid="ignore"):   # divergence is caught below
                 for step, start in enumerate(range(0, n, batch_size)):

@@ -7,17 +7,19 @@ import time
 
 
 class ProgressBar:
-    def __init__(self, total_steps, width=30, stream=None, min_interval=0.1):
+    def __init__(self, total_steps, width=30, stream=None, min_interval=0.1, interactive=True):
         self.total = total_steps
         self.width = width
         self.stream = stream or sys.stdout
         self.min_interval = min_interval     # redraw at most 10 times a second
         self.start = time.perf_counter()
         self._last_draw = 0.0
+        # Redrawing with "\r" only works on a terminal; elsewhere (a log file) draw the end.
+        self.interactive = interactive and getattr(self.stream, "isatty", lambda: False)()
 
     def update(self, step, values):
         now = time.perf_counter()
-        if step < self.total and now - self._last_draw < self.min_interval:
+        if step < self.total and (not self.interactive or now - self._last_draw < self.min_interval):
             return
         self._last_draw = now
         elapsed = now - self.start
@@ -26,7 +28,7 @@ class ProgressBar:
         if step < self.total:
             timing = f"ETA {elapsed / step * (self.total - step):.0f}s"
         else:
-            timing = f"{elapsed:.0f}s {1000 * elapsed / step:.0f}ms/step"
+            timing = f"{elapsed:.1f}s {1000 * elapsed / step:.2f}ms/step"
         metrics = "".join(f" - {name}: {value:.4f}" for name, value in values.items())
         digits = len(str(self.total))
         line = f"\r{step:>{digits}}/{self.total} [{bar[:self.width]}] {timing}{metrics}"

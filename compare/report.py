@@ -1,0 +1,189 @@
+"""Results on disk: a run folder with metrics.json, epochs.csv, figures and report.html.
+
+Nothing half-written: the run is assembled in a hidden temporary folder and
+renamed into place only when complete; a failed run removes it.
+"""
+import base64
+import csv
+import datetime
+import html
+import inspect
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+
+class RunFolder:
+    """`with RunFolder(out) as run:` write into run.path; it appears under `out` only on success."""
+
+    def __init__(self, out):
+        self.out = Path(out)
+
+    def __enter__(self):
+        self.out.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.datetime.now().strftime("run-%Y%m%d-%H%M%S")
+        self.path = Path(tempfile.mkdtemp(prefix=f".{stamp}-", suffix=".partial", dir=self.out))
+        self.final = self.out / stamp
+        return self
+
+    def __exit__(self, kind, error, traceback):
+        if kind is not None:
+            shutil.rmtree(self.path, ignore_errors=True)
+            return False
+        suffix = 1
+        while self.final.exists():                       # never overwrite an earlier run
+            suffix += 1
+            self.final = self.out / f"{self.final.name.split('_')[0]}_{suffix}"
+        os.rename(self.path, self.final)
+        return False
+
+
+def write_atomic(path, text):
+    """Write to a temporary name beside `path`, then rename: readers never see half a file."""
+    path = Path(path)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(handle, "w", encoding="utf-8") as stream:
+        stream.write(text)
+    os.replace(temporary, path)
+
+
+def write_metrics(path, metrics):
+    write_atomic(path, json.dumps(metrics, indent=2, default=float) + "\n")
+
+
+def write_epochs_csv(path, records, weight_differences):
+    """One row per epoch: each twin's train/test loss and accuracy and seconds."""
+    names = list(records)
+    columns = ["epoch"] + [f"{name}_{key}" for name in names for key in
+                           ("loss", "accuracy", "test_loss", "test_accuracy", "seconds")]
+    if weight_differences:
+        columns.append("max_weight_difference")
+    rows = []
+    for epoch in range(len(records[names[0]]["epoch_seconds"])):
+        row = {"epoch": epoch + 1}
+        for name in names:
+            history = records[name]["history"]
+            for key in ("loss", "accuracy", "test_loss", "test_accuracy"):
+                row[f"{name}_{key}"] = history[key][epoch]
+            row[f"{name}_seconds"] = records[name]["epoch_seconds"][epoch]
+        if weight_differences:
+            row["max_weight_difference"] = weight_differences[epoch]
+        rows.append(row)
+    temporary = Path(path).with_name(f".{Path(path).name}.tmp")
+    with open(temporary, "w", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(temporary, path)
+
+
+# ---- the summary, as rows shared by the terminal table and the HTML report -------------
+
+def summary_rows(metrics):
+    """[(label, numpy value, keras value)] for the summary table."""
+    rows = []
+    twins = [name for name in ("numpy", "keras") if metrics.get(name)]
+
+    def add(label, key, fmt):
+        rows.append((label, *[fmt(metrics[name][key]) if metrics.get(name) else "-" for name in ("numpy", "keras")]))
+
+    add("test accuracy", "test_accuracy", lambda v: f"{100 * v:.2f}%")
+    add("test loss", "test_loss", lambda v: f"{v:.4f}")
+    add("first epoch (s)", "first_epoch_seconds", lambda v: f"{v:.2f}")
+    add("seconds per epoch (steady)", "seconds_per_epoch", lambda v: f"{v:.2f}")
+    add("samples per second", "samples_per_second", lambda v: f"{v:,.0f}")
+    agreement = metrics.get("agreement")
+    if agreement:
+        rows.append(("speed ratio (Keras s / NumPy s)", f"{agreement['speed_ratio']:.2f}x", ""))
+        rows.append(("prediction agreement", f"{100 * agreement['prediction_agreement']:.2f}%", ""))
+        rows.append(("largest weight difference", f"{agreement['max_weight_difference'][-1]:.2e}", ""))
+    gradcheck = metrics.get("gradcheck") or {}
+    if "finite_difference_max_rel_error" in gradcheck:
+        rows.append(("gradcheck: backprop vs finite diff.", f"{gradcheck['finite_difference_max_rel_error']:.1e}", ""))
+    for suffix, dtype in (("", "float32"), ("_float64", "float64")):
+        key = f"numpy_vs_tensorflow_max_rel_error{suffix}"
+        if key in gradcheck:
+            rows.append((f"gradcheck: NumPy vs TF ({dtype})", f"{gradcheck[key]:.1e}", ""))
+    return rows, twins
+
+
+def summary_table(metrics):
+    rows, _ = summary_rows(metrics)
+    header = ("", "NumPy twin", "Keras twin")
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(3)]
+    lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(header, widths))]
+    lines.append("  ".join("-" * width for width in widths))
+    lines += ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)) for row in rows]
+    return "\n".join(lines)
+
+
+# ---- report.html --------------------------------------------------------------------------
+
+def _code_pairs():
+    """The heart of each twin, read from the code itself so it can never drift."""
+    import keras_impl.model
+    from numpy_impl import layers, losses
+    return [
+        ("Dense, forward", inspect.getsource(layers.Dense.affine),
+         'keras.layers.Dense(units, activation="relu")   # z = x @ kernel + bias, then relu\n'
+         "probabilities = model(x, training=True)"),
+        ("Dense, backward", inspect.getsource(layers.Dense.backward_affine),
+         "with tf.GradientTape() as tape:\n    ...\n"
+         "gradients = tape.gradient(loss, model.trainable_variables)"),
+        ("Loss and its gradient", inspect.getsource(losses.categorical_crossentropy_from_logits),
+         inspect.getsource(keras_impl.model.loss_and_gradients)),
+    ]
+
+
+def write_report(path, metrics, figures):
+    """A self-contained HTML page: tables, plain-words explanation, figures inline, code side by side."""
+    rows, _ = summary_rows(metrics)
+    data, config = metrics["data"], metrics["config"]
+    table = "".join(f"<tr><th>{html.escape(label)}</th><td>{html.escape(a)}</td><td>{html.escape(b)}</td></tr>"
+                    for label, a, b in rows)
+    config_rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
+                          for k, v in config.items() if k != "extra")
+    images = "".join(
+        f'<figure><img alt="{html.escape(title)}" src="data:image/png;base64,'
+        f'{base64.b64encode(Path(file).read_bytes()).decode()}"><figcaption>{html.escape(title)}</figcaption></figure>'
+        for title, file in figures)
+    code = "".join(
+        f"<h3>{html.escape(title)}</h3><div class='pair'><div><h4>NumPy twin</h4><pre>{html.escape(np_code)}</pre></div>"
+        f"<div><h4>Keras twin</h4><pre>{html.escape(keras_code)}</pre></div></div>"
+        for title, np_code, keras_code in _code_pairs())
+    notice = f"<p class='notice'>{html.escape(data['notice'])}</p>" if data.get("notice") else ""
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>numpy-vs-keras: run report</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 1150px; margin: 2em auto; padding: 0 1em; color: #222; }}
+table {{ border-collapse: collapse; margin: 0.5em 0 1.5em; }}
+th, td {{ border: 1px solid #ccc; padding: 0.3em 0.8em; text-align: left; }}
+th {{ background: #f4f4f4; font-weight: 600; }}
+figure {{ margin: 1em 0; }} img {{ max-width: 100%; border: 1px solid #eee; }}
+figcaption {{ color: #555; font-size: 0.9em; }}
+.pair {{ display: flex; gap: 1em; }} .pair > div {{ flex: 1; min-width: 0; }}
+pre {{ background: #f7f7f9; padding: 0.7em; overflow-x: auto; font-size: 0.8em; }}
+.notice {{ background: #fff3cd; padding: 0.6em; border-left: 4px solid #e0a800; }}
+</style></head><body>
+<h1>numpy-vs-keras: one network, two twins</h1>
+<p>Data: {html.escape(data['source'])}, {data['n_train']:,} training and {data['n_test']:,} test digits.</p>
+{notice}
+<h2>Summary</h2>
+<table id="summary"><tr><th></th><th>NumPy twin</th><th>Keras twin</th></tr>{table}</table>
+<h2>What the agreement figures mean</h2>
+<p>Both twins start from the same weights and see the same batches in the same order, so if they are
+the same network their weights can only drift apart by floating-point rounding. The largest weight
+difference measures that drift; prediction agreement is the share of test digits that both twins
+classify alike. The gradient checks compare the hand-written backward pass with finite differences
+and with TensorFlow's automatic differentiation on the same weights and batch.</p>
+<h2>Configuration</h2>
+<table id="config">{config_rows}</table>
+<h2>Figures</h2>
+{images}
+<h2>The two twins side by side</h2>
+{code}
+</body></html>
+"""
+    write_atomic(path, page)
