@@ -154,3 +154,30 @@ def gradient_errors(gradcheck, path):
     ax.grid(alpha=0.3, axis="y", which="both")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     return _save(fig, path)
+
+
+def speed_sweep(bench, path):
+    """Samples per second against batch size for each twin, with the machine's floor."""
+    rows = bench["results"]
+    batch_sizes = [row["batch_size"] for row in rows]
+    fig, ax = plt.subplots(figsize=(8, 4.6))
+    series = [("numpy", "NumPy twin (fit)", COLOURS["numpy"], "-"),
+              ("keras", "Keras model.fit, defaults", COLOURS["keras"], "-"),
+              ("keras_fast", "Keras model.fit, jit_compile + steps_per_execution=64", COLOURS["keras"], "--")]
+    for key, label, colour, style in series:
+        speeds = [row[key]["samples_per_second"] for row in rows]
+        ax.plot(batch_sizes, speeds, style, marker="o", color=colour, label=label)
+        for size, speed in zip(batch_sizes, speeds):
+            ax.annotate(f"{speed / 1000:.0f}k", (size, speed), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    ceiling = bench["n_samples"] / bench["floor_seconds_per_epoch"]
+    ax.axhline(ceiling, color="black", ls=":", label=f"floor: 6·n·Σ(in·out) flops at "
+                                                    f"{bench['matmul_flops_per_second'] / 1e9:.0f} GFLOP/s")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(batch_sizes, [str(b) for b in batch_sizes])
+    ax.set_ylim(0, ceiling * 1.15)
+    layers = "-".join(str(s) for s in bench["layer_sizes"])
+    ax.set(title=f"Training speed, {layers} on {bench['n_samples']:,} digits ({bench['machine']['cores']} cores)",
+           xlabel="batch size", ylabel="training samples per second")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    return _save(fig, path)

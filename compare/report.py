@@ -18,12 +18,13 @@ from pathlib import Path
 class RunFolder:
     """`with RunFolder(out) as run:` write into run.path; it appears under `out` only on success."""
 
-    def __init__(self, out):
+    def __init__(self, out, prefix="run"):
         self.out = Path(out)
+        self.prefix = prefix
 
     def __enter__(self):
         self.out.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.datetime.now().strftime("run-%Y%m%d-%H%M%S")
+        stamp = datetime.datetime.now().strftime(f"{self.prefix}-%Y%m%d-%H%M%S")
         self.path = Path(tempfile.mkdtemp(prefix=f".{stamp}-", suffix=".partial", dir=self.out))
         self.final = self.out / stamp
         return self
@@ -94,6 +95,10 @@ def summary_rows(metrics):
     add("first epoch (s)", "first_epoch_seconds", lambda v: f"{v:.2f}")
     add("seconds per epoch (steady)", "seconds_per_epoch", lambda v: f"{v:.2f}")
     add("samples per second", "samples_per_second", lambda v: f"{v:,.0f}")
+    for target in ("0.97", "0.98"):
+        rows.append((f"training seconds to {float(target):.0%} test accuracy",
+                     *[_seconds_or_never(metrics[name]["time_to_accuracy"][target]) if metrics.get(name) else "-"
+                       for name in ("numpy", "keras")]))
     agreement = metrics.get("agreement")
     if agreement:
         rows.append(("speed ratio (Keras s / NumPy s)", f"{agreement['speed_ratio']:.2f}x", ""))
@@ -107,6 +112,10 @@ def summary_rows(metrics):
         if key in gradcheck:
             rows.append((f"gradcheck: NumPy vs TF ({dtype})", f"{gradcheck[key]:.1e}", ""))
     return rows, twins
+
+
+def _seconds_or_never(seconds):
+    return "not reached" if seconds is None else f"{seconds:.1f}"
 
 
 def summary_table(metrics):
@@ -187,3 +196,19 @@ and with TensorFlow's automatic differentiation on the same weights and batch.</
 </body></html>
 """
     write_atomic(path, page)
+
+
+def bench_table(bench):
+    """Markdown table of a speed sweep (it reads well in a terminal too)."""
+    floor = bench["floor_seconds_per_epoch"]
+    lines = [f"Floor: {floor:.3f} s per epoch ({bench['matmul_flops_per_second'] / 1e9:.0f} GFLOP/s matmul, "
+             f"{bench['machine']['cores']} cores, {bench['machine']['cpu']})", "",
+             "| batch | NumPy s/epoch | x floor | Keras fit s/epoch | Keras fast s/epoch | "
+             "NumPy speed-up vs fit | vs fast |",
+             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for row in bench["results"]:
+        lines.append(f"| {row['batch_size']} | {row['numpy']['seconds_per_epoch']:.3f} | "
+                     f"{row['numpy_over_floor']:.2f}x | {row['keras']['seconds_per_epoch']:.3f} | "
+                     f"{row['keras_fast']['seconds_per_epoch']:.3f} | {row['speedup_vs_keras']:.2f}x | "
+                     f"{row['speedup_vs_keras_fast']:.2f}x |")
+    return "\n".join(lines)

@@ -21,20 +21,27 @@ class SGD:
         self.momentum = momentum
         self.nesterov = bool(nesterov)
         self.velocities = None
+        self._scratch = None
 
     def apply(self, grads, variables):
         """Update each variable in place from its gradient (Keras: optimizer.apply)."""
-        if self.momentum == 0.0:
-            for g, w in zip(grads, variables):
-                w -= self.learning_rate * g
-            return
-        if self.velocities is None:
-            self.velocities = [np.zeros_like(w) for w in variables]
+        if self._scratch is None:
+            # One work array per variable, kept: `lr * g` as a new array every
+            # step cost a quarter of a batch-32 epoch.
+            self._scratch = [np.empty_like(w) for w in variables]
+            self.velocities = [np.zeros_like(w) for w in variables] if self.momentum else None
         lr, m = self.learning_rate, self.momentum
-        for g, w, v in zip(grads, variables, self.velocities):
+        for index, (g, w, step) in enumerate(zip(grads, variables, self._scratch)):
+            np.multiply(g, lr, out=step)          # step = lr * g
+            if not m:
+                w -= step                         # w = w - lr * g
+                continue
+            v = self.velocities[index]
             v *= m
-            v -= lr * g                     # v = m * v - lr * g
+            v -= step                             # v = m * v - lr * g
             if self.nesterov:
-                w += m * v - lr * g         # look ahead along the new velocity
+                w -= step
+                np.multiply(v, m, out=step)
+                w += step                         # w = w + m * v - lr * g
             else:
-                w += v
+                w += v                            # w = w + v
