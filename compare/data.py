@@ -58,8 +58,10 @@ def load_mnist(source="auto"):
         return load_path(os.environ["MNIST_PATH"])
     try:
         return _load_keras()
-    except DataError:
-        return _load_sample()
+    except DataError as error:
+        sample = _load_sample()
+        sample.notice = f"no MNIST_PATH and no Keras copy ({error}): {sample.notice}"
+        return sample
 
 
 def load_path(path):

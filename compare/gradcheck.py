@@ -1,6 +1,7 @@
 """Gradient checks: backprop against finite differences, and NumPy against TensorFlow."""
 import numpy as np
 
+import numpy_impl
 from numpy_impl import loss_and_gradients
 
 
@@ -62,7 +63,6 @@ def run_gradient_checks(config, x, y, entries_per_tensor=20, with_keras=True):
 
     x, y : a small batch, float64. Returns a dict ready for metrics.json.
     """
-    import numpy_impl
     kwargs = dict(input_dim=x.shape[1], hidden=tuple(config.hidden), num_classes=y.shape[1],
                   seed=config.seed)
     reference = numpy_impl.build_model(dtype="float64", **kwargs)

@@ -54,8 +54,11 @@ def build_model(input_dim=784, hidden=(128, 128), num_classes=10, learning_rate=
         kernel_initializer=keras.initializers.GlorotUniform(seed=seed + len(hidden))))
     model = TwinSequential(layers)
     model.twin_dtype = dtype
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate, momentum=momentum, nesterov=nesterov),
-                  loss="categorical_crossentropy", metrics=["accuracy"])
+    # The optimizer keeps its learning rate in a variable of the floatx of the moment: built
+    # under float32, a float64 twin would step with 0.05 rounded to 0.0500000007 (and drift).
+    with _floatx(dtype):
+        optimizer = keras.optimizers.SGD(learning_rate, momentum=momentum, nesterov=nesterov)
+    model.compile(optimizer=optimizer, loss="categorical_crossentropy", metrics=["accuracy"])
     return model
 
 
