@@ -37,10 +37,21 @@ def _seconds(work):
     return time.perf_counter() - start
 
 
-def time_epochs(model, x, y, batch_size, epochs, **fit_kwargs):
-    """Seconds of each `model.fit(..., epochs=1)` call: training only, no evaluation."""
-    return [_seconds(lambda: model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0, **fit_kwargs))
-            for _ in range(epochs)]
+def time_epochs(model, x, y, batch_size, epochs, seed=0):
+    """Seconds of each `model.fit(..., epochs=1)` call: training only.
+
+    As in the lockstep comparison, each epoch's permutation is drawn and applied
+    outside the timer and fed with shuffle=False: both twins are timed on
+    training alone, on the same batches, and no evaluation runs inside.
+    """
+    rng = np.random.default_rng(seed)
+    seconds = []
+    for _ in range(epochs):
+        order = rng.permutation(len(x))
+        x_epoch, y_epoch = x[order], y[order]
+        seconds.append(_seconds(lambda: model.fit(x_epoch, y_epoch, batch_size=batch_size, epochs=1,
+                                                  shuffle=False, verbose=0)))
+    return seconds
 
 
 def _summary(seconds, n_samples):

@@ -142,20 +142,21 @@ class Sequential:
         for epoch in range(epochs):
             if verbose and epochs > 1:       # (Keras prints "Epoch 1/1" too; one epoch needs no header)
                 print(f"Epoch {epoch + 1}/{epochs}")
-            # One gather per epoch: afterwards every batch is a contiguous slice
-            # (a view), not a fancy-indexed copy.
-            order = self.rng.permutation(n) if shuffle else slice(None)
-            x_epoch, y_epoch, labels_epoch = x[order], y[order], labels[order]
+            order = self.rng.permutation(n) if shuffle else None
             bar = ProgressBar(steps, interactive=verbose == 1) if verbose else None
             total_loss, correct = 0.0, 0
             with np.errstate(over="ignore", invalid="ignore"):   # divergence is caught below
                 for step, start in enumerate(range(0, n, batch_size)):
                     stop = min(start + batch_size, n)
-                    loss, probabilities = self.train_step(x_epoch[start:stop], y_epoch[start:stop])
+                    # Unshuffled, a batch is a slice (a view, no copy). Shuffled, its rows are
+                    # gathered right before its step: no permuted copy of all of x per epoch
+                    # (188 MB at MNIST size), and measured here a little faster than one.
+                    batch = slice(start, stop) if order is None else order[start:stop]
+                    loss, probabilities = self.train_step(x[batch], y[batch])
                     if not math.isfinite(loss):
                         raise TrainingDiverged(epoch + 1, step + 1, loss)
                     total_loss += loss * (stop - start)
-                    correct += int(np.count_nonzero(probabilities.argmax(axis=1) == labels_epoch[start:stop]))
+                    correct += int(np.count_nonzero(probabilities.argmax(axis=1) == labels[batch]))
                     if bar:
                         bar.update(step + 1, {"loss": total_loss / stop, "accuracy": correct / stop})
             logs = {"loss": total_loss / n, "accuracy": correct / n}
