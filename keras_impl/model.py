@@ -7,6 +7,7 @@ backward pass, and `SGD` does the update.
 import contextlib
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 
@@ -54,8 +55,12 @@ def build_model(input_dim=784, hidden=(128, 128), num_classes=10, learning_rate=
         kernel_initializer=keras.initializers.GlorotUniform(seed=seed + len(hidden))))
     model = TwinSequential(layers)
     model.twin_dtype = dtype
-    # The optimizer keeps its learning rate in a variable of the floatx of the moment: built
-    # under float32, a float64 twin would step with 0.05 rounded to 0.0500000007 (and drift).
+    # Two roundings would make a float64 twin step in float32 precision, and drift:
+    # - the optimizer keeps its learning rate in a variable of the floatx of the moment;
+    # - SGD casts a Python-float momentum through a float32 tensor (0.9 -> 0.8999999762),
+    #   so a float64 twin hands it over as np.float64 (a float subclass, which Keras accepts).
+    if dtype == "float64":
+        momentum = np.float64(momentum)
     with _floatx(dtype):
         optimizer = keras.optimizers.SGD(learning_rate, momentum=momentum, nesterov=nesterov)
     model.compile(optimizer=optimizer, loss="categorical_crossentropy", metrics=["accuracy"])
