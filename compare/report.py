@@ -26,6 +26,7 @@ class RunFolder:
         self.out.mkdir(parents=True, exist_ok=True)
         stamp = datetime.datetime.now().strftime(f"{self.prefix}-%Y%m%d-%H%M%S")
         self.path = Path(tempfile.mkdtemp(prefix=f".{stamp}-", suffix=".partial", dir=self.out))
+        os.chmod(self.path, 0o777 & ~_umask())           # mkdtemp makes it private; results are not
         self.final = self.out / stamp
         return self
 
@@ -47,7 +48,14 @@ def write_atomic(path, text):
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     with os.fdopen(handle, "w", encoding="utf-8") as stream:
         stream.write(text)
+    os.chmod(temporary, 0o666 & ~_umask())
     os.replace(temporary, path)
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_metrics(path, metrics):
@@ -165,11 +173,11 @@ def write_report(path, metrics, figures):
     drift_note = ""
     agreement = metrics.get("agreement")
     if agreement and agreement["max_weight_difference"][-1] > 1e-3:
-        drift_note = (" In this run the weights drifted further apart than rounding alone explains at first sight: "
-                      "with a large learning rate and momentum, training amplifies tiny rounding differences "
-                      "(a unit whose input sits near zero flips its ReLU in one twin and not the other), so "
-                      "the two trajectories separate while reaching the same accuracy. In float64, or with "
-                      "the seed preset, they stay together.")
+        drift_note = (" Here the weights ended further apart than one rounding: when a ReLU unit's input lies "
+                      "within rounding of zero, one twin passes that sample's gradient and the other does not, "
+                      "which moves some weights by about learning rate x activation / batch size in one step; "
+                      "a large learning rate with momentum then amplifies such differences. The twins still "
+                      "reach the same accuracy; in float64 they stay together to about 1e-12.")
     notice = f"<p class='notice'>{html.escape(data['notice'])}</p>" if data.get("notice") else ""
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>numpy-vs-keras: run report</title>
