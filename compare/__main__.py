@@ -6,7 +6,6 @@ folder under --out; a run that fails leaves nothing behind.
 """
 import argparse
 import math
-import os
 import sys
 import time
 import traceback
@@ -16,6 +15,7 @@ import numpy as np
 
 from .data import DataError, load_mnist, preprocess
 from .experiment import Config, Diverged, time_to_accuracy
+from .quiet import import_keras_quietly
 
 PRESETS = {
     # the seed model this package reproduces: 784-128-128-10, SGD 0.01, batch 32, 5 epochs
@@ -158,7 +158,7 @@ def run(args):
 
     with_keras = config.impl != "numpy"
     if with_keras:
-        _import_keras_quietly()
+        import_keras_quietly()
     from . import gradcheck, plots, report
     from .experiment import run_lockstep
 
@@ -232,7 +232,7 @@ def run_bench(args):
         images, labels = images[:args.limit], labels[:args.limit]
     print(f"  source: {mnist.describe()}; timing on {len(images):,} digits")
     x, y = preprocess(images, labels, "float32")
-    _import_keras_quietly()
+    import_keras_quietly()
     from . import bench, plots, report
     step(2, 3, f"Timing {args.epochs} epochs per twin and setting at batch sizes "
                f"{', '.join(map(str, args.batch_sizes))}")
@@ -251,20 +251,6 @@ def run_bench(args):
 def _twin_names(config):
     return {"both": ["the NumPy twin", "the Keras twin"], "numpy": ["the NumPy twin"],
             "keras": ["the Keras twin"]}[config.impl]
-
-
-def _import_keras_quietly():
-    """Import TensorFlow with its C++ start-up notices (oneDNN, CUDA) kept off the terminal."""
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            import keras_impl  # noqa: F401
-            import tensorflow as tf
-            tf.zeros(1)                       # the first operation probes for CUDA: quietly too
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def main(argv=None):

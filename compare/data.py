@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .quiet import import_keras_quietly
+
 IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049          # IDX: 0x0803 uint8 3-D, 0x0801 uint8 1-D
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 IDX_NAMES = {  # what each array is called in the original distribution
@@ -163,10 +165,11 @@ def _load_keras():
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(15)              # offline machines should fail fast
     try:
+        import_keras_quietly()
         import keras
         train, test = keras.datasets.mnist.load_data()
     except Exception as error:
-        raise DataError(f"Keras could not download MNIST ({type(error).__name__})") from None
+        raise DataError(f"Keras could not download it: {type(error).__name__}, no internet?") from None
     finally:
         socket.setdefaulttimeout(previous)
     return MNIST(train, test, source="keras.datasets.mnist (downloaded)")

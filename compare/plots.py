@@ -1,5 +1,6 @@
 """The run's figures (matplotlib, headless). Each function writes one PNG and returns its path."""
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -160,7 +161,7 @@ def speed_sweep(bench, path):
     """Samples per second against batch size for each twin, with the machine's floor."""
     rows = bench["results"]
     batch_sizes = [row["batch_size"] for row in rows]
-    fig, ax = plt.subplots(figsize=(8, 4.6))
+    fig, ax = plt.subplots(figsize=(8, 5.2))
     series = [("numpy", "NumPy twin (fit)", COLOURS["numpy"], "-"),
               ("keras", "Keras model.fit, defaults", COLOURS["keras"], "-"),
               ("keras_fast", "Keras model.fit, jit_compile + steps_per_execution=64", COLOURS["keras"], "--")]
@@ -170,7 +171,7 @@ def speed_sweep(bench, path):
         for size, speed in zip(batch_sizes, speeds):
             ax.annotate(f"{speed / 1000:.0f}k", (size, speed), textcoords="offset points", xytext=(4, 4), fontsize=7)
     ceiling = bench["n_samples"] / bench["floor_seconds_per_epoch"]
-    ax.axhline(ceiling, color="black", ls=":", label=f"floor: 6·n·Σ(in·out) flops at "
+    ax.axhline(ceiling, color="black", ls=":", label=f"machine limit (the floor): 6·n·Σ(in·out) flops at "
                                                     f"{bench['matmul_flops_per_second'] / 1e9:.0f} GFLOP/s")
     ax.set_xscale("log", base=2)
     ax.set_xticks(batch_sizes, [str(b) for b in batch_sizes])
@@ -178,6 +179,7 @@ def speed_sweep(bench, path):
     layers = "-".join(str(s) for s in bench["layer_sizes"])
     ax.set(title=f"Training speed, {layers} on {bench['n_samples']:,} digits ({bench['machine']['cores']} cores)",
            xlabel="batch size", ylabel="training samples per second")
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v / 1000:.0f}k"))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
     return _save(fig, path)

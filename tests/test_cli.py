@@ -184,3 +184,28 @@ def test_as_a_real_process_help_and_error():
     assert help_text.returncode == 0 and "--learning-rate" in help_text.stdout and "default" in help_text.stdout
     bad = subprocess.run([sys.executable, "-m", "compare", "--epochs", "0"], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
+
+
+def test_bench_writes_json_and_figure(tmp_path):
+    assert main(["bench", "--data", "sample", "--limit", "512", "--epochs", "2", "--batch-sizes", "64", "256",
+                 "--out", str(tmp_path)]) == 0
+    (run,) = tmp_path.iterdir()
+    bench = json.loads((run / "bench.json").read_text())
+    assert bench["n_samples"] == 512 and bench["layer_sizes"] == [784, 128, 128, 10]
+    assert bench["matmul_flops_per_second"] > 1e8
+    # floor = 6 * n * sum(in * out) / rate
+    assert bench["floor_seconds_per_epoch"] == pytest.approx(
+        6 * 512 * (784 * 128 + 128 * 128 + 128 * 10) / bench["matmul_flops_per_second"])
+    assert [row["batch_size"] for row in bench["results"]] == [64, 256]
+    for row in bench["results"]:
+        for setting in ("numpy", "keras", "keras_fast"):
+            assert len(row[setting]["epoch_seconds"]) == 2 and row[setting]["seconds_per_epoch"] > 0
+        assert row["speedup_vs_keras"] == pytest.approx(
+            row["keras"]["seconds_per_epoch"] / row["numpy"]["seconds_per_epoch"])
+    assert (run / "speed.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_bench_rejects_nonsense(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "--batch-sizes", "0", "--out", str(tmp_path)])
+    assert_clean_failure(exit_info.value.code, capsys.readouterr().err, tmp_path)
