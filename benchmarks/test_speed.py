@@ -76,13 +76,7 @@ def test_backward_numpy(benchmark, mnist_xy, batch_size):
         _, _, grad_logits = categorical_crossentropy_from_logits(model.forward(x), y)
         return (grad_logits,), {}
 
-    def backward(grad):
-        last = len(model.layers) - 1
-        grad = model.layers[last].backward_affine(grad)
-        for index in range(last - 1, -1, -1):
-            grad = model.layers[index].backward(grad, need_grad_inputs=index > 0)
-
-    benchmark.pedantic(backward, setup=forward, rounds=50 if benchmark.enabled else 1, iterations=1)
+    benchmark.pedantic(model.backward, setup=forward, rounds=50 if benchmark.enabled else 1, iterations=1)
     np.testing.assert_allclose(model.gradients[-1], numpy_impl.loss_and_gradients(model, x, y)[1][-1], rtol=1e-5)
 
 

@@ -1,13 +1,11 @@
 """Lockstep training: both twins from the same weights, on the same batches, timed apart."""
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
 import numpy_impl
-
-TWINS = ("numpy", "keras")
 
 
 @dataclass
@@ -26,7 +24,6 @@ class Config:
     lr_decay_epochs: tuple = ()           # epochs (1-based) after which the learning rate is divided
     lr_decay_factor: float = 10.0         # ... by this factor
     preset: str = "seed"                  # the named preset these values came from
-    extra: dict = field(default_factory=dict)
 
     def learning_rate_at(self, epoch):
         """Step schedule: the learning rate for 0-based `epoch`."""
@@ -69,16 +66,14 @@ def build_twins(config, input_dim, num_classes):
 def train_one_epoch(name, model, x, y, config, epoch, verbose):
     """One epoch of `model.fit` on already-shuffled data; returns (loss, accuracy, seconds)."""
     learning_rate = config.learning_rate_at(epoch)
+    model.optimizer.learning_rate = learning_rate          # the schedule, the same for both twins
+    start = time.perf_counter()
     if name == "numpy":
-        model.optimizer.learning_rate = learning_rate
-        start = time.perf_counter()
         try:
             history = model.fit(x, y, batch_size=config.batch_size, epochs=1, shuffle=False, verbose=verbose)
         except numpy_impl.TrainingDiverged as error:
             raise Diverged(name, epoch + 1, error.batch, learning_rate) from None
     else:
-        model.optimizer.learning_rate = learning_rate
-        start = time.perf_counter()
         history = model.fit(x, y, batch_size=config.batch_size, epochs=1, shuffle=False, verbose=verbose,
                             callbacks=[_keras_divergence_check(epoch, learning_rate)])
     seconds = time.perf_counter() - start

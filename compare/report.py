@@ -161,7 +161,7 @@ def write_report(path, metrics, figures):
     table = "".join(f"<tr><th>{html.escape(label)}</th><td>{html.escape(a)}</td><td>{html.escape(b)}</td></tr>"
                     for label, a, b in rows)
     config_rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
-                          for k, v in config.items() if k != "extra")
+                          for k, v in config.items())
     images = "".join(
         f'<figure><img alt="{html.escape(title)}" src="data:image/png;base64,'
         f'{base64.b64encode(Path(file).read_bytes()).decode()}"><figcaption>{html.escape(title)}</figcaption></figure>'

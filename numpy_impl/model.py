@@ -105,13 +105,20 @@ class Sequential:
         the softmax probabilities of the batch.
         """
         logits = self.forward(x)
-        loss, probabilities, grad = categorical_crossentropy_from_logits(logits, y)
-        # backward through the layers in reverse; the first layer's dL/dx is not needed
+        loss, probabilities, grad_logits = categorical_crossentropy_from_logits(logits, y)
+        self.backward(grad_logits)
+        return loss, probabilities
+
+    def backward(self, grad_logits):
+        """From dL/dlogits back through the layers in reverse, filling their gradients.
+
+        The output layer starts from its logits (the softmax is inside the loss);
+        the first layer's dL/dx is not needed.
+        """
         last = len(self.layers) - 1
-        grad = self.layers[last].backward_affine(grad, need_grad_inputs=last > 0)
+        grad = self.layers[last].backward_affine(grad_logits, need_grad_inputs=last > 0)
         for index in range(last - 1, -1, -1):
             grad = self.layers[index].backward(grad, need_grad_inputs=index > 0)
-        return loss, probabilities
 
     def train_step(self, x, y):
         loss, probabilities = self.compute_gradients(x, y)
