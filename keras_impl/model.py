@@ -53,17 +53,18 @@ def build_model(input_dim=784, hidden=(128, 128), num_classes=10, learning_rate=
     layers.append(keras.layers.Dense(
         num_classes, activation="softmax", dtype=dtype,
         kernel_initializer=keras.initializers.GlorotUniform(seed=seed + len(hidden))))
-    model = TwinSequential(layers)
-    model.twin_dtype = dtype
-    # Two roundings would make a float64 twin step in float32 precision, and drift:
-    # - the optimizer keeps its learning rate in a variable of the floatx of the moment;
-    # - SGD casts a Python-float momentum through a float32 tensor (0.9 -> 0.8999999762),
-    #   so a float64 twin hands it over as np.float64 (a float subclass, which Keras accepts).
+    # Keras makes its optimizer's learning-rate variable and its loss and metric
+    # trackers in the floatx of the moment: build under the twin's dtype, or a
+    # float64 twin steps with 0.05 rounded to 0.0500000007 and reports float32 means.
+    # SGD also casts a Python-float momentum through a float32 tensor (0.9 ->
+    # 0.8999999762), so a float64 twin hands it over as np.float64 (a float to Keras).
     if dtype == "float64":
         momentum = np.float64(momentum)
     with _floatx(dtype):
-        optimizer = keras.optimizers.SGD(learning_rate, momentum=momentum, nesterov=nesterov)
-    model.compile(optimizer=optimizer, loss="categorical_crossentropy", metrics=["accuracy"])
+        model = TwinSequential(layers)
+        model.twin_dtype = dtype
+        model.compile(optimizer=keras.optimizers.SGD(learning_rate, momentum=momentum, nesterov=nesterov),
+                      loss="categorical_crossentropy", metrics=["accuracy"])
     return model
 
 

@@ -74,14 +74,16 @@ def test_validation_history_matches_keras(rng):
 def test_float64_twins_agree_to_rounding_even_with_momentum(rng):
     """No hidden float32 in the float64 Keras twin: learning rate and momentum included.
 
-    (Keras keeps the learning rate in a floatx variable and casts a Python-float
-    momentum through float32; either would put ~1e-10 between the twins per step.)
+    (Keras keeps the learning rate and its loss tracker in floatx variables and casts
+    a Python-float momentum through float32; each would put float32 rounding between them.)
     """
     config = dict(input_dim=20, hidden=(32,), num_classes=4, learning_rate=0.05, momentum=0.9,
                   nesterov=True, seed=2)
     numpy_model, keras_model = twins("float64", **config)
     x, y = random_batch(rng, n=256, features=20, classes=4)
-    numpy_model.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0)
-    keras_model.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0)
+    history_np = numpy_model.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0)
+    history_tf = keras_model.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0)
     largest = max(np.abs(a - b).max() for a, b in zip(numpy_model.get_weights(), keras_model.get_weights()))
     assert largest < 1e-13
+    # Keras's running-mean loss tracker is float64 too (made under the twin's floatx)
+    np.testing.assert_allclose(history_np.history["loss"], history_tf.history["loss"], rtol=1e-13)
