@@ -176,8 +176,8 @@ def run(args):
                    f"batch {config.batch_size}, learning rate {config.learning_rate:g}")
     # Keras redraws its bar only on a terminal; in a log it gets one line per epoch (verbose=2).
     verbose = 1 if sys.stdout.isatty() else 2
-    twins, records, weight_differences = run_lockstep(config, train, test, verbose=verbose,
-                                                      log=lambda m: print(f"  {m}", flush=True))
+    _, records, weight_differences = run_lockstep(config, train, test, verbose=verbose,
+                                                  log=lambda m: print(f"  {m}", flush=True))
 
     step(4, total, "Evaluating on the test set")
     predictions = {name: record.pop("probabilities").argmax(axis=1) for name, record in records.items()}

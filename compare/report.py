@@ -3,10 +3,12 @@
 Nothing half-written: the run is assembled in a hidden temporary folder and
 renamed into place only when complete; a failed run removes it.
 """
+import ast
 import base64
 import csv
 import datetime
 import html
+import importlib.util
 import inspect
 import json
 import os
@@ -138,9 +140,15 @@ def summary_table(metrics):
 
 # ---- report.html --------------------------------------------------------------------------
 
+def _function_source(package, filename, name):
+    """A function's source, read from its file without importing it (keras_impl imports TensorFlow)."""
+    text = (Path(importlib.util.find_spec(package).origin).parent / filename).read_text()
+    node = next(n for n in ast.walk(ast.parse(text)) if isinstance(n, ast.FunctionDef) and n.name == name)
+    return ast.get_source_segment(text, node) + "\n"
+
+
 def _code_pairs():
     """The heart of each twin, read from the code itself so it can never drift."""
-    import keras_impl.model
     from numpy_impl import layers, losses
     return [
         ("Dense, forward", inspect.getsource(layers.Dense.affine),
@@ -150,7 +158,7 @@ def _code_pairs():
          "with tf.GradientTape() as tape:\n    ...\n"
          "gradients = tape.gradient(loss, model.trainable_variables)"),
         ("Loss and its gradient", inspect.getsource(losses.categorical_crossentropy_from_logits),
-         inspect.getsource(keras_impl.model.loss_and_gradients)),
+         _function_source("keras_impl", "model.py", "loss_and_gradients")),
     ]
 
 

@@ -209,3 +209,12 @@ def test_bench_rejects_nonsense(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["bench", "--batch-sizes", "0", "--out", str(tmp_path)])
     assert_clean_failure(exit_info.value.code, capsys.readouterr().err, tmp_path)
+
+
+def test_numpy_only_run_never_loads_tensorflow(tmp_path):
+    code = ("import sys; from compare.__main__ import main; "
+            f"code = main(['--data', 'sample', '--impl', 'numpy', '--epochs', '1', '--limit', '100', '--out', {str(tmp_path)!r}]); "
+            "print(code, 'tensorflow' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip().splitlines()[-1] == "0 False"
+    assert "def loss_and_gradients" in next(tmp_path.glob("*/report.html")).read_text()   # still shown
