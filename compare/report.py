@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import tempfile
+import textwrap
 from pathlib import Path
 
 
@@ -151,10 +152,10 @@ def _code_pairs():
     """The heart of each twin, read from the code itself so it can never drift."""
     from numpy_impl import layers, losses
     return [
-        ("Dense, forward", inspect.getsource(layers.Dense.affine),
+        ("Dense, forward", textwrap.dedent(inspect.getsource(layers.Dense.affine)),
          'keras.layers.Dense(units, activation="relu")   # z = x @ kernel + bias, then relu\n'
          "probabilities = model(x, training=True)"),
-        ("Dense, backward", inspect.getsource(layers.Dense.backward_affine),
+        ("Dense, backward", textwrap.dedent(inspect.getsource(layers.Dense.backward_affine)),
          "with tf.GradientTape() as tape:\n    ...\n"
          "gradients = tape.gradient(loss, model.trainable_variables)"),
         ("Loss and its gradient", inspect.getsource(losses.categorical_crossentropy_from_logits),
