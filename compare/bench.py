@@ -37,20 +37,23 @@ def _seconds(work):
     return time.perf_counter() - start
 
 
-def time_epochs(model, x, y, batch_size, epochs, seed=0):
-    """Seconds of each `model.fit(..., epochs=1)` call: training only.
+def time_epochs(models, x, y, batch_size, epochs, seed=0):
+    """Seconds of each `model.fit(..., epochs=1)` call, per model: training only.
 
-    As in the lockstep comparison, each epoch's permutation is drawn and applied
-    outside the timer and fed with shuffle=False: both twins are timed on
-    training alone, on the same batches, and no evaluation runs inside.
+    The models take turns epoch by epoch, so a slow spell on a shared machine
+    falls on all of them alike rather than on whichever ran then. As in the
+    lockstep comparison, each epoch's permutation is drawn and applied outside
+    the timer and fed with shuffle=False: every model is timed on training
+    alone, on the same batches, with no evaluation inside.
     """
     rng = np.random.default_rng(seed)
-    seconds = []
+    seconds = {name: [] for name in models}
     for _ in range(epochs):
         order = rng.permutation(len(x))
         x_epoch, y_epoch = x[order], y[order]
-        seconds.append(_seconds(lambda: model.fit(x_epoch, y_epoch, batch_size=batch_size, epochs=1,
-                                                  shuffle=False, verbose=0)))
+        for name, model in models.items():
+            seconds[name].append(_seconds(lambda: model.fit(x_epoch, y_epoch, batch_size=batch_size,
+                                                            epochs=1, shuffle=False, verbose=0)))
     return seconds
 
 
@@ -79,13 +82,13 @@ def run_bench(x, y, batch_sizes=(32, 128, 1024), epochs=4, hidden=(128, 128), le
                   learning_rate=learning_rate, seed=seed, dtype=str(x.dtype))
     results = []
     for batch_size in batch_sizes:
-        row = {"batch_size": batch_size}
-        row["numpy"] = _summary(time_epochs(numpy_impl.build_model(**kwargs), x, y, batch_size, epochs), len(x))
-        row["keras"] = _summary(time_epochs(keras_impl.build_model(**kwargs), x, y, batch_size, epochs), len(x))
         fast = keras_impl.build_model(**kwargs)
         fast.compile(optimizer=keras.optimizers.SGD(learning_rate), loss="categorical_crossentropy",
                      metrics=["accuracy"], **KERAS_FAST)
-        row["keras_fast"] = _summary(time_epochs(fast, x, y, batch_size, epochs), len(x))
+        models = {"numpy": numpy_impl.build_model(**kwargs), "keras": keras_impl.build_model(**kwargs),
+                  "keras_fast": fast}
+        timings = time_epochs(models, x, y, batch_size, epochs, seed)
+        row = {"batch_size": batch_size, **{name: _summary(timings[name], len(x)) for name in models}}
         numpy_seconds = row["numpy"]["seconds_per_epoch"]
         row["speedup_vs_keras"] = row["keras"]["seconds_per_epoch"] / numpy_seconds
         row["speedup_vs_keras_fast"] = row["keras_fast"]["seconds_per_epoch"] / numpy_seconds
