@@ -90,3 +90,14 @@ def test_numpy_impl_imports_no_framework():
             "print(sorted(m for m in ('tensorflow', 'keras', 'torch', 'jax') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_readme_five_lines_run_against_numpy_impl(rng):
+    from numpy_impl import SGD, Dense, Input, Sequential
+    x, y = random_batch(rng, n=64, features=784, classes=10, dtype="float32")
+    model = Sequential([Input(shape=(784,)), Dense(128, activation="relu"), Dense(10, activation="softmax")])
+    model.compile(optimizer=SGD(learning_rate=0.01), loss="categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(x, y, batch_size=32, epochs=2, verbose=0)
+    loss, accuracy = model.evaluate(x, y)
+    assert len(history.history["loss"]) == 2 and loss > 0 and 0 <= accuracy <= 1
+    assert [w.shape for w in model.get_weights()] == [(784, 128), (128,), (128, 10), (10,)]
