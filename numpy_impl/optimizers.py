@@ -26,22 +26,21 @@ class SGD:
     def apply(self, grads, variables):
         """Update each variable in place from its gradient (Keras: optimizer.apply)."""
         if self._scratch is None:
-            # One work array per variable, kept: `lr * g` as a new array every
-            # step cost a quarter of a batch-32 epoch.
+            # One work array per variable, kept from step to step, holds lr * g:
+            # no new (in, out) array allocated for every weight at every step.
             self._scratch = [np.empty_like(w) for w in variables]
             self.velocities = [np.zeros_like(w) for w in variables] if self.momentum else None
         lr, m = self.learning_rate, self.momentum
         for index, (g, w, step) in enumerate(zip(grads, variables, self._scratch)):
-            np.multiply(g, lr, out=step)          # step = lr * g
+            np.multiply(g, lr, out=step)              # step = lr * g
             if not m:
-                w -= step                         # w = w - lr * g
+                w -= step                             # w = w - lr * g
                 continue
             v = self.velocities[index]
             v *= m
-            v -= step                             # v = m * v - lr * g
+            v -= step                                 # v = m * v - lr * g
             if self.nesterov:
                 w -= step
-                np.multiply(v, m, out=step)
-                w += step                         # w = w + m * v - lr * g
+                w += np.multiply(v, m, out=step)      # w = w + m * v - lr * g
             else:
-                w += v                            # w = w + v
+                w += v                                # w = w + v
