@@ -103,8 +103,9 @@ def build_parser():
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                         help="float type of every weight and operation in both twins")
     parser.add_argument("--impl", choices=["both", "numpy", "keras"], default="both", help="which twins to train")
-    commands = parser.add_subparsers(dest="command", metavar="{bench}",
-                                     parser_class=Parser, help="optional: 'bench' runs the speed sweep instead")
+    commands = parser.add_subparsers(dest="command", metavar="{bench,check,exercise}", parser_class=Parser,
+                                     help="optional: 'bench' runs the speed sweep; 'check' checks your own "
+                                          "twin stage by stage; 'exercise' writes a twin for you to fill in")
     bench = commands.add_parser("bench", formatter_class=HelpFormatter,
                                 help="time both twins across batch sizes against this machine's floor",
                                 description="Time one training epoch of each twin (NumPy; Keras model.fit with "
@@ -116,7 +117,52 @@ def build_parser():
     bench.add_argument("--epochs", type=positive_int, default=4,
                        help="epochs timed per setting (the first reported apart; the median of the rest)")
     bench.add_argument("--hidden", type=positive_int, nargs="+", default=[128, 128], metavar="N")
+    check = commands.add_parser(
+        "check", formatter_class=HelpFormatter,
+        help="is my twin the same network? stage by stage against numpy_impl and TensorFlow",
+        description="Check a twin (yours) against numpy_impl and the Keras twin with TensorFlow's autodiff, "
+                    "in float64 on the same weights and batches, stage by stage: API and shapes, forward "
+                    "(probabilities, also with logits near 1000), loss, every gradient (output layer first; "
+                    "also against finite differences), optimizer steps (plain, momentum, Nesterov), and a "
+                    "short lockstep fit. At the first failure it says where to look. Exit 0 only if every "
+                    "stage passes.",
+        epilog="Examples: python -m compare check numpy_impl;  python -m compare check my_twin/;  "
+               "python -m compare check my_twin.py")
+    check.add_argument("twin", metavar="TWIN",
+                       help="an importable module name, a package folder, or a .py file exporting "
+                            "build_model and loss_and_gradients (the shared API)")
+    check.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    exercise = commands.add_parser(
+        "exercise", formatter_class=HelpFormatter,
+        help="write a copy of numpy_impl with the network's math left for you to write",
+        description="Write into DIR a copy of numpy_impl in which the functions a learner should write "
+                    "(ReLU forward and backward, softmax, the loss and its gradient, Dense forward and "
+                    "backward, the SGD update) raise NotImplementedError naming what to compute; docstrings "
+                    "and shape comments are kept. Then run: python -m compare check DIR",
+        epilog="DIR must not exist yet, or be empty.")
+    exercise.add_argument("dir", metavar="DIR", help="a new (or empty) folder for the exercise")
+    exercise.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     return parser
+
+
+def run_check_command(args):
+    """Exit 0 if every stage passes, 1 if one fails; a twin that cannot be loaded raises CheckError."""
+    from .check import load_twin, run_check
+    module = load_twin(args.twin)         # before TensorFlow: a wrong name answers at once
+    import_keras_quietly()
+    passed, checker = run_check(args.twin, module=module)
+    if not passed:
+        failed = next(row for row in checker.rows if not row.passed)
+        print(f"python -m compare check: {args.twin} failed at stage '{checker.failed_stage}' "
+              f"({failed.what}): see 'Where to look' above", file=sys.stderr)
+    return 0 if passed else 1
+
+
+def run_exercise_command(args):
+    from .exercise import describe, write_exercise
+    write_exercise(args.dir)
+    print(describe(args.dir))
+    return 0
 
 
 def make_config(args):
@@ -255,8 +301,19 @@ def _twin_names(config):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    from .check import CheckError
+    from .exercise import ExerciseError
     try:
+        if args.command == "check":
+            return run_check_command(args)
+        if args.command == "exercise":
+            return run_exercise_command(args)
         run_bench(args) if args.command == "bench" else run(args)
+    except (CheckError, ExerciseError) as error:
+        if args.debug:
+            traceback.print_exc()
+        print(f"python -m compare {args.command}: error: {error}", file=sys.stderr)
+        return 2 if args.command == "check" else 1
     except (DataError, Diverged, UsageError, ValueError, OSError) as error:
         if args.debug:
             traceback.print_exc()

@@ -1,11 +1,12 @@
 """Lockstep training: both twins from the same weights, on the same batches, timed apart."""
-import math
 import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 import numpy_impl
+
+from .twins import Diverged, keras_twin, numpy_twin  # noqa: F401  (Diverged: for the CLI)
 
 
 @dataclass
@@ -36,106 +37,78 @@ class Config:
         return values
 
 
-class Diverged(RuntimeError):
-    """The loss became NaN or infinite during training."""
-
-    def __init__(self, twin, epoch, batch, learning_rate):
-        self.twin, self.epoch, self.batch = twin, epoch, batch
-        super().__init__(
-            f"training diverged: the {twin} twin's loss became NaN or infinite at epoch {epoch}, "
-            f"batch {batch}; try a smaller learning rate, e.g. --learning-rate {learning_rate / 10:g}")
+def model_options(config, input_dim, num_classes):
+    """The keyword arguments of `build_model` for this run: the same for every twin."""
+    return dict(input_dim=input_dim, hidden=tuple(config.hidden), num_classes=num_classes,
+                learning_rate=config.learning_rate, momentum=config.momentum,
+                nesterov=config.nesterov, seed=config.seed, dtype=config.dtype)
 
 
-def build_twins(config, input_dim, num_classes):
-    """The NumPy twin, and the Keras twin holding a copy of its initial weights."""
-    kwargs = dict(input_dim=input_dim, hidden=tuple(config.hidden), num_classes=num_classes,
-                  learning_rate=config.learning_rate, momentum=config.momentum,
-                  nesterov=config.nesterov, seed=config.seed, dtype=config.dtype)
-    numpy_model = numpy_impl.build_model(**kwargs)
-    twins = {}
+def default_twins(config):
+    """The twins `config.impl` asks for: "numpy", "keras" or both."""
+    twins = []
     if config.impl in ("both", "numpy"):
-        twins["numpy"] = numpy_model
+        twins.append(numpy_twin())
     if config.impl in ("both", "keras"):
-        import keras_impl
-        keras_model = keras_impl.build_model(**kwargs)
-        keras_model.set_weights(numpy_model.get_weights())    # seeds differ between NumPy and Keras
-        twins["keras"] = keras_model
+        twins.append(keras_twin())
     return twins
 
 
-def train_one_epoch(name, model, x, y, config, epoch, verbose):
-    """One epoch of `model.fit` on already-shuffled data; returns (loss, accuracy, seconds)."""
-    learning_rate = config.learning_rate_at(epoch)
-    model.optimizer.learning_rate = learning_rate          # the schedule, the same for both twins
-    start = time.perf_counter()
-    if name == "numpy":
-        try:
-            history = model.fit(x, y, batch_size=config.batch_size, epochs=1, shuffle=False, verbose=verbose)
-        except numpy_impl.TrainingDiverged as error:
-            raise Diverged(name, epoch + 1, error.batch, learning_rate) from None
-    else:
-        history = model.fit(x, y, batch_size=config.batch_size, epochs=1, shuffle=False, verbose=verbose,
-                            callbacks=[_keras_divergence_check(epoch, learning_rate)])
-    seconds = time.perf_counter() - start
-    return history.history["loss"][0], history.history["accuracy"][0], seconds
+def build_twins(config, input_dim, num_classes, twins=None):
+    """{name: (twin, model)}: every model holding a copy of the NumPy twin's initial weights.
+
+    Seeds differ between NumPy and Keras (and a learner's twin), so the NumPy
+    twin draws the initial weights and every other twin is handed a copy.
+    """
+    options = model_options(config, input_dim, num_classes)
+    initial = numpy_impl.build_model(**options).get_weights()
+    built = {}
+    for twin in twins if twins is not None else default_twins(config):
+        model = twin.build_model(**options)
+        model.set_weights([w.copy() for w in initial])
+        built[twin.name] = (twin, model)
+    return built
 
 
-def _keras_divergence_check(epoch, learning_rate):
-    import keras
-
-    class StopOnDivergence(keras.callbacks.Callback):
-        def on_train_batch_end(self, batch, logs=None):
-            loss = (logs or {}).get("loss")
-            if loss is not None and not math.isfinite(float(loss)):
-                raise Diverged("keras", epoch + 1, batch + 1, learning_rate)
-
-    return StopOnDivergence()
-
-
-def run_lockstep(config, train, test, log=print, verbose=1):
+def run_lockstep(config, train, test, log=print, verbose=1, twins=None):
     """Train the twins epoch by epoch in lockstep; returns per-twin records and agreement.
 
-    Each epoch draws one permutation from the run's seed and feeds it to both
-    twins with shuffle=False, so both see exactly the same batches.
+    Each epoch draws one permutation from the run's seed and feeds it to every
+    twin with shuffle=False, so all see exactly the same batches. `twins` is a
+    list of `Twin`s (default: those `config.impl` names); the weight difference
+    is measured between the first two.
     """
     x, y = train
     x_test, y_test = test
-    twins = build_twins(config, x.shape[1], y.shape[1])
+    built = build_twins(config, x.shape[1], y.shape[1], twins)
     rng = np.random.default_rng(config.seed)
     records = {name: {"epoch_seconds": [], "history": {"loss": [], "accuracy": [], "test_loss": [],
-                                                       "test_accuracy": []}} for name in twins}
+                                                       "test_accuracy": []}} for name in built}
     weight_differences = []
     for epoch in range(config.epochs):
         order = rng.permutation(len(x))
         x_epoch, y_epoch = x[order], y[order]
-        for name, model in twins.items():
-            log(f"Epoch {epoch + 1}/{config.epochs}, {name} twin "
-                f"(learning rate {config.learning_rate_at(epoch):g})")
-            loss, accuracy, seconds = train_one_epoch(name, model, x_epoch, y_epoch, config, epoch, verbose)
-            test_loss, test_accuracy = evaluate(name, model, x_test, y_test)
+        learning_rate = config.learning_rate_at(epoch)
+        for name, (twin, model) in built.items():
+            log(f"Epoch {epoch + 1}/{config.epochs}, {name} twin (learning rate {learning_rate:g})")
+            model.optimizer.learning_rate = learning_rate       # the schedule, the same for every twin
+            start = time.perf_counter()
+            loss, accuracy = twin.fit_epoch(model, x_epoch, y_epoch, config.batch_size, epoch,
+                                            learning_rate, verbose)
+            seconds = time.perf_counter() - start
+            test_loss, test_accuracy = twin.evaluate(model, x_test, y_test)
             record = records[name]
             record["epoch_seconds"].append(seconds)
             for key, value in (("loss", loss), ("accuracy", accuracy), ("test_loss", test_loss),
                                ("test_accuracy", test_accuracy)):
                 record["history"][key].append(float(value))
-        if len(twins) == 2:
-            weight_differences.append(max_weight_difference(twins["numpy"], twins["keras"]))
-    for name, model in twins.items():
+        if len(built) >= 2:
+            (_, first), (_, second) = list(built.values())[:2]
+            weight_differences.append(max_weight_difference(first, second))
+    for name, (twin, model) in built.items():
         records[name].update(_summarise(records[name], len(x)))
-        records[name]["probabilities"] = predict(name, model, x_test)
-    return twins, records, weight_differences
-
-
-def evaluate(name, model, x, y):
-    if name == "keras":
-        return model.evaluate(x, y, batch_size=1024, verbose=0)
-    return model.evaluate(x, y)
-
-
-def predict(name, model, x):
-    if name == "keras":
-        return model.predict(x, batch_size=1024, verbose=0)
-    return model.predict(x)
+        records[name]["probabilities"] = twin.predict(model, x_test)
+    return {name: model for name, (_, model) in built.items()}, records, weight_differences
 
 
 def max_weight_difference(model_a, model_b):

@@ -73,7 +73,11 @@ class Sequential:
             layer.build(width, self.rng, self.dtype)
             width = layer.units
         self.weights = [w for layer in self.layers for w in layer.weights]
-        self.gradients = [g for layer in self.layers for g in layer.gradients]
+
+    @property
+    def gradients(self):
+        """[dL/dkernel_0, dL/dbias_0, dL/dkernel_1, ...]: what the layers' backward passes last stored."""
+        return [g for layer in self.layers for g in layer.gradients]
 
     @property
     def built(self):

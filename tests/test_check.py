@@ -1,0 +1,229 @@
+"""python -m compare check: it passes the reference and catches what learners get wrong.
+
+Each classic bug is planted by patching a fresh copy of numpy_impl loaded from
+its own folder (the way `check DIR` loads a learner's package), never by
+copying files; the real numpy_impl, which the check uses as a reference,
+stays untouched.
+"""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import numpy_impl
+from compare import check
+from compare.__main__ import main
+from compare.quiet import import_keras_quietly
+
+PACKAGE = str(Path(numpy_impl.__file__).parent)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def keras_loaded():
+    import_keras_quietly()
+
+
+def fresh_twin():
+    """A separate copy of numpy_impl's modules, safe to patch."""
+    twin = check.load_twin(PACKAGE)
+    assert twin is not numpy_impl and twin.layers.Dense is not numpy_impl.layers.Dense
+    return twin
+
+
+def run(twin):
+    lines = []
+    passed, checker = check.run_check("twin", emit=lines.append, module=twin)
+    return passed, checker, "\n".join(lines)
+
+
+def first_failure(checker):
+    return next(row for row in checker.rows if not row.passed)
+
+
+def test_the_reference_passes_every_stage():
+    passed, checker, text = run(fresh_twin())
+    assert passed and checker.failed_stage is None
+    stages = [row.stage for row in checker.rows]
+    assert stages[0] == "API" and stages[-1] == "fit"
+    assert {"API", "forward", "loss", "gradients", "optimizer", "fit"} == set(stages)
+    assert all(row.passed for row in checker.rows)
+    # every gradient tensor, each against TensorFlow and finite differences
+    gradient_rows = [row for row in checker.rows if row.stage == "gradients" and row.what.startswith(("kernel", "bias"))]
+    assert [row.what.split()[0] for row in gradient_rows] == ["kernel_2", "bias_2", "kernel_1", "bias_1",
+                                                              "kernel_0", "bias_0"]
+    for row in gradient_rows:
+        assert row.errors["TensorFlow"] < 1e-13 and row.errors["finite diff."] < 1e-6
+    assert "passed" in text.splitlines()[-1]
+
+
+def test_the_large_logit_batch_really_overflows_a_naive_softmax():
+    reference = check.reference()
+    assert reference["largest_logit"] > 709.79          # log of float64's largest number
+    with np.errstate(over="ignore"):
+        assert not np.isfinite(np.exp(reference["largest_logit"]))
+
+
+# ---- the planted bugs -------------------------------------------------------------------
+
+def relu_mask_wrong_side(self, grad_outputs):
+    return grad_outputs * (self.outputs <= 0)          # passes the gradient where z <= 0
+
+
+def relu_mask_from_the_gradient(self, grad_outputs):
+    return grad_outputs * (grad_outputs > 0)          # mask from the backward side, not the forward input
+
+
+def softmax_without_max_shift(logits):
+    exp = np.exp(logits)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def plant(twin, bug):
+    """Patch one classic mistake into `twin`."""
+    if bug == "relu mask wrong side":
+        twin.activations.ReLU.backward = relu_mask_wrong_side
+    elif bug == "relu mask from the gradient":
+        twin.activations.ReLU.backward = relu_mask_from_the_gradient
+    elif bug == "softmax without max shift":
+        twin.activations.softmax = softmax_without_max_shift
+    elif bug == "loss gradient not divided by batch":
+        right = twin.losses.categorical_crossentropy_from_logits
+
+        def loss(logits, y_true):
+            value, probabilities, grad_logits = right(logits, y_true)
+            return value, probabilities, grad_logits * len(logits)
+        twin.model.categorical_crossentropy_from_logits = loss
+    elif bug in ("bias gradient averaged", "kernel gradient transposed"):
+        right = twin.layers.Dense.backward_affine
+
+        def backward_affine(self, grad_z, need_grad_inputs=True):
+            grad_inputs = right(self, grad_z, need_grad_inputs)
+            if bug == "bias gradient averaged":
+                self.grad_bias = grad_z.mean(axis=0)
+            elif self.kernel.shape[0] == self.kernel.shape[1]:      # runs only where the layer is square
+                self.grad_kernel = grad_z.T @ self.inputs
+            return grad_inputs
+        twin.layers.Dense.backward_affine = backward_affine
+    elif bug in ("momentum with the wrong sign", "nesterov as plain momentum"):
+        def apply(self, grads, variables):
+            if self.velocities is None:
+                self.velocities = [np.zeros_like(w) for w in variables]
+            for g, w, v in zip(grads, variables, self.velocities):
+                v *= self.momentum
+                v += (1 if bug == "momentum with the wrong sign" and self.momentum else -1) * self.learning_rate * g
+                if self.nesterov and bug != "nesterov as plain momentum":
+                    w += self.momentum * v - self.learning_rate * g
+                else:
+                    w += v
+        twin.optimizers.SGD.apply = apply
+    else:
+        raise AssertionError(bug)
+    return twin
+
+
+# bug -> (first failing stage, first failing row, words the hint must contain)
+BUGS = {
+    "relu mask wrong side": ("gradients", "kernel_1", ["ReLU.backward", "layer 1"]),
+    "relu mask from the gradient": ("gradients", "kernel_1", ["ReLU.backward", "layer 1"]),
+    "softmax without max shift": ("forward", "large logits", ["max", "overflows", "softmax"]),
+    "loss gradient not divided by batch": ("gradients", "kernel_2", ["32 times", "batch size"]),
+    "bias gradient averaged": ("gradients", "bias_2", ["sum", "not the mean"]),
+    "kernel gradient transposed": ("gradients", "kernel_1", ["transpose", "square", "bias gradient"]),
+    "momentum with the wrong sign": ("optimizer", "momentum", ["v = m * v - lr * g"]),
+    "nesterov as plain momentum": ("optimizer", "Nesterov", ["exactly plain momentum"]),
+}
+
+
+@pytest.mark.parametrize("bug", list(BUGS))
+def test_a_planted_bug_is_caught_and_located(bug):
+    stage, row_start, words = BUGS[bug]
+    passed, checker, text = run(plant(fresh_twin(), bug))
+    assert not passed
+    assert checker.failed_stage == stage
+    failed = first_failure(checker)
+    assert failed.stage == stage and row_start in failed.what, failed
+    for word in words:
+        assert word in checker.hint, (word, checker.hint)
+    # every row before the first failure passed: the check names the first wrong stage
+    assert all(row.passed for row in checker.rows[:checker.rows.index(failed)])
+    assert "Where to look" in text
+
+
+def test_the_reference_is_not_touched_by_a_planted_bug():
+    plant(fresh_twin(), "softmax without max shift")
+    assert numpy_impl.activations.softmax is not softmax_without_max_shift
+    assert run(fresh_twin())[0]
+
+
+def test_a_forgotten_bias_fails_the_forward_stage():
+    twin = fresh_twin()
+
+    def affine(self, x):
+        self.inputs = x
+        return x @ self.kernel                         # no + bias
+    twin.layers.Dense.affine = affine
+    passed, checker, _ = run(twin)
+    assert not passed and checker.failed_stage == "forward"
+    assert "Dense.affine" in checker.hint
+
+
+# ---- the command line: exit codes, and bad input in one line ------------------------------
+
+def test_cli_passes_numpy_impl(capsys):
+    assert main(["check", "numpy_impl"]) == 0
+    out = capsys.readouterr().out
+    assert "All 18 checks passed" in out and "FAILED" not in out
+
+
+def test_cli_checks_a_single_file_twin(tmp_path, capsys):
+    twin = tmp_path / "my_twin.py"
+    twin.write_text("from numpy_impl import build_model, loss_and_gradients\n")
+    assert main(["check", str(twin)]) == 0
+
+
+def one_line_error(capsys):
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in captured.err and "Traceback" not in captured.out, captured
+    return lines[0]
+
+
+def test_cli_no_such_module(capsys):
+    assert main(["check", "no_such_twin_module"]) == 2
+    assert "no module named 'no_such_twin_module'" in one_line_error(capsys)
+
+
+def test_cli_no_such_file(tmp_path, capsys):
+    assert main(["check", str(tmp_path / "missing.py")]) == 2
+    assert "no such file or folder" in one_line_error(capsys)
+
+
+def test_cli_folder_without_init(tmp_path, capsys):
+    assert main(["check", str(tmp_path)]) == 2
+    assert "no __init__.py" in one_line_error(capsys)
+
+
+def test_cli_module_without_build_model(tmp_path, capsys):
+    twin = tmp_path / "half_twin.py"
+    twin.write_text("def loss_and_gradients(model, x, y):\n    pass\n")
+    assert main(["check", str(twin)]) == 2
+    assert "does not export build_model" in one_line_error(capsys)
+
+
+def test_cli_twin_that_does_not_import(tmp_path, capsys):
+    twin = tmp_path / "broken.py"
+    twin.write_text("def build_model(:\n")
+    assert main(["check", str(twin)]) == 2
+    line = one_line_error(capsys)
+    assert "SyntaxError" in line and "broken.py:1" in line
+
+
+def test_cli_build_model_that_raises(tmp_path, capsys):
+    twin = tmp_path / "raising.py"
+    twin.write_text("from numpy_impl import loss_and_gradients\n\n"
+                    "def build_model(**kwargs):\n    raise ValueError('not today')\n")
+    assert main(["check", str(twin)]) == 1
+    captured = capsys.readouterr()
+    assert "ValueError: not today" in captured.out and "raising.py:4" in captured.out
+    line = [line for line in captured.err.splitlines() if line.strip()]
+    assert len(line) == 1 and "failed at stage 'API'" in line[0] and "Traceback" not in captured.err
