@@ -225,7 +225,7 @@ def layer_name(layer):
 
 def tensor_label(index):
     layer, kind = divmod(index, 2)
-    return f"{('kernel', 'bias')[kind]}_{layer} ({layer_name(layer)})"
+    return f"{('kernel', 'bias')[kind]}_{layer} (layer {layer}, {'output' if layer == len(HIDDEN) else 'hidden'})"
 
 
 def backprop_order():

@@ -227,3 +227,33 @@ def test_cli_build_model_that_raises(tmp_path, capsys):
     assert "ValueError: not today" in captured.out and "raising.py:4" in captured.out
     line = [line for line in captured.err.splitlines() if line.strip()]
     assert len(line) == 1 and "failed at stage 'API'" in line[0] and "Traceback" not in captured.err
+
+
+# ---- a learner's twin plugs into lockstep training like the reference twins ------------------
+
+def test_a_third_twin_trains_in_lockstep_through_the_api_alone(rng):
+    from compare.experiment import Config, run_lockstep
+    from compare.twins import Twin, numpy_twin
+
+    from .conftest import random_batch
+    train, test = random_batch(rng, n=120, features=20, classes=4), random_batch(rng, n=40, features=20, classes=4)
+    config = Config(epochs=2, batch_size=16, learning_rate=0.05, momentum=0.9, hidden=(8,), dtype="float64")
+    models, records, differences = run_lockstep(config, train, test, log=lambda message: None, verbose=0,
+                                                twins=[numpy_twin(), Twin("mine", fresh_twin())])
+    assert set(models) == set(records) == {"numpy", "mine"}
+    assert len(differences) == 2 and max(differences) < 1e-13
+    assert records["mine"]["history"]["loss"] == pytest.approx(records["numpy"]["history"]["loss"], abs=1e-13)
+
+
+def test_a_twin_whose_loss_blows_up_is_stopped_as_diverged(rng):
+    from compare.experiment import Config, run_lockstep
+    from compare.twins import Diverged, Twin
+
+    from .conftest import random_batch
+    twin = fresh_twin()
+    right = twin.losses.categorical_crossentropy_from_logits
+    twin.model.categorical_crossentropy_from_logits = lambda logits, y: (float("nan"),) + right(logits, y)[1:]
+    config = Config(epochs=1, batch_size=16, hidden=(8,), dtype="float64")
+    data = random_batch(rng, n=64, features=20, classes=4)
+    with pytest.raises(Diverged, match="the mine twin's loss became NaN or infinite at epoch 1, batch 1"):
+        run_lockstep(config, data, data, log=lambda message: None, verbose=0, twins=[Twin("mine", twin)])
