@@ -148,8 +148,10 @@ def build_parser():
 def run_check_command(args):
     """Exit 0 if every stage passes, 1 if one fails; a twin that cannot be loaded raises CheckError."""
     from .check import load_twin, run_check
-    module = load_twin(args.twin)         # before TensorFlow: a wrong name answers at once
-    import_keras_quietly()
+    import_keras_quietly()                # first, so a twin that imports TensorFlow starts quietly too
+    module = load_twin(args.twin)
+    import tensorflow as tf
+    tf.get_logger().setLevel("ERROR")     # a Keras twin under check retraces its fit on purpose: no warnings
     passed, checker = run_check(args.twin, module=module)
     if not passed:
         failed = next(row for row in checker.rows if not row.passed)
