@@ -34,7 +34,8 @@ EXERCISES = [
     ("layers.py", "Dense.backward_affine",
      "from grad_z = dL/dz (B, out): store dL/dkernel = x.T @ grad_z (in, out) in self.grad_kernel and "
      "dL/dbias = grad_z summed over the batch (out,) in self.grad_bias; return dL/dx = grad_z @ kernel.T "
-     "(B, in), or None if need_grad_inputs is False."),
+     "(B, in), or None if need_grad_inputs is False. With a kernel_regularizer, add its gradient "
+     "to dL/dkernel."),
     ("activations.py", "ReLU.backward",
      "dL/dz = dL/doutputs * [z > 0], shape (B, units): the gradient passes where the forward input was "
      "positive (where self.outputs > 0) and is 0 elsewhere."),

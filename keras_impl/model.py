@@ -41,41 +41,96 @@ class TwinSequential(keras.Sequential):
 
 
 def build_model(input_dim=784, hidden=(128, 128), num_classes=10, learning_rate=0.01,
-                momentum=0.0, nesterov=False, seed=0, dtype="float32"):
-    """Dense(relu) for each width in `hidden`, then Dense(softmax); SGD; compiled."""
+                momentum=0.0, nesterov=False, seed=0, dtype="float32", optimizer="sgd",
+                optimizer_options=None, dropout=0.0, l2=0.0, loss="categorical_crossentropy",
+                from_logits=False, input_shape=None):
+    """Dense(relu) for each width in `hidden`, then the output Dense; compiled. Same arguments as numpy_impl's."""
     if dtype not in ("float32", "float64"):
         raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
-    layers = [keras.Input(shape=(input_dim,), dtype=dtype)]
-    for index, units in enumerate(hidden):
+    rates = _dropout_rates(dropout, len(hidden))
+    layers = [keras.Input(shape=tuple(input_shape or (input_dim,)), dtype=dtype)]
+    layers += [keras.layers.Flatten(dtype=dtype)] if input_shape else []
+    layers += [keras.layers.Dropout(rates[0], seed=seed, dtype=dtype)] if rates[0] else []
+    for index, (units, rate) in enumerate(zip(hidden, rates[1:])):
         layers.append(keras.layers.Dense(
-            units, activation="relu", dtype=dtype,
+            units, activation="relu", dtype=dtype, kernel_regularizer=_l2(l2, dtype),
             kernel_initializer=keras.initializers.GlorotUniform(seed=seed + index)))
+        layers += [keras.layers.Dropout(rate, seed=seed + 100 + index, dtype=dtype)] if rate else []
     layers.append(keras.layers.Dense(
-        num_classes, activation="softmax", dtype=dtype,
+        num_classes, activation=None if from_logits else "softmax", dtype=dtype, kernel_regularizer=_l2(l2, dtype),
         kernel_initializer=keras.initializers.GlorotUniform(seed=seed + len(hidden))))
     # Keras makes its optimizer's learning-rate variable and its loss and metric
     # trackers in the floatx of the moment: build under the twin's dtype, or a
     # float64 twin steps with 0.05 rounded to 0.0500000007 and reports float32 means.
-    # SGD also casts a Python-float momentum through a float32 tensor (0.9 ->
-    # 0.8999999762), so a float64 twin hands it over as np.float64 (a float to Keras).
-    if dtype == "float64":
-        momentum = np.float64(momentum)
     with _floatx(dtype):
-        model = TwinSequential(layers)
+        model = TwinSequential(layers, name="sequential")
         model.twin_dtype = dtype
-        model.compile(optimizer=keras.optimizers.SGD(learning_rate, momentum=momentum, nesterov=nesterov),
-                      loss="categorical_crossentropy", metrics=["accuracy"])
+        model.compile(optimizer=_optimizer(optimizer, learning_rate, momentum, nesterov, dtype,
+                                           **(optimizer_options or {})),
+                      loss=_loss(loss, from_logits), metrics=["accuracy"])
     return model
 
 
+def _optimizer(name, learning_rate, momentum, nesterov, dtype, **options):
+    """Keras's optimizer by name. Where Keras casts a Python-float hyperparameter through a
+    float32 tensor (ops.cast: SGD's momentum, Adam's beta_1 and beta_2 in their powers),
+    a float64 twin hands it over as np.float64, which stays exact (0.9 would become 0.8999999762)."""
+    exact = np.float64 if dtype == "float64" else float
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate, momentum=exact(momentum), nesterov=nesterov, **options)
+    if nesterov:
+        raise ValueError(f"nesterov=True is an SGD option; {name} does not take it")
+    if name == "adam":
+        if momentum:
+            raise ValueError("momentum is not an Adam option: Adam's beta_1 plays that part")
+        options = {key: exact(value) if key.startswith("beta") else value for key, value in options.items()}
+        options.setdefault("beta_1", exact(0.9))
+        options.setdefault("beta_2", exact(0.999))
+        return keras.optimizers.Adam(learning_rate, **options)
+    if name == "rmsprop":        # rho, momentum and epsilon meet tensors as Python floats: exact already
+        return keras.optimizers.RMSprop(learning_rate, momentum=momentum, **options)
+    raise ValueError(f"unknown optimizer {name!r}: use one of sgd, adam, rmsprop")
+
+
+def _l2(l2, dtype):
+    """keras.regularizers.L2, kept exact in float64: it stores l2 as a Python float and
+    casts it through float32 on each call (ops.cast), so a float64 twin re-stores it as np.float64."""
+    if not l2:
+        return None
+    regularizer = keras.regularizers.L2(l2)
+    if dtype == "float64":
+        regularizer.l2 = np.float64(l2)
+    return regularizer
+
+
+def _loss(name, from_logits):
+    losses = {"categorical_crossentropy": keras.losses.CategoricalCrossentropy,
+              "sparse_categorical_crossentropy": keras.losses.SparseCategoricalCrossentropy}
+    if name not in losses:
+        raise ValueError(f"unknown loss {name!r}: use one of {', '.join(losses)}")
+    return losses[name](from_logits=from_logits)
+
+
+def _dropout_rates(dropout, hidden_layers):
+    """[input rate, rate after hidden layer 1, ...] from one rate (hidden layers only) or a sequence."""
+    if isinstance(dropout, (int, float)):
+        return [0.0] + [float(dropout)] * hidden_layers
+    rates = [float(rate) for rate in dropout]
+    if len(rates) != hidden_layers + 1:
+        raise ValueError(f"dropout needs one rate, or {hidden_layers + 1} (the input's, then each hidden "
+                         f"layer's), got {len(rates)}")
+    return rates
+
+
 def loss_and_gradients(model, x, y):
-    """Mean loss and d loss / d weight for each array of get_weights(), in that order."""
+    """Loss (the batch mean plus any penalty, as fit reports it) and d loss / d weight,
+    for each array of get_weights(), in that order."""
     x = tf.convert_to_tensor(x, dtype=model.twin_dtype)
-    y = tf.convert_to_tensor(y, dtype=model.twin_dtype)
+    y = tf.convert_to_tensor(y)
     with tf.GradientTape() as tape:
-        probabilities = model(x, training=True)
-        # Behind a softmax layer Keras computes this loss from the logits.
-        loss = keras.losses.categorical_crossentropy(y, probabilities)
-        loss = tf.reduce_mean(loss)
+        outputs = model(x, training=True)
+        # The compiled loss (behind a softmax layer Keras computes it from the logits)
+        # plus the layers' regularisation penalties: what fit minimises.
+        loss = model.compute_loss(x=x, y=y, y_pred=outputs, training=False)
     gradients = tape.gradient(loss, model.trainable_variables)
     return float(loss), [g.numpy() for g in gradients]

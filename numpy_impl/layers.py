@@ -1,4 +1,11 @@
-"""The Dense layer: z = x @ kernel + bias, then an activation; and its way back."""
+"""Layers, each with its forward and backward pass side by side: Dense, Dropout, Flatten.
+
+Every layer answers build(input_shape, rng, dtype) -> its output shape,
+forward(x, training) and backward(grad_outputs, need_grad_inputs), and has a
+(possibly empty) list of weights and of their gradients.
+"""
+import math
+
 import numpy as np
 
 from . import activations, initializers
@@ -8,9 +15,10 @@ class Input:
     """Marks the input shape, as `keras.Input(shape=(784,))` does. Holds no weights."""
 
     def __init__(self, shape):
-        if len(shape) != 1 or int(shape[0]) <= 0:
-            raise ValueError(f"Input shape must be (features,) with features > 0, got {shape}")
-        self.shape = (int(shape[0]),)
+        shape = tuple(shape)
+        if not shape or any(int(n) != n or n <= 0 for n in shape):
+            raise ValueError(f"Input shape must be positive whole numbers, e.g. (784,) or (28, 28), got {shape}")
+        self.shape = tuple(int(n) for n in shape)
 
 
 class Dense:
@@ -24,16 +32,20 @@ class Dense:
               dL/dx      = dL/dz @ kernel.T   (B, out) @ (out, in) -> (B, in)
     """
 
-    def __init__(self, units, activation=None):
+    def __init__(self, units, activation=None, kernel_regularizer=None):
         if int(units) != units or units <= 0:
             raise ValueError(f"Dense units must be a positive whole number, got {units!r}")
         self.units = int(units)
         self.activation = activations.get(activation)
+        self.kernel_regularizer = kernel_regularizer     # e.g. L2(0.01): its penalty joins the loss
         self.kernel = self.bias = None
 
-    def build(self, input_dim, rng, dtype):
-        """Create the weights: Glorot-uniform kernel, zero bias (Keras's defaults)."""
-        self.input_dim = int(input_dim)
+    def build(self, input_shape, rng, dtype):
+        """Create the weights: Glorot-uniform kernel, zero bias (Keras's defaults). Returns (units,)."""
+        if len(input_shape) != 1:
+            raise ValueError(f"Dense takes (batch, features) inputs, got features of shape {input_shape}: "
+                             "put a Flatten() before it")
+        self.input_dim = int(input_shape[0])
         self.dtype = np.dtype(dtype)
         self.kernel = initializers.glorot_uniform(self.input_dim, self.units, rng, self.dtype)
         self.bias = initializers.zeros((self.units,), self.dtype)
@@ -42,6 +54,8 @@ class Dense:
         # Work arrays reused from step to step: a fresh (B, units) array per
         # step costs an allocation and page faults at large batch sizes.
         self._buffers = {}
+        self.output_shape = (self.units,)
+        return self.output_shape
 
     @property
     def weights(self):
@@ -60,8 +74,12 @@ class Dense:
         z += self.bias                                                   # (B, out)
         return z
 
-    def forward(self, x):
+    def forward(self, x, training=False):
         return self.activation.forward(self.affine(x))
+
+    def penalty(self):
+        """The regulariser's share of the loss (0 without one)."""
+        return self.kernel_regularizer(self.kernel) if self.kernel_regularizer else 0.0
 
     # ---- backward -----------------------------------------------------------
 
@@ -73,6 +91,8 @@ class Dense:
         """
         np.matmul(self.inputs.T, grad_z, out=self.grad_kernel)   # (in, B) @ (B, out)
         np.sum(grad_z, axis=0, out=self.grad_bias)               # (out,)
+        if self.kernel_regularizer:
+            self.grad_kernel += self.kernel_regularizer.gradient(self.kernel)   # + d penalty / dkernel
         if not need_grad_inputs:
             return None
         grad_inputs = self._buffer("grad_inputs", (grad_z.shape[0], self.input_dim))
@@ -89,3 +109,76 @@ class Dense:
         if buffer is None or buffer.shape != shape:
             buffer = self._buffers[name] = np.empty(shape, self.dtype)
         return buffer
+
+
+class Dropout:
+    """Inverted dropout, Keras's `Dropout(rate)`: active only in training.
+
+    Training:  keep = [u >= rate] for u ~ U[0, 1), one draw per entry (B, ...)
+               outputs = x * keep * (1 / (1 - rate))   the kept entries scaled up, so the
+                                                       expected output equals x
+    Backward:  dL/dx = dL/doutputs * keep * (1 / (1 - rate))   the same mask, the same scale
+    evaluate / predict: the identity.
+    """
+
+    def __init__(self, rate, seed=None):
+        rate = float(rate)
+        if not (0.0 <= rate < 1.0) or math.isnan(rate):
+            raise ValueError(f"Dropout rate must be in [0, 1), got {rate}")
+        self.rate = rate
+        self.seed = seed
+        self.mask = None
+
+    @property
+    def weights(self):
+        return []
+
+    @property
+    def gradients(self):
+        return []
+
+    def build(self, input_shape, rng, dtype):
+        # Its own generator: from its seed, or drawn from the model's so the run's seed fixes it.
+        self.rng = np.random.default_rng(self.seed if self.seed is not None else rng.integers(2 ** 63))
+        self.scale = 1.0 / (1.0 - self.rate)                   # Keras multiplies by the reciprocal
+        self.output_shape = tuple(input_shape)
+        return self.output_shape
+
+    def draw_mask(self, shape):
+        """The kept entries: u >= rate for u ~ U[0, 1). (A test hands in Keras's mask here.)"""
+        return self.rng.random(shape) >= self.rate
+
+    def forward(self, x, training=False):
+        if not training or self.rate == 0:
+            self.mask = None
+            return x
+        self.mask = self.draw_mask(x.shape)
+        return np.where(self.mask, x * self.scale, 0).astype(x.dtype, copy=False)
+
+    def backward(self, grad_outputs, need_grad_inputs=True):
+        if self.mask is None:
+            return grad_outputs
+        return np.where(self.mask, grad_outputs * self.scale, 0).astype(grad_outputs.dtype, copy=False)
+
+
+class Flatten:
+    """Keras's `Flatten()`: (B, d1, d2, ...) -> (B, d1 * d2 * ...), e.g. (B, 28, 28) -> (B, 784)."""
+
+    @property
+    def weights(self):
+        return []
+
+    @property
+    def gradients(self):
+        return []
+
+    def build(self, input_shape, rng, dtype):
+        self.input_shape = tuple(input_shape)
+        self.output_shape = (math.prod(self.input_shape),)
+        return self.output_shape
+
+    def forward(self, x, training=False):
+        return x.reshape(len(x), -1)
+
+    def backward(self, grad_outputs, need_grad_inputs=True):
+        return grad_outputs.reshape((len(grad_outputs),) + self.input_shape)

@@ -92,7 +92,7 @@ def plant(twin, bug):
         def loss(logits, y_true):
             value, probabilities, grad_logits = right(logits, y_true)
             return value, probabilities, grad_logits * len(logits)
-        twin.model.categorical_crossentropy_from_logits = loss
+        twin.losses.categorical_crossentropy_from_logits = loss
     elif bug in ("bias gradient averaged", "kernel gradient transposed"):
         right = twin.layers.Dense.backward_affine
 
@@ -252,7 +252,7 @@ def test_a_twin_whose_loss_blows_up_is_stopped_as_diverged(rng):
     from .conftest import random_batch
     twin = fresh_twin()
     right = twin.losses.categorical_crossentropy_from_logits
-    twin.model.categorical_crossentropy_from_logits = lambda logits, y: (float("nan"),) + right(logits, y)[1:]
+    twin.losses.categorical_crossentropy_from_logits = lambda logits, y: (float("nan"),) + right(logits, y)[1:]
     config = Config(epochs=1, batch_size=16, hidden=(8,), dtype="float64")
     data = random_batch(rng, n=64, features=20, classes=4)
     with pytest.raises(Diverged, match="the mine twin's loss became NaN or infinite at epoch 1, batch 1"):

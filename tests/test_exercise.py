@@ -38,7 +38,7 @@ def test_bodies_are_blanked_and_docstrings_and_comments_kept(tmp_path):
     assert "np.matmul(self.inputs.T, grad_z" not in layers            # the answer is gone
     assert '"""From dL/dz to dL/dkernel, dL/dbias (stored) and dL/dx (returned).' in layers
     assert "# (in, B) @ (B, out)" in layers                           # the shape comment stays
-    assert "def build(self, input_dim, rng, dtype):" in layers       # everything else unchanged
+    assert "def build(self, input_shape, rng, dtype):" in layers       # everything else unchanged
     activations = (tmp_path / "ex" / "activations.py").read_text()
     assert "logits.max(axis=1" not in activations
     # every file still parses, and each listed function now only raises

@@ -53,7 +53,7 @@ def test_activation_backward(rng, activation):
 
 def test_dense_backward(rng):
     layer = Dense(3, activation="relu")
-    layer.build(4, rng, "float64")
+    layer.build((4,), rng, "float64")
     x = rng.normal(size=(6, 4))
     upstream = rng.normal(size=(6, 3))               # L = sum(upstream * layer(x))
 

@@ -1,0 +1,237 @@
+"""Adam, RMSprop, L2, Dropout, Flatten, integer labels and logits: each proven equal to Keras."""
+import io
+import re
+from contextlib import redirect_stdout
+
+import numpy as np
+import pytest
+
+import keras_impl
+import numpy_impl
+from compare.gradcheck import finite_difference_check, gradient_agreement
+
+from .conftest import random_batch
+
+# name -> build_model arguments; each trains in lockstep against Keras below
+VOCABULARY = {
+    "adam": dict(optimizer="adam", learning_rate=0.01),
+    "adam amsgrad": dict(optimizer="adam", learning_rate=0.01, optimizer_options={"amsgrad": True}),
+    "rmsprop": dict(optimizer="rmsprop", learning_rate=0.01),
+    "rmsprop centered": dict(optimizer="rmsprop", learning_rate=0.01, optimizer_options={"centered": True}),
+    "rmsprop momentum": dict(optimizer="rmsprop", learning_rate=0.01, momentum=0.9),
+    "sgd nesterov l2": dict(learning_rate=0.05, momentum=0.9, nesterov=True, l2=0.01),
+    "sparse labels, logits": dict(learning_rate=0.05, loss="sparse_categorical_crossentropy", from_logits=True),
+    "one-hot labels, logits": dict(learning_rate=0.05, from_logits=True),
+    "flatten": dict(learning_rate=0.05, input_shape=(4, 5)),
+}
+
+
+def twins(dtype, **kwargs):
+    options = dict(input_dim=20, hidden=(16, 12), num_classes=4, seed=3, dtype=dtype, **kwargs)
+    numpy_model = numpy_impl.build_model(**options)
+    keras_model = keras_impl.build_model(**options)
+    keras_model.set_weights(numpy_model.get_weights())
+    return numpy_model, keras_model
+
+
+def data(rng, dtype, kwargs, n=203):
+    x, y = random_batch(rng, n=n, features=20, classes=4, dtype=dtype)
+    x = x.reshape((n,) + kwargs.get("input_shape", (20,)))
+    return x, (y.argmax(axis=1) if kwargs.get("loss") == "sparse_categorical_crossentropy" else y)
+
+
+@pytest.mark.parametrize("dtype,bound", [("float64", 1e-13), ("float32", 1e-4)])
+@pytest.mark.parametrize("name", list(VOCABULARY))
+def test_two_epochs_in_lockstep_with_keras(rng, name, dtype, bound):
+    kwargs = VOCABULARY[name]
+    numpy_model, keras_model = twins(dtype, **kwargs)
+    x, y = data(rng, dtype, kwargs)                    # 203 = 6 * 32 + 11: a partial last batch
+    history_np = numpy_model.fit(x, y, batch_size=32, epochs=2, shuffle=False, verbose=0)
+    history_tf = keras_model.fit(x, y, batch_size=32, epochs=2, shuffle=False, verbose=0)
+    for w_np, w_tf in zip(numpy_model.get_weights(), keras_model.get_weights()):
+        assert np.abs(w_np - w_tf).max() < bound, name
+    for key in ("loss", "accuracy"):
+        np.testing.assert_allclose(history_np.history[key], history_tf.history[key], rtol=0, atol=bound)
+    np.testing.assert_allclose(numpy_model.evaluate(x, y), keras_model.evaluate(x, y, verbose=0), rtol=0, atol=bound)
+    np.testing.assert_allclose(numpy_model.predict(x), keras_model.predict(x, verbose=0), rtol=0, atol=bound)
+
+
+@pytest.mark.parametrize("name", ["sgd nesterov l2", "sparse labels, logits", "adam"])
+def test_same_loss_and_gradients_as_tensorflow(rng, name):
+    kwargs = VOCABULARY[name]
+    numpy_model, keras_model = twins("float64", **kwargs)
+    x, y = data(rng, "float64", kwargs, n=40)
+    loss_np, grads_np = numpy_impl.loss_and_gradients(numpy_model, x, y)
+    loss_tf, grads_tf = keras_impl.loss_and_gradients(keras_model, x, y)
+    assert abs(loss_np - loss_tf) < 1e-13
+    assert max(gradient_agreement(grads_np, grads_tf)) < 1e-13
+
+
+def test_l2_penalty_worked_by_hand(rng):
+    """loss = mean cross-entropy + l2 * sum over kernels of W**2; its gradient 2 * l2 * W."""
+    plain = numpy_impl.build_model(input_dim=6, hidden=(5,), num_classes=3, dtype="float64")
+    penalised = numpy_impl.build_model(input_dim=6, hidden=(5,), num_classes=3, dtype="float64", l2=0.01)
+    x, y = random_batch(rng, n=10)
+    loss, grads = numpy_impl.loss_and_gradients(plain, x, y)
+    loss_l2, grads_l2 = numpy_impl.loss_and_gradients(penalised, x, y)
+    kernels = plain.get_weights()[0::2]
+    assert loss_l2 == pytest.approx(loss + 0.01 * sum((k ** 2).sum() for k in kernels), abs=1e-15)
+    for kernel, g, g_l2 in zip(kernels, grads[0::2], grads_l2[0::2]):
+        np.testing.assert_allclose(g_l2, g + 2 * 0.01 * kernel, rtol=0, atol=1e-15)
+    for g, g_l2 in zip(grads[1::2], grads_l2[1::2]):
+        np.testing.assert_array_equal(g, g_l2)                        # biases are not penalised
+    assert penalised.evaluate(x, y)[0] == pytest.approx(loss_l2, abs=1e-15)
+
+
+@pytest.mark.parametrize("trap", ["adam betas", "l2"])
+def test_float64_keras_traps_each_matter(rng, trap):
+    """Keras casts Adam's beta_1 and beta_2 (in their powers) and L2's l2 through float32
+    when they are Python floats; keras_impl hands them over as np.float64. Undo that, as a
+    user writing plain Keras would have it, and the float64 twins part by more than 1e-13."""
+    import keras
+    kwargs = dict(optimizer="adam", learning_rate=0.01) if trap == "adam betas" else dict(l2=0.01, learning_rate=0.1)
+    numpy_model, keras_model = twins("float64", **kwargs)
+    if trap == "adam betas":
+        with keras_impl.model._floatx("float64"):
+            keras_model.compile(optimizer=keras.optimizers.Adam(0.01), loss="categorical_crossentropy",
+                                metrics=["accuracy"])
+    else:
+        for layer in keras_model.layers:
+            layer.kernel_regularizer.l2 = float(layer.kernel_regularizer.l2)
+    x, y = random_batch(rng, n=256, features=20, classes=4)
+    numpy_model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
+    keras_model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
+    largest = max(np.abs(a - b).max() for a, b in zip(numpy_model.get_weights(), keras_model.get_weights()))
+    assert largest > 1e-13
+
+
+# ---- Dropout: the same layer as Keras's, given Keras's own mask -----------------------------
+
+def keras_mask(layer, shape):
+    """The mask Keras's Dropout draws on its next training call: ones through the layer, then rewind."""
+    state = layer.seed_generator.state.numpy().copy()
+    kept = layer(np.ones(shape), training=True).numpy() != 0
+    layer.seed_generator.state.assign(state)
+    return kept
+
+
+def test_dropout_forward_and_backward_equal_keras_on_its_mask(rng):
+    import keras
+    import tensorflow as tf
+    rate = 0.3
+    x = rng.standard_normal((16, 12))
+    upstream = rng.standard_normal((16, 12))
+    keras_layer = keras.layers.Dropout(rate, seed=11, dtype="float64")
+    mask = keras_mask(keras_layer, x.shape)
+    assert 0.5 < mask.mean() < 0.9
+    x_tensor = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(x_tensor)
+        out_tf = keras_layer(x_tensor, training=True)
+        objective = tf.reduce_sum(out_tf * upstream)
+    grad_tf = tape.gradient(objective, x_tensor).numpy()
+
+    layer = numpy_impl.Dropout(rate)
+    layer.build((12,), np.random.default_rng(0), "float64")
+    layer.draw_mask = lambda shape: mask                # Keras's mask, handed to the NumPy layer
+    out_np = layer.forward(x, training=True)
+    grad_np = layer.backward(upstream)
+    assert np.abs(out_np - out_tf.numpy()).max() <= 1e-13
+    assert np.abs(grad_np - grad_tf).max() <= 1e-13
+    # the kept entries are scaled by 1 / (1 - rate); evaluate and predict see the identity
+    np.testing.assert_allclose(out_np[mask], x[mask] / (1 - rate), rtol=1e-15)
+    assert layer.forward(x, training=False) is x
+
+
+def test_dropout_gradient_against_finite_differences_with_a_fixed_mask(rng):
+    model = numpy_impl.build_model(input_dim=6, hidden=(8, 7), num_classes=3, dtype="float64", dropout=(0.2, 0.5, 0.5))
+    dropouts = [layer for layer in model.layers if isinstance(layer, numpy_impl.Dropout)]
+    assert len(dropouts) == 3
+    for layer, shape in zip(dropouts, [(12, 6), (12, 8), (12, 7)]):
+        fixed = np.random.default_rng(len(shape) + shape[1]).random(shape) >= layer.rate
+        layer.draw_mask = lambda _shape, fixed=fixed: fixed
+    x, y = random_batch(rng, n=12, features=6, classes=3)
+    errors = finite_difference_check(model, x, y, entries_per_tensor=40)
+    assert max(errors) < 1e-6
+
+
+def test_dropout_masks_differ_between_steps_and_follow_the_seed(rng):
+    x, y = random_batch(rng, n=32, features=6, classes=3)
+    runs = []
+    for seed in (1, 1, 2):
+        model = numpy_impl.build_model(input_dim=6, hidden=(8,), num_classes=3, dropout=0.5, seed=seed, dtype="float64")
+        model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+        runs.append(model.get_weights()[0])
+    np.testing.assert_array_equal(runs[0], runs[1])                  # same seed, same masks
+    assert np.abs(runs[0] - runs[2]).max() > 0                        # another seed, other masks
+
+
+def test_with_dropout_equal_weights_give_equal_outputs_in_evaluation_mode(rng):
+    numpy_model, keras_model = twins("float64", dropout=(0.2, 0.5, 0.5), learning_rate=0.05)
+    x, y = random_batch(rng, n=64, features=20, classes=4)
+    numpy_model.fit(x, y, batch_size=16, epochs=1, verbose=0)         # its own masks: the twins drift apart
+    keras_model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    keras_model.set_weights(numpy_model.get_weights())               # hand over the weights
+    np.testing.assert_allclose(numpy_model.predict(x), keras_model.predict(x, verbose=0), rtol=0, atol=1e-13)
+    np.testing.assert_allclose(numpy_model.evaluate(x, y), keras_model.evaluate(x, y, verbose=0), rtol=0, atol=1e-13)
+
+
+# ---- summary() --------------------------------------------------------------------------
+
+def rows(summary_text):
+    """(type, output shape, parameter count) per layer, and the totals line."""
+    layers = re.findall(r"│ \w+ \((\w+)\)\s+│ (\(None, [\d, ]+\))\s+│\s+([\d,]+) │", summary_text)
+    total = re.search(r"Total params: .*", summary_text).group(0)
+    return layers, total
+
+
+def test_summary_reads_like_keras(rng):
+    options = dict(input_shape=(28, 28), hidden=(128,), num_classes=10, dropout=0.2,
+                   optimizer="adam", loss="sparse_categorical_crossentropy", from_logits=True)
+    numpy_model = numpy_impl.build_model(**options)
+    keras_model = keras_impl.build_model(**options)
+    text = io.StringIO()
+    with redirect_stdout(text):
+        numpy_model.summary()
+    keras_lines = []
+    keras_model.summary(print_fn=lambda line, *args, **kwargs: keras_lines.append(line))
+    mine, theirs = rows(text.getvalue()), rows("\n".join(keras_lines))
+    assert mine == theirs
+    assert mine[0] == [("Flatten", "(None, 784)", "0"), ("Dense", "(None, 128)", "100,480"),
+                       ("Dropout", "(None, 128)", "0"), ("Dense", "(None, 10)", "1,290")]
+    assert mine[1] == "Total params: 101,770 (397.54 KB)"
+
+
+# ---- bad input to the new pieces ----------------------------------------------------------
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(dropout=1.0), "Dropout rate must be in"),
+    (dict(dropout=-0.1), "Dropout rate must be in"),
+    (dict(dropout=(0.1, 0.2)), "dropout needs one rate, or 3"),
+    (dict(l2=-1), "l2 must be a non-negative"),
+    (dict(optimizer="adagrad"), "unknown optimizer 'adagrad'"),
+    (dict(optimizer="adam", nesterov=True), "nesterov=True is an SGD option"),
+    (dict(optimizer="adam", momentum=0.9), "momentum is not an Adam option"),
+    (dict(loss="hinge"), "unknown loss 'hinge'"),
+])
+def test_nonsense_settings_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        numpy_impl.build_model(input_dim=6, hidden=(5, 5), num_classes=3, **kwargs)
+
+
+def test_labels_that_do_not_fit_the_loss(rng):
+    x, y = random_batch(rng, n=10)
+    sparse = numpy_impl.build_model(input_dim=6, hidden=(5,), num_classes=3, loss="sparse_categorical_crossentropy")
+    with pytest.raises(ValueError, match="for one-hot rows use loss='categorical_crossentropy'"):
+        sparse.fit(x, y, verbose=0)
+    onehot = numpy_impl.build_model(input_dim=6, hidden=(5,), num_classes=3)
+    with pytest.raises(ValueError, match="use loss='sparse_categorical_crossentropy'"):
+        onehot.fit(x, y.argmax(axis=1), verbose=0)
+    with pytest.raises(ValueError, match="integer labels 0..2"):
+        sparse.fit(x, np.full(10, 3), verbose=0)
+
+
+def test_softmax_output_with_from_logits_is_refused():
+    model = numpy_impl.Sequential([numpy_impl.Input((6,)), numpy_impl.Dense(3, activation="softmax")])
+    with pytest.raises(ValueError, match="from_logits=True the last layer must be Dense"):
+        model.compile(optimizer="adam", loss=numpy_impl.SparseCategoricalCrossentropy(from_logits=True))
