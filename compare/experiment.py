@@ -1,4 +1,5 @@
 """Lockstep training: both twins from the same weights, on the same batches, timed apart."""
+import math
 import time
 from dataclasses import asdict, dataclass
 
@@ -6,6 +7,7 @@ import numpy as np
 
 import numpy_impl
 
+from .data import preprocess
 from .twins import Diverged, keras_twin, numpy_twin  # noqa: F401  (Diverged: for the CLI)
 
 
@@ -13,35 +15,67 @@ from .twins import Diverged, keras_twin, numpy_twin  # noqa: F401  (Diverged: fo
 class Config:
     """Every hyperparameter of a run; the defaults are the seed model this package reproduces."""
     epochs: int = 5                       # passes over the training set
-    batch_size: int = 32                  # samples per SGD step (the last batch may be smaller)
-    learning_rate: float = 0.01           # SGD step size (the first epoch's, if a schedule is set)
-    momentum: float = 0.0                 # SGD momentum, Keras's formula
-    nesterov: bool = False                # Nesterov momentum
+    batch_size: int = 32                  # samples per step (the last batch may be smaller)
+    learning_rate: float = 0.01           # step size (the first epoch's, if a schedule is set)
+    momentum: float = 0.0                 # SGD (or RMSprop) momentum, Keras's formula
+    nesterov: bool = False                # Nesterov momentum (SGD)
     hidden: tuple = (128, 128)            # widths of the ReLU layers
-    seed: int = 0                         # initial weights and the shuffling order
+    seed: int = 0                         # initial weights, dropout masks and the shuffling order
     dtype: str = "float32"                # float32, or float64 for exact agreement
     impl: str = "both"                    # both, numpy or keras
     limit: int = None                     # use only the first `limit` training digits
     lr_decay_epochs: tuple = ()           # epochs (1-based) after which the learning rate is divided
     lr_decay_factor: float = 10.0         # ... by this factor
+    lr_schedule: str = "step"             # "step" (the two lines above) or "cosine" (to 0 over the run)
+    optimizer: str = "sgd"                # sgd, adam or rmsprop, with Keras's update rules
+    dropout: tuple = (0.0,)               # one rate after each hidden layer, or (input, hidden 1, ...)
+    l2: float = 0.0                       # L2 penalty factor on every kernel
+    labels: str = "onehot"                # onehot (categorical_crossentropy) or sparse (integer labels)
+    from_logits: bool = False             # a linear last layer whose outputs are logits
+    input_shape: tuple = None             # (28, 28): images in, flattened by a Flatten layer
     preset: str = "seed"                  # the named preset these values came from
 
     def learning_rate_at(self, epoch):
-        """Step schedule: the learning rate for 0-based `epoch`."""
+        """The learning rate for 0-based `epoch`: step drops, or a cosine from the start value to 0."""
+        if self.lr_schedule == "cosine":
+            return self.learning_rate * 0.5 * (1 + math.cos(math.pi * epoch / self.epochs))
         drops = sum(1 for boundary in self.lr_decay_epochs if epoch >= boundary)
         return self.learning_rate / self.lr_decay_factor ** drops
 
+    @property
+    def loss(self):
+        return "sparse_categorical_crossentropy" if self.labels == "sparse" else "categorical_crossentropy"
+
+    @property
+    def has_dropout(self):
+        return any(rate > 0 for rate in self.dropout)
+
     def as_dict(self):
         values = asdict(self)
-        values["hidden"], values["lr_decay_epochs"] = list(self.hidden), list(self.lr_decay_epochs)
+        for key in ("hidden", "lr_decay_epochs", "dropout", "input_shape"):
+            values[key] = list(values[key]) if values[key] is not None else None
         return values
 
 
 def model_options(config, input_dim, num_classes):
     """The keyword arguments of `build_model` for this run: the same for every twin."""
+    dropout = config.dropout[0] if len(config.dropout) == 1 else tuple(config.dropout)
     return dict(input_dim=input_dim, hidden=tuple(config.hidden), num_classes=num_classes,
                 learning_rate=config.learning_rate, momentum=config.momentum,
-                nesterov=config.nesterov, seed=config.seed, dtype=config.dtype)
+                nesterov=config.nesterov, seed=config.seed, dtype=config.dtype,
+                optimizer=config.optimizer, dropout=dropout, l2=config.l2, loss=config.loss,
+                from_logits=config.from_logits, input_shape=config.input_shape)
+
+
+def prepare(images, labels, config, dtype=None, num_classes=10):
+    """uint8 images (n, 28, 28) and labels (n,) -> (x, y) as this run's twins take them:
+    x (n, 784), or (n, 28, 28) with a Flatten layer, in [0, 1]; y one-hot (n, 10) or integers (n,)."""
+    x, y = preprocess(images, labels, dtype or config.dtype, num_classes)
+    if config.input_shape:
+        x = x.reshape((len(x),) + tuple(config.input_shape))
+    if config.labels == "sparse":
+        y = np.asarray(labels, dtype=np.int64)
+    return x, y
 
 
 def default_twins(config):
@@ -80,7 +114,8 @@ def run_lockstep(config, train, test, log=print, verbose=1, twins=None):
     """
     x, y = train
     x_test, y_test = test
-    built = build_twins(config, x.shape[1], y.shape[1], twins)
+    num_classes = y.shape[1] if y.ndim == 2 else 10       # integer labels: MNIST's ten digits
+    built = build_twins(config, int(np.prod(x.shape[1:])), num_classes, twins)
     rng = np.random.default_rng(config.seed)
     records = {name: {"epoch_seconds": [], "history": {"loss": [], "accuracy": [], "test_loss": [],
                                                        "test_accuracy": []}} for name in built}
@@ -108,6 +143,13 @@ def run_lockstep(config, train, test, log=print, verbose=1, twins=None):
     for name, (twin, model) in built.items():
         records[name].update(_summarise(records[name], len(x)))
         records[name]["probabilities"] = twin.predict(model, x_test)
+    if config.has_dropout and len(built) >= 2:
+        # Different dropout masks make different weights, by design. What must still hold: given
+        # equal weights, the twins' outputs in evaluation mode (dropout off) are the same.
+        (first_twin, first), (second_twin, second) = list(built.values())[:2]
+        second.set_weights(first.get_weights())
+        difference = np.abs(first_twin.predict(first, x_test) - second_twin.predict(second, x_test)).max()
+        records[second_twin.name]["output_difference_at_equal_weights"] = float(difference)
     return {name: model for name, (_, model) in built.items()}, records, weight_differences
 
 

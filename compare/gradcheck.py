@@ -58,34 +58,53 @@ def tensor_names(num_layers):
     return [f"{kind}_{index}" for index in range(num_layers) for kind in ("kernel", "bias")]
 
 
+def fix_dropout_masks(model, batch_size, seed=0):
+    """Hold every Dropout layer's mask fixed (one draw per layer), so that the loss is a
+    deterministic function of the weights and finite differences mean something."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, numpy_impl.Dropout) and layer.rate:
+            mask = rng.random((batch_size,) + layer.output_shape) >= layer.rate
+            layer.draw_mask = lambda shape, mask=mask: mask
+
+
 def run_gradient_checks(config, x, y, entries_per_tensor=20, with_keras=True):
     """Finite differences on the NumPy twin (float64), and the twins' gradients side by side.
 
-    x, y : a small batch, float64. Returns a dict ready for metrics.json.
+    x, y : a small batch, float64, shaped as the run's twins take it. Returns a dict for metrics.json.
+    With dropout, finite differences hold the masks fixed; the twins cannot share masks, so
+    their gradients are compared with dropout off (Dropout alone is proven equal in the tests).
     """
-    kwargs = dict(input_dim=x.shape[1], hidden=tuple(config.hidden), num_classes=y.shape[1],
-                  seed=config.seed)
-    reference = numpy_impl.build_model(dtype="float64", **kwargs)
+    from .experiment import model_options
+    options = model_options(config, int(np.prod(x.shape[1:])), y.shape[1] if y.ndim == 2 else 10)
+    options["dtype"] = "float64"
+    reference = numpy_impl.build_model(**options)
+    fix_dropout_masks(reference, len(x), config.seed)
     per_tensor = finite_difference_check(reference, x, y, entries_per_tensor, seed=config.seed)
     result = {
         "batch_size": len(x),
         "entries_per_tensor": entries_per_tensor,
-        "tensor_names": tensor_names(len(reference.layers)),
+        "tensor_names": tensor_names(len(per_tensor) // 2),
         "finite_difference_per_tensor": per_tensor,
         "finite_difference_max_rel_error": max(per_tensor),
+        "dropout_masks_fixed": config.has_dropout,
     }
     if not with_keras:
         return result
     import keras_impl
+    options["dropout"] = 0.0
     for dtype in ("float32", "float64"):
-        numpy_model = numpy_impl.build_model(dtype=dtype, **kwargs)
-        keras_model = keras_impl.build_model(dtype=dtype, **kwargs)
+        options["dtype"] = dtype
+        numpy_model = numpy_impl.build_model(**options)
+        keras_model = keras_impl.build_model(**options)
         numpy_model.set_weights(reference.get_weights())
         keras_model.set_weights(reference.get_weights())
-        _, grads_np = loss_and_gradients(numpy_model, x.astype(dtype), y.astype(dtype))
-        _, grads_tf = keras_impl.loss_and_gradients(keras_model, x.astype(dtype), y.astype(dtype))
+        labels = y if y.ndim == 1 else y.astype(dtype)
+        _, grads_np = loss_and_gradients(numpy_model, x.astype(dtype), labels)
+        _, grads_tf = keras_impl.loss_and_gradients(keras_model, x.astype(dtype), labels)
         errors = gradient_agreement(grads_np, grads_tf)
         suffix = "" if dtype == "float32" else "_float64"
         result[f"numpy_vs_tensorflow_per_tensor{suffix}"] = errors
         result[f"numpy_vs_tensorflow_max_rel_error{suffix}"] = max(errors)
+    result["numpy_vs_tensorflow_without_dropout"] = config.has_dropout
     return result

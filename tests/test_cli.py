@@ -135,6 +135,12 @@ ARGUMENT_ERRORS = {
     "--hidden 0": ["--hidden", "0"],
     "--momentum 1": ["--momentum", "1"],
     "unknown option": ["--learning-rat", "0.1", "--frobnicate"],
+    "--dropout 1": ["--dropout", "1"],
+    "--dropout -0.1": ["--dropout", "-0.1"],
+    "--l2 -1": ["--l2", "-1"],
+    "--optimizer adagrad": ["--optimizer", "adagrad"],
+    "--seed -5": ["--seed", "-5"],
+    "--labels words": ["--labels", "words"],
 }
 
 
@@ -218,3 +224,55 @@ def test_numpy_only_run_never_loads_tensorflow(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip().splitlines()[-1] == "0 False"
     assert "def loss_and_gradients" in next(tmp_path.glob("*/report.html")).read_text()   # still shown
+
+
+# ---- settings refused before anything runs: one line, exit 1, nothing written -------------------
+
+SETTING_ERRORS = {
+    "--hidden 100000 100000": (["--hidden", "100000", "100000"], "GiB of memory"),
+    "--out under /proc": (["--out", "/proc/numpy-vs-keras-results"], "cannot be written"),
+    "--nesterov with adam": (["--optimizer", "adam", "--nesterov"], "--nesterov is an SGD option"),
+    "--momentum with adam": (["--optimizer", "adam", "--momentum", "0.9"], "not an Adam option"),
+    "--dropout with 2 rates for 2 hidden layers": (["--dropout", "0.1", "0.2"], "--dropout takes one rate, or 3"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SETTING_ERRORS))
+def test_settings_refused_up_front(case, tmp_path, capsys, monkeypatch):
+    import compare.__main__ as cli
+    loaded = []
+    monkeypatch.setattr(cli, "load_mnist", lambda *a, **k: loaded.append(1))     # must never get that far
+    args, message = SETTING_ERRORS[case]
+    if "--out" not in args:
+        args = args + ["--out", str(tmp_path / "results")]
+    code = main(args + ["--data", "sample"])
+    err = capsys.readouterr().err
+    assert code == 1 and not loaded
+    assert_clean_failure(code, err, tmp_path)
+    assert message in err
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.fixture(scope="module")
+def quickstart_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("quickstart")
+    assert main(["--preset", "quickstart", "--data", "sample", "--limit", "600", "--epochs", "2",
+                 "--out", str(out)]) == 0
+    (run,) = out.iterdir()
+    return run
+
+
+def test_quickstart_preset_runs_both_twins_with_dropout_adam_and_integer_labels(quickstart_run):
+    metrics = json.loads((quickstart_run / "metrics.json").read_text())
+    config = metrics["config"]
+    assert (config["optimizer"], config["labels"], config["from_logits"], config["input_shape"], config["hidden"],
+            config["dropout"]) == ("adam", "sparse", True, [28, 28], [128], [0.2])
+    for twin in ("numpy", "keras"):
+        assert metrics[twin]["test_accuracy"] > 0.5
+    agreement = metrics["agreement"]
+    # dropout masks differ, so weights drift; at equal weights, outputs agree to float32 rounding
+    assert agreement["output_difference_at_equal_weights"] < 1e-4
+    assert metrics["gradcheck"]["finite_difference_max_rel_error"] < 1e-6
+    assert metrics["gradcheck"]["numpy_vs_tensorflow_max_rel_error_float64"] < 1e-12
+    page = (quickstart_run / "report.html").read_text()
+    assert "This run uses dropout" in page and "Adam step" in page and "Dropout, forward and backward" in page
