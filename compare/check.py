@@ -57,6 +57,30 @@ WHERE = {
     "loss": "numpy_impl/losses.py: categorical_crossentropy_from_logits",
     "sgd": "numpy_impl/optimizers.py: SGD.apply",
     "fit": "numpy_impl/model.py: Sequential.fit",
+    "adam": "numpy_impl/optimizers.py: Adam.apply",
+    "rmsprop": "numpy_impl/optimizers.py: RMSprop.apply",
+    "l2": "numpy_impl/regularizers.py: L2",
+    "sparse": "numpy_impl/losses.py: sparse_categorical_crossentropy_from_logits",
+}
+
+# The rest of the vocabulary, checked where the twin's build_model takes it (skipped where not):
+# name -> (build_model arguments, where to look, what it computes)
+VOCABULARY = {
+    "Adam": (dict(optimizer="adam", learning_rate=0.01), "adam",
+             "alpha = lr * sqrt(1 - beta_2**t) / (1 - beta_1**t); m += (g - m) * (1 - beta_1); "
+             "v += (g*g - v) * (1 - beta_2); w -= m * alpha / (sqrt(v) + epsilon), epsilon 1e-7 outside the root"),
+    "Adam, amsgrad": (dict(optimizer="adam", learning_rate=0.01, optimizer_options={"amsgrad": True}), "adam",
+                      "as Adam, with v_hat = max(v_hat, v) in place of v in the step"),
+    "RMSprop, centered, momentum 0.5": (
+        dict(optimizer="rmsprop", learning_rate=0.01, momentum=0.5, optimizer_options={"centered": True}), "rmsprop",
+        "v = rho*v + (1-rho)*g*g; a = rho*a + (1-rho)*g; increment = lr*g / sqrt(v - a*a + epsilon) "
+        "(epsilon inside the root); buffer = momentum*buffer + increment; w -= buffer"),
+    "SGD with L2 0.01": (dict(learning_rate=0.1, l2=0.01), "l2",
+                         "the loss gains l2 * sum(kernel**2) per kernel (not the biases, not divided by the batch "
+                         "size), and each kernel's gradient 2 * l2 * kernel"),
+    "integer labels, from_logits": (
+        dict(learning_rate=0.1, loss="sparse_categorical_crossentropy", from_logits=True), "sparse",
+        "a linear last layer; loss = mean of logsumexp(z) - z[label]; dL/dz = (softmax(z) - onehot(label)) / B"),
 }
 
 
@@ -286,7 +310,7 @@ class Checker:
     def run(self):
         stages = [("API", self.stage_api), ("forward", self.stage_forward), ("loss", self.stage_loss),
                   ("gradients", self.stage_gradients), ("optimizer", self.stage_optimizer),
-                  ("fit", self.stage_fit)]
+                  ("fit", self.stage_fit), ("more of Keras", self.stage_vocabulary)]
         for index, (name, stage) in enumerate(stages):
             try:
                 with np.errstate(all="ignore"), warnings.catch_warnings():
@@ -527,6 +551,52 @@ class Checker:
                               "current weights, without changing them.")
 
 
+    # -- the rest of the vocabulary, where the twin has it --------------------------------------
+
+    def stage_vocabulary(self):
+        ref = reference()
+        for label, (options, where, formula) in VOCABULARY.items():
+            sparse = options.get("loss") == "sparse_categorical_crossentropy"
+            y_steps = ref["y_steps"].argmax(axis=1) if sparse else ref["y_steps"]
+            try:
+                model = self.module.build_model(**{**_options(), **options})
+            except TypeError as error:              # its build_model has no such argument: not written yet
+                self.row("more", f"{label}: skipped ({str(error)[:60]})", True)
+                continue
+            except NotImplementedError as error:
+                raise self._not_written(error) from None
+            except Exception as error:
+                raise StageFailed(f"build_model({_call(options)}) raised {describe_error(error)}.",
+                                  f"{label}: build_model raised an error") from None
+            model.set_weights([w.copy() for w in ref["weights"]])
+            self.call("fit", lambda m: m.fit(ref["x_steps"], y_steps, batch_size=BATCH, epochs=1,
+                                             shuffle=False, verbose=0), model)
+            mine = [np.asarray(w, dtype=np.float64) for w in model.get_weights()]
+            errors = _errors(mine, vocabulary_reference(label), "weights", _max_weight_difference)
+            passed = _within(errors, BOUND_WEIGHTS)
+            self.row("more", f"{STEPS} steps, {label}", passed, errors, f"{BOUND_WEIGHTS:.0e}")
+            if not passed:
+                raise StageFailed(f"plain SGD agrees but {label} does not, after {STEPS} steps from the same "
+                                  f"weights: Keras computes {formula} ({WHERE[where]}).")
+
+
+@functools.lru_cache(maxsize=None)
+def vocabulary_reference(label):
+    """numpy_impl's and the Keras twin's weights after STEPS steps of one VOCABULARY setting."""
+    import keras_impl
+    ref = reference()
+    options = VOCABULARY[label][0]
+    sparse = options.get("loss") == "sparse_categorical_crossentropy"
+    y_steps = ref["y_steps"].argmax(axis=1) if sparse else ref["y_steps"]
+    answers = {}
+    for name, twin_module in (("numpy_impl", numpy_impl), ("TensorFlow", keras_impl)):
+        model = twin_module.build_model(**{**_options(), **options})
+        model.set_weights(ref["weights"])
+        model.fit(ref["x_steps"], y_steps, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+        answers[name] = {"weights": model.get_weights()}
+    return answers
+
+
 # ---- diagnosis -----------------------------------------------------------------------
 
 def gradient_hint(gradients, expected, verdicts):
@@ -678,6 +748,8 @@ def run_check(spec, emit=print, module=None):
     emit(f"Checking {spec} against numpy_impl and the Keras twin (TensorFlow autodiff), float64, "
          f"network {INPUT_DIM}-{'-'.join(map(str, HIDDEN))}-{CLASSES}, batch {BATCH}")
     reference()                      # builds the references (and imports TensorFlow) before the table
+    for label in VOCABULARY:
+        vocabulary_reference(label)
     emit("")
     emit(HEADER)
     checker = Checker(module, emit)

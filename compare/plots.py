@@ -71,19 +71,28 @@ def epoch_timing(records, path):
     return _save(fig, path)
 
 
-def weight_agreement(weight_differences, dtype, path):
-    """The twins' largest weight difference after each epoch, on a log scale."""
+def weight_agreement(weight_differences, dtype, path, output_difference=None):
+    """The twins' largest weight difference after each epoch, on a log scale.
+
+    output_difference: with dropout, the largest difference of the twins' outputs (dropout
+    off) after the Keras twin was given the NumPy twin's weights: drawn as its own marker.
+    """
     fig, ax = plt.subplots(figsize=(6.5, 4))
     epochs = np.arange(1, len(weight_differences) + 1)
+    dropout = output_difference is not None
     ax.semilogy(epochs, np.maximum(weight_differences, 1e-18), "o-", color="tab:purple",
-                label="max |w_numpy - w_keras|")
+                label="max |w_numpy - w_keras|" + (" (own dropout masks: apart by design)" if dropout else ""))
+    if dropout:
+        ax.semilogy([epochs[-1]], [max(output_difference, 1e-18)], "D", color="tab:green", markersize=9,
+                    label="after training, at equal weights: max |outputs| difference, dropout off")
     eps = np.finfo(dtype).eps
     ax.axhline(eps, color="grey", ls=":", label=f"{dtype} machine epsilon ({eps:.1e})")
-    ax.set(title=f"How far apart the twins' weights drift ({dtype})", xlabel="epoch",
-           ylabel="largest weight difference")
+    title = ("Dropout: the weights drift apart by design;\nat equal weights the outputs agree" if dropout
+             else f"How far apart the twins' weights drift ({dtype})")
+    ax.set(title=title, xlabel="epoch", ylabel="largest difference")
     ax.set_xticks(epochs)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7 if dropout else 8)
     return _save(fig, path)
 
 

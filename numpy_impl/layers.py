@@ -111,7 +111,13 @@ class Dense:
         return buffer
 
 
-class Dropout:
+class Weightless:
+    """A layer with nothing to learn: no weights, so no gradients to hand the optimizer."""
+
+    weights = gradients = ()
+
+
+class Dropout(Weightless):
     """Inverted dropout, Keras's `Dropout(rate)`: active only in training.
 
     Training:  keep = [u >= rate] for u ~ U[0, 1), one draw per entry (B, ...)
@@ -128,14 +134,6 @@ class Dropout:
         self.rate = rate
         self.seed = seed
         self.mask = None
-
-    @property
-    def weights(self):
-        return []
-
-    @property
-    def gradients(self):
-        return []
 
     def build(self, input_shape, rng, dtype):
         # Its own generator: from its seed, or drawn from the model's so the run's seed fixes it.
@@ -162,16 +160,8 @@ class Dropout:
         return np.where(self.mask, grad_outputs * self.scale, 0).astype(grad_outputs.dtype, copy=False)
 
 
-class Flatten:
+class Flatten(Weightless):
     """Keras's `Flatten()`: (B, d1, d2, ...) -> (B, d1 * d2 * ...), e.g. (B, 28, 28) -> (B, 784)."""
-
-    @property
-    def weights(self):
-        return []
-
-    @property
-    def gradients(self):
-        return []
 
     def build(self, input_shape, rng, dtype):
         self.input_shape = tuple(input_shape)

@@ -44,8 +44,9 @@ def test_the_reference_passes_every_stage():
     passed, checker, text = run(fresh_twin())
     assert passed and checker.failed_stage is None
     stages = [row.stage for row in checker.rows]
-    assert stages[0] == "API" and stages[-1] == "fit"
-    assert {"API", "forward", "loss", "gradients", "optimizer", "fit"} == set(stages)
+    assert stages[0] == "API" and stages[-1] == "more"
+    assert {"API", "forward", "loss", "gradients", "optimizer", "fit", "more"} == set(stages)
+    assert len([row for row in checker.rows if row.stage == "more" and "skipped" not in row.what]) == 5
     assert all(row.passed for row in checker.rows)
     # every gradient tensor, each against TensorFlow and finite differences
     gradient_rows = [row for row in checker.rows if row.stage == "gradients" and row.what.startswith(("kernel", "bias"))]
@@ -172,7 +173,7 @@ def test_a_forgotten_bias_fails_the_forward_stage():
 def test_cli_passes_numpy_impl(capsys):
     assert main(["check", "numpy_impl"]) == 0
     out = capsys.readouterr().out
-    assert "All 18 checks passed" in out and "FAILED" not in out
+    assert "All 23 checks passed" in out and "FAILED" not in out
 
 
 def test_cli_checks_a_single_file_twin(tmp_path, capsys):
@@ -257,3 +258,28 @@ def test_a_twin_whose_loss_blows_up_is_stopped_as_diverged(rng):
     data = random_batch(rng, n=64, features=20, classes=4)
     with pytest.raises(Diverged, match="the mine twin's loss became NaN or infinite at epoch 1, batch 1"):
         run_lockstep(config, data, data, log=lambda message: None, verbose=0, twins=[Twin("mine", twin)])
+
+
+def test_the_rest_of_the_vocabulary_is_checked_where_the_twin_has_it(tmp_path):
+    plain = tmp_path / "sgd_only.py"
+    plain.write_text("import numpy_impl\nfrom numpy_impl import loss_and_gradients\n\n"
+                     "def build_model(input_dim, hidden, num_classes, learning_rate, momentum, nesterov, seed, dtype):\n"
+                     "    return numpy_impl.build_model(input_dim, hidden, num_classes, learning_rate, momentum,\n"
+                     "                                  nesterov, seed, dtype)\n")
+    passed, checker, _ = run(check.load_twin(str(plain)))
+    assert passed
+    more = [row for row in checker.rows if row.stage == "more"]
+    assert len(more) == 5 and all("skipped" in row.what for row in more)
+
+
+def test_a_wrong_adam_is_caught_in_the_last_stage():
+    twin = fresh_twin()
+    right = twin.optimizers.Adam.apply
+
+    def apply(self, grads, variables):
+        self.epsilon = 1e-8               # the papers' epsilon, not Keras's 1e-7
+        right(self, grads, variables)
+    twin.optimizers.Adam.apply = apply
+    passed, checker, _ = run(twin)
+    assert not passed and checker.failed_stage == "more of Keras"
+    assert first_failure(checker).what == "3 steps, Adam" and "Adam.apply" in checker.hint

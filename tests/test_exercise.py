@@ -65,6 +65,8 @@ ANSWERS = {
         "return loss, probabilities, (probabilities - y_true) / len(logits)"),
     "Dense.backward_affine": (
         "self.grad_kernel = self.inputs.T @ grad_z\n"
+        "if self.kernel_regularizer:\n"
+        "    self.grad_kernel = self.grad_kernel + self.kernel_regularizer.gradient(self.kernel)\n"
         "self.grad_bias = grad_z.sum(axis=0)\n"
         "return grad_z @ self.kernel.T if need_grad_inputs else None"),
     "ReLU.backward": "return grad_outputs * (self.outputs > 0)",
@@ -112,6 +114,21 @@ def test_check_names_each_function_in_turn_and_passes_when_all_are_written(tmp_p
     assert stages == ["forward", "forward", "forward", "loss", "gradients", "gradients", "optimizer"]
     passed, checker = check_folder(folder)
     assert passed, checker.hint
+
+
+def test_check_catches_a_backward_pass_that_forgets_the_l2_gradient(tmp_path):
+    folder = tmp_path / "ex"
+    exercise.write_exercise(folder)
+    for file, name, _ in exercise.functions_to_write():
+        fill_in(folder, file, name)
+    layers = folder / "layers.py"
+    text = layers.read_text()
+    forgetful = text.replace("        if self.kernel_regularizer:\n"
+                             "            self.grad_kernel = self.grad_kernel + self.kernel_regularizer.gradient(self.kernel)\n", "")
+    assert forgetful != text
+    layers.write_text(forgetful)
+    passed, checker = check_folder(folder)
+    assert not passed and checker.failed_stage == "more of Keras" and "L2" in checker.hint
 
 
 def test_copying_the_package_back_in_passes(tmp_path):
