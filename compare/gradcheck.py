@@ -26,6 +26,21 @@ def numerical_gradient(loss_fn, array, index, eps=1e-4):
     return (plus - minus) / (2 * eps)
 
 
+def entry_error(analytic, loss_fn, array, index, eps=1e-4, bound=1e-6):
+    """Relative error of one backprop entry against a central difference.
+
+    A central difference is wrong where w +- eps moves some sample's ReLU input
+    across 0 (a kink): measured here on a bias whose unit sat within 1e-4 of 0,
+    eps 1e-4 gave 4e-2 while eps 1e-6 gave 1e-8. So an entry off by more than
+    `bound` is measured again with eps / 100, which steps off the kink; a wrong
+    gradient is wrong at both.
+    """
+    error = float(relative_error(analytic, numerical_gradient(loss_fn, array, index, eps)))
+    if error > bound:
+        error = min(error, float(relative_error(analytic, numerical_gradient(loss_fn, array, index, eps / 100))))
+    return error
+
+
 def finite_difference_check(model, x, y, entries_per_tensor=20, eps=1e-4, seed=0):
     """Largest relative error of backprop against central differences, per weight tensor.
 
@@ -43,8 +58,7 @@ def finite_difference_check(model, x, y, entries_per_tensor=20, eps=1e-4, seed=0
         flat = rng.choice(weights.size, size=min(entries_per_tensor, weights.size), replace=False)
         worst = 0.0
         for index in (np.unravel_index(i, weights.shape) for i in flat):
-            numeric = numerical_gradient(loss_fn, weights, index, eps)
-            worst = max(worst, float(relative_error(gradient[index], numeric)))
+            worst = max(worst, entry_error(gradient[index], loss_fn, weights, index, eps))
         errors.append(worst)
     return errors
 

@@ -99,3 +99,28 @@ def test_check_catches_a_wrong_gradient(rng, monkeypatch):
     monkeypatch.setattr(Dense, "backward_affine", broken)
     errors = finite_difference_check(model, x, y)
     assert errors[1] > 1e-3
+
+
+def test_a_central_difference_across_a_relu_kink_is_measured_again_with_a_smaller_eps():
+    """A bias whose unit's input sits 5e-5 above 0 for one sample: w - 1e-4 switches that unit off,
+    so the 1e-4 central difference is wrong there; 1e-6 steps off the kink. A wrong gradient stays wrong."""
+    from compare.gradcheck import entry_error, numerical_gradient, relative_error
+
+    model = numpy_impl.build_model(input_dim=3, hidden=(2,), num_classes=2, dtype="float64")
+    kernel_0, bias_0, kernel_1, bias_1 = model.get_weights()
+    kernel_0[:] = [[1.0, -0.5], [0.5, 0.25], [-0.25, 1.0]]
+    kernel_1[:] = [[2.0, -1.0], [-1.5, 0.5]]
+    x = np.array([[0.2, 0.1, 0.3], [0.4, 0.2, 0.1]])
+    bias_0[:] = [5e-5 - (x[0] @ kernel_0[:, 0]), 0.1]          # unit 0's input for sample 0 is 5e-5
+    model.set_weights([kernel_0, bias_0, kernel_1, bias_1])
+    y = numpy_impl.one_hot(np.array([0, 1]), 2, "float64")
+    _, grads = numpy_impl.loss_and_gradients(model, x, y)
+
+    def loss_fn():
+        return numpy_impl.loss_and_gradients(model, x, y)[0]
+
+    bias = model.weights[1]
+    naive = float(relative_error(grads[1][0], numerical_gradient(loss_fn, bias, (0,), 1e-4)))
+    assert naive > 1e-3                                            # the kink fools eps = 1e-4
+    assert entry_error(grads[1][0], loss_fn, bias, (0,)) < 1e-6      # eps / 100 does not
+    assert entry_error(grads[1][0] * 1.5, loss_fn, bias, (0,)) > 0.1  # a wrong gradient stays wrong
