@@ -18,8 +18,11 @@ def _save(fig, path):
     return path
 
 
-def training_curves(records, path):
-    """Accuracy and loss per epoch, train and test, both twins overlaid."""
+def training_curves(records, path, accuracy_floor=None):
+    """Accuracy and loss per epoch, train and test, both twins overlaid.
+
+    accuracy_floor: start the accuracy axis there (e.g. 97) to show the last tenths apart.
+    """
     fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(11, 4.2))
     for name, record in records.items():
         history = record["history"]
@@ -33,6 +36,9 @@ def training_curves(records, path):
         ax_loss.plot(epochs, history["loss"], lw=width, label=f"{LABELS[name]}, train", **style)
         ax_loss.plot(epochs, history["test_loss"], lw=width, ls="--", label=f"{LABELS[name]}, test", **style)
     ax_acc.set(title="Accuracy per epoch", xlabel="epoch", ylabel="accuracy (%)")
+    if accuracy_floor is not None:
+        ax_acc.set_ylim(accuracy_floor, 100)
+        ax_acc.set_title(f"Accuracy per epoch (from {accuracy_floor:g}%)")
     ax_loss.set(title="Cross-entropy loss per epoch", xlabel="epoch", ylabel="loss")
     for ax in (ax_acc, ax_loss):
         ax.grid(alpha=0.3)
