@@ -155,6 +155,10 @@ def gradient_errors(gradcheck, path):
               ("numpy_vs_tensorflow_per_tensor", "NumPy vs TensorFlow autodiff (float32)", "tab:orange"),
               ("numpy_vs_tensorflow_per_tensor_float64", "NumPy vs TensorFlow autodiff (float64)", "tab:green")]
     series = [s for s in series if s[0] in gradcheck]
+    if gradcheck.get("dropout_masks_fixed"):
+        # finite differences hold the masks fixed; the twins cannot share masks, so they are compared without
+        series = [(key, label + (", masks fixed" if key.startswith("finite") else ", dropout off"), colour)
+                  for key, label, colour in series]
     fig, ax = plt.subplots(figsize=(10.5, 4.2))
     positions = np.arange(len(names))
     width = 0.8 / len(series)
