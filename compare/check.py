@@ -11,15 +11,13 @@ ones before it:
     API and shapes -> forward (probabilities) -> loss -> each gradient
     (output layer first, the order backprop computes them) -> optimizer steps
     (plain, momentum, Nesterov) -> a short lockstep fit (weights, History, evaluate)
+    -> more of Keras (Adam, RMSprop, L2, integer labels), where the twin has them
 
 The first stage that fails ends the check with a plain-words hint of where to
-look, reasoned from what agreed and what did not.
+look, reasoned from what agreed and what did not (compare/check_hints.py).
+The references and bounds live in compare/check_reference.py.
 """
-import functools
-import importlib
-import importlib.util
-import itertools
-import sys
+import textwrap
 import time
 import traceback
 import warnings
@@ -28,64 +26,16 @@ from pathlib import Path
 
 import numpy as np
 
-import numpy_impl
-
+from .check_hints import WHERE, forward_hint, gradient_hint, loss_hint, optimizer_hint
+from .check_reference import (BATCH, BOUND_FINITE_DIFFERENCES, BOUND_FIT, BOUND_GRADIENT, BOUND_LOSS,
+                              BOUND_PROBABILITIES, BOUND_WEIGHTS, CLASSES, FD_ENTRIES, FIT_BATCH, FIT_EPOCHS,
+                              FIT_SAMPLES, HIDDEN, INPUT_DIM, STEPS, STEP_KINDS, STEP_LEARNING_RATE,
+                              VOCABULARY, _errors, _evaluate, _history_difference, _max_abs,
+                              _max_weight_difference, _options, _predict, _relative_to_largest, _within,
+                              backprop_order, reference, tensor_label, vocabulary_reference)
 from .gradcheck import entry_error
-
-# The network and batches every check uses (float64 throughout).
-INPUT_DIM, HIDDEN, CLASSES, BATCH = 24, (16, 16), 10, 32
-LARGE_LOGIT = 1000.0           # exp(1000) overflows float64 (its largest exp is exp(709.78))
-STEP_LEARNING_RATE, STEP_MOMENTUM, STEPS = 0.1, 0.9, 3
-FIT_SAMPLES, FIT_BATCH, FIT_EPOCHS = 70, 16, 2        # 70 = 4 * 16 + 6: a partial last batch
-FD_ENTRIES = 30                                       # finite differences per tensor (sampled)
-
-# Bounds: float64 rounding is ~1e-16; these leave room for a different but correct order of sums.
-BOUND_PROBABILITIES = 1e-12    # largest |p - p_ref|
-BOUND_LOSS = 1e-12             # |L - L_ref| / |L_ref|
-BOUND_GRADIENT = 1e-9          # largest |g - g_ref|, relative to the largest |g_ref|
-BOUND_FINITE_DIFFERENCES = 1e-6
-BOUND_WEIGHTS = 1e-12          # largest |w - w_ref| after the optimizer steps
-BOUND_FIT = 1e-11              # largest difference of weights and History after the lockstep fit
-
-# Where each piece lives in numpy_impl: the hints point a learner there.
-WHERE = {
-    "affine": "numpy_impl/layers.py: Dense.affine",
-    "backward_affine": "numpy_impl/layers.py: Dense.backward_affine",
-    "relu": "numpy_impl/activations.py: ReLU.forward",
-    "relu_backward": "numpy_impl/activations.py: ReLU.backward",
-    "softmax": "numpy_impl/activations.py: softmax",
-    "loss": "numpy_impl/losses.py: categorical_crossentropy_from_logits",
-    "sgd": "numpy_impl/optimizers.py: SGD.apply",
-    "fit": "numpy_impl/model.py: Sequential.fit",
-    "adam": "numpy_impl/optimizers.py: Adam.apply",
-    "rmsprop": "numpy_impl/optimizers.py: RMSprop.apply",
-    "l2": "numpy_impl/regularizers.py: L2",
-    "sparse": "numpy_impl/losses.py: sparse_categorical_crossentropy_from_logits",
-}
-
-# The rest of the vocabulary, checked where the twin's build_model takes it (skipped where not):
-# name -> (build_model arguments, where to look, what it computes)
-VOCABULARY = {
-    "Adam": (dict(optimizer="adam", learning_rate=0.01), "adam",
-             "alpha = lr * sqrt(1 - beta_2**t) / (1 - beta_1**t); m += (g - m) * (1 - beta_1); "
-             "v += (g*g - v) * (1 - beta_2); w -= m * alpha / (sqrt(v) + epsilon), epsilon 1e-7 outside the root"),
-    "Adam, amsgrad": (dict(optimizer="adam", learning_rate=0.01, optimizer_options={"amsgrad": True}), "adam",
-                      "as Adam, with v_hat = max(v_hat, v) in place of v in the step"),
-    "RMSprop, centered, momentum 0.5": (
-        dict(optimizer="rmsprop", learning_rate=0.01, momentum=0.5, optimizer_options={"centered": True}), "rmsprop",
-        "v = rho*v + (1-rho)*g*g; a = rho*a + (1-rho)*g; increment = lr*g / sqrt(v - a*a + epsilon) "
-        "(epsilon inside the root); buffer = momentum*buffer + increment; w -= buffer"),
-    "SGD with L2 0.01": (dict(learning_rate=0.1, l2=0.01), "l2",
-                         "the loss gains l2 * sum(kernel**2) per kernel (not the biases, not divided by the batch "
-                         "size), and each kernel's gradient 2 * l2 * kernel"),
-    "integer labels, from_logits": (
-        dict(learning_rate=0.1, loss="sparse_categorical_crossentropy", from_logits=True), "sparse",
-        "a linear last layer; loss = mean of logsumexp(z) - z[label]; dL/dz = (softmax(z) - onehot(label)) / B"),
-}
-
-
-class CheckError(Exception):
-    """The twin cannot be checked at all (no such module, no build_model, ...): a usage error."""
+from .twins import TwinError as CheckError  # noqa: F401  (the CLI's name for it)
+from .twins import _qualname, describe_error, load_twin  # noqa: F401  (load_twin: part of check's API)
 
 
 class StageFailed(Exception):
@@ -103,158 +53,6 @@ class Row:
     passed: bool
     errors: dict = field(default_factory=dict)     # reference name -> measured error
     bound: str = ""
-
-
-# ---- loading a twin ------------------------------------------------------------------
-
-_loaded = itertools.count(1)
-
-
-def load_twin(spec):
-    """Import TWIN: a .py file, a package folder, or an importable module name."""
-    path = Path(spec)
-    if spec.endswith(".py") or "/" in spec or path.exists():
-        if not path.exists():
-            raise CheckError(f"no such file or folder: {spec}: give a .py file, a package folder or a module name")
-        module_name = f"learner_twin_{next(_loaded)}"
-        if path.is_dir():
-            init = path / "__init__.py"
-            if not init.is_file():
-                raise CheckError(f"{spec} has no __init__.py: give a package folder, a .py file or a module name")
-            spec_ = importlib.util.spec_from_file_location(module_name, init,
-                                                           submodule_search_locations=[str(path)])
-        else:
-            spec_ = importlib.util.spec_from_file_location(module_name, path)
-        if spec_ is None:
-            raise CheckError(f"{spec} is not a Python file: give a .py file, a package folder or a module name")
-        module = importlib.util.module_from_spec(spec_)
-        sys.modules[module_name] = module
-        try:
-            spec_.loader.exec_module(module)
-        except Exception as error:       # the learner's code: any error, said in one line
-            for name in [n for n in sys.modules if n == module_name or n.startswith(module_name + ".")]:
-                del sys.modules[name]
-            raise CheckError(f"could not import {spec}: {describe_error(error)}") from None
-    else:
-        try:
-            module = importlib.import_module(spec)
-        except ModuleNotFoundError as error:
-            if error.name and spec.split(".")[0] == error.name.split(".")[0]:
-                raise CheckError(f"no module named {spec!r}: give an importable module name, "
-                                 "a package folder or a .py file") from None
-            raise CheckError(f"could not import {spec}: {describe_error(error)}") from None
-        except Exception as error:
-            raise CheckError(f"could not import {spec}: {describe_error(error)}") from None
-    missing = [name for name in ("build_model", "loss_and_gradients") if not callable(getattr(module, name, None))]
-    if missing:
-        raise CheckError(f"{spec} does not export {' and '.join(missing)}: a twin exports "
-                         "build_model(...) and loss_and_gradients(model, x, y) at its top level")
-    return module
-
-
-def describe_error(error):
-    """'ValueError: message (layers.py:57, in Dense.affine)': the error and where it was raised."""
-    frames = traceback.extract_tb(error.__traceback__)
-    text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-    if isinstance(error, SyntaxError) and error.filename:
-        return f"{text} ({Path(error.filename).name}:{error.lineno})"
-    if frames:
-        frame = frames[-1]
-        return f"{text} ({Path(frame.filename).name}:{frame.lineno}, in {_qualname(error) or frame.name})"
-    return text
-
-
-def _qualname(error):
-    """The qualified name (Dense.affine) of the function that raised, where Python knows it."""
-    tb = error.__traceback__
-    while tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next
-    return getattr(tb.tb_frame.f_code, "co_qualname", None) if tb is not None else None
-
-
-# ---- the references: numpy_impl and the Keras twin, computed once per process ------------------
-
-def _options(learning_rate=0.01, momentum=0.0, nesterov=False):
-    return dict(input_dim=INPUT_DIM, hidden=HIDDEN, num_classes=CLASSES, learning_rate=learning_rate,
-                momentum=momentum, nesterov=nesterov, seed=0, dtype="float64")
-
-
-@functools.lru_cache(maxsize=1)
-def reference():
-    """Weights, batches and both references' answers: they do not depend on the twin checked."""
-    import keras_impl
-
-    rng = np.random.default_rng(2024)
-    model = numpy_impl.build_model(**_options())
-    weights = model.get_weights()
-    for index in range(1, len(weights), 2):       # non-zero biases, so a forgotten bias shows
-        weights[index] = rng.uniform(-0.2, 0.2, weights[index].shape)
-    model.set_weights(weights)
-    x = rng.random((BATCH, INPUT_DIM))
-    y = numpy_impl.one_hot(rng.integers(0, CLASSES, BATCH), CLASSES, "float64")
-    # The same digits scaled until the largest logit is about 1000: exp(z) overflows there.
-    x_large = x
-    for _ in range(3):                            # biases and ReLU make it not quite linear in the scale
-        x_large = x_large * (LARGE_LOGIT / np.abs(model.forward(x_large)).max())
-    x_steps = rng.random((STEPS * BATCH, INPUT_DIM))
-    y_steps = numpy_impl.one_hot(rng.integers(0, CLASSES, STEPS * BATCH), CLASSES, "float64")
-    x_fit = rng.random((FIT_SAMPLES, INPUT_DIM))
-    y_fit = numpy_impl.one_hot(rng.integers(0, CLASSES, FIT_SAMPLES), CLASSES, "float64")
-    ref = dict(weights=weights, x=x, y=y, x_large=x_large, largest_logit=float(np.abs(model.forward(x_large)).max()),
-               x_steps=x_steps, y_steps=y_steps, x_fit=x_fit, y_fit=y_fit)
-
-    keras_model = keras_impl.build_model(**_options())
-    keras_model.set_weights(weights)
-    for name, twin_module, net in (("numpy_impl", numpy_impl, model), ("TensorFlow", keras_impl, keras_model)):
-        answers = ref[name] = {}
-        answers["probabilities"] = _predict(net, x)
-        answers["probabilities_large"] = _predict(net, x_large)
-        answers["loss"], answers["gradients"] = twin_module.loss_and_gradients(net, x, y)
-        answers["loss_large"] = twin_module.loss_and_gradients(net, x_large, y)[0]
-        for label, momentum, nesterov in STEP_KINDS:
-            stepper = twin_module.build_model(**_options(STEP_LEARNING_RATE, momentum, nesterov))
-            stepper.set_weights(weights)
-            stepper.fit(x_steps, y_steps, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
-            answers[f"steps_{label}"] = stepper.get_weights()
-        fitter = twin_module.build_model(**_options(0.05, 0.9, False))
-        fitter.set_weights(weights)
-        history = fitter.fit(x_fit, y_fit, batch_size=FIT_BATCH, epochs=FIT_EPOCHS, shuffle=False, verbose=0)
-        answers["fit_weights"] = fitter.get_weights()
-        answers["fit_history"] = {key: list(map(float, history.history[key])) for key in ("loss", "accuracy")}
-        answers["evaluate"] = [float(v) for v in _evaluate(fitter, x, y)]
-    return ref
-
-
-def _predict(model, x):
-    try:
-        return np.asarray(model.predict(x, verbose=0))
-    except TypeError:                    # a learner's predict need not take verbose
-        return np.asarray(model.predict(x))
-
-
-def _evaluate(model, x, y):
-    try:
-        return model.evaluate(x, y, verbose=0)
-    except TypeError:
-        return model.evaluate(x, y)
-
-
-STEP_KINDS = (("plain SGD", 0.0, False), ("momentum 0.9", STEP_MOMENTUM, False),
-              ("Nesterov 0.9", STEP_MOMENTUM, True))
-
-
-def layer_name(layer):
-    return f"layer {layer} ({'output' if layer == len(HIDDEN) else 'hidden'})"
-
-
-def tensor_label(index):
-    layer, kind = divmod(index, 2)
-    return f"{('kernel', 'bias')[kind]}_{layer} (layer {layer}, {'output' if layer == len(HIDDEN) else 'hidden'})"
-
-
-def backprop_order():
-    """Weight indices in the order backprop computes them: output layer first, kernel before bias."""
-    return [2 * layer + kind for layer in range(len(HIDDEN), -1, -1) for kind in (0, 1)]
 
 
 # ---- the stages ------------------------------------------------------------------------
@@ -381,21 +179,7 @@ class Checker:
             passed = _within(errors, BOUND_PROBABILITIES)
             self.row("forward", label, passed, errors, f"{BOUND_PROBABILITIES:.0e}")
             if not passed:
-                raise StageFailed(self.forward_hint(mine, key))
-
-    def forward_hint(self, mine, key):
-        if key == "probabilities_large" and not np.isfinite(mine).all():
-            return (f"the probabilities agree on ordinary inputs but turn NaN or infinite when a logit is "
-                    f"near {LARGE_LOGIT:.0f}: exp(1000) overflows to inf in float64 (beyond exp(709.78)), and "
-                    "inf / inf is NaN. Subtract each row's largest logit before exp: softmax(z) = "
-                    f"exp(z - max z) / sum exp(z - max z), which changes nothing else ({WHERE['softmax']}).")
-        sums = mine.sum(axis=1)
-        if not np.allclose(sums, 1.0, atol=1e-9):
-            return (f"the rows of predict(x) sum to {sums.min():.4g}..{sums.max():.4g}, not 1: softmax divides "
-                    f"exp(z - max z) by the sum over each row's classes (axis=1) ({WHERE['softmax']}).")
-        return ("the probabilities are proper (rows sum to 1) but not the reference's: the error is before "
-                f"the softmax. Look at the affine map z = x @ kernel + bias ({WHERE['affine']}) and ReLU "
-                f"relu(z) = max(z, 0) ({WHERE['relu']}), layer by layer.")
+                raise StageFailed(forward_hint(mine, key))
 
     # -- loss ---------------------------------------------------------------------
 
@@ -410,20 +194,7 @@ class Checker:
             passed = _within(errors, BOUND_LOSS)
             self.row("loss", label, passed, errors, f"{BOUND_LOSS:.0e} rel.")
             if not passed:
-                raise StageFailed(self.loss_hint(loss, ref["TensorFlow"][key], key))
-
-    @staticmethod
-    def loss_hint(loss, expected, key):
-        if key == "loss_large" and not np.isfinite(loss):
-            return ("the loss is right on ordinary inputs but not finite when a logit is near 1000: log(p) of "
-                    "a probability that underflowed to 0 is -inf. Compute it from the logits: "
-                    f"loss = logsumexp(z) - z_true, with logsumexp(z) = max z + log sum exp(z - max z) ({WHERE['loss']}).")
-        ratio = loss / expected
-        if np.isclose(ratio, BATCH, rtol=1e-6):
-            return (f"the loss is {BATCH} (the batch size) times the reference's: Keras reports the mean over "
-                    f"the batch, not the sum ({WHERE['loss']}).")
-        return (f"the loss is {loss:.10g}, the reference's {expected:.10g}. Keras's categorical cross-entropy "
-                f"is the mean over the batch of -log p_true = logsumexp(z) - z_true ({WHERE['loss']}).")
+                raise StageFailed(loss_hint(loss, ref["TensorFlow"][key], key))
 
     # -- gradients ------------------------------------------------------------------
 
@@ -578,138 +349,6 @@ class Checker:
                                   f"weights: Keras computes {formula} ({WHERE[where]}).")
 
 
-@functools.lru_cache(maxsize=None)
-def vocabulary_reference(label):
-    """numpy_impl's and the Keras twin's weights after STEPS steps of one VOCABULARY setting."""
-    import keras_impl
-    ref = reference()
-    options = VOCABULARY[label][0]
-    sparse = options.get("loss") == "sparse_categorical_crossentropy"
-    y_steps = ref["y_steps"].argmax(axis=1) if sparse else ref["y_steps"]
-    answers = {}
-    for name, twin_module in (("numpy_impl", numpy_impl), ("TensorFlow", keras_impl)):
-        model = twin_module.build_model(**{**_options(), **options})
-        model.set_weights(ref["weights"])
-        model.fit(ref["x_steps"], y_steps, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
-        answers[name] = {"weights": model.get_weights()}
-    return answers
-
-
-# ---- diagnosis -----------------------------------------------------------------------
-
-def gradient_hint(gradients, expected, verdicts):
-    """Where the error enters, reasoned from which tensors agree (backprop order: output layer first)."""
-    output = len(HIDDEN)
-    layer = next(i // 2 for i in backprop_order() if not verdicts[i])
-    kernel, bias = 2 * layer, 2 * layer + 1
-    kernel_ok, bias_ok = verdicts[kernel], verdicts[bias]
-    name = layer_name(layer)
-    above = ("" if layer == output else f"Every gradient of the layers above {name} agrees, so dL/dz "
-                                        f"of layer {layer + 1} is right. ")
-    if not kernel_ok and not bias_ok:
-        ratio = _common_ratio(gradients[bias], expected[bias])
-        if layer == output and ratio is not None and np.isclose(ratio, BATCH, rtol=1e-6):
-            return (f"every gradient of the output layer is {BATCH} times TensorFlow's ({BATCH} is the batch "
-                    "size): the loss is a mean over the batch, so its gradient at the logits is "
-                    f"(softmax(z) - y) / B. Divide by the batch size ({WHERE['loss']}).")
-        if layer == output:
-            return ("both gradients of the output layer are wrong, and they are the first computed, so "
-                    "dL/dlogits is wrong: for softmax with cross-entropy it is (softmax(z) - y) / B, shape "
-                    f"(B, classes) ({WHERE['loss']}).")
-        return (f"{above}Both the kernel and the bias gradient of {name} are wrong, so dL/dz of layer {layer} "
-                f"is: the error enters between the layers. Look at layer {layer + 1}'s input gradient "
-                f"dL/dx = dL/dz @ kernel.T ({WHERE['backward_affine']}) and at layer {layer}'s ReLU backward, "
-                "which passes the gradient only where that layer's input z > 0 (the mask comes from the "
-                f"forward pass, not from the gradient) ({WHERE['relu_backward']}).")
-    if not kernel_ok:
-        mine, right = gradients[kernel], expected[kernel]
-        if mine.shape[0] == mine.shape[1] and np.allclose(mine, right.T, rtol=1e-9, atol=1e-12):
-            return (f"{above}The bias gradient of {name} agrees but its kernel gradient is exactly the "
-                    "transpose of the right one: dL/dkernel = x.T @ dL/dz, (in, B) @ (B, out) -> (in, out). "
-                    f"dL/dz.T @ x gives (out, in): it only runs because this layer is square "
-                    f"({WHERE['backward_affine']}).")
-        return (f"{above}The bias gradient of {name} agrees, so dL/dz there is right; its kernel gradient "
-                "is wrong, so look at how dL/dkernel is formed from that layer's inputs: dL/dkernel = "
-                "x.T @ dL/dz, with x the input this layer saw in the forward pass "
-                f"({WHERE['backward_affine']}).")
-    ratio = _common_ratio(gradients[bias], expected[bias])
-    if ratio is not None and np.isclose(ratio, 1 / BATCH, rtol=1e-6):
-        return (f"{above}The kernel gradient of {name} agrees but its bias gradient is 1/{BATCH} of the right "
-                "one: the bias gradient is the sum of dL/dz over the batch, not the mean (the 1/B is "
-                f"already inside dL/dlogits) ({WHERE['backward_affine']}).")
-    return (f"{above}The kernel gradient of {name} agrees but its bias gradient does not: dL/dbias is "
-            f"dL/dz summed over the batch axis (axis 0), shape (out,) ({WHERE['backward_affine']}).")
-
-
-def optimizer_hint(label, mine, ref, results):
-    start = ref["weights"]
-    expected = ref["TensorFlow"][f"steps_{label}"]
-    if label == "plain SGD":
-        step_mine = [a - w for a, w in zip(mine, start)]
-        step_right = [a - w for a, w in zip(expected, start)]
-        if all(np.allclose(a, -b) for a, b in zip(step_mine, step_right)):
-            return f"the step goes uphill: w = w - learning_rate * g, against the gradient ({WHERE['sgd']})."
-        return (f"the gradients agree but plain SGD steps do not: w = w - learning_rate * g, in place, for "
-                f"every weight ({WHERE['sgd']}).")
-    if label.startswith("Nesterov") and _max_weight_difference(mine, ref["TensorFlow"]["steps_momentum 0.9"]) < BOUND_WEIGHTS:
-        return ("with nesterov=True your weights are exactly plain momentum's: Keras's Nesterov step is "
-                "v = m * v - lr * g, then w = w + m * v - lr * g (a look-ahead along the new velocity), "
-                f"not w = w + v ({WHERE['sgd']}).")
-    if label.startswith("Nesterov"):
-        return ("plain SGD and momentum agree but Nesterov does not: Keras writes it "
-                f"v = m * v - lr * g; w = w + m * v - lr * g ({WHERE['sgd']}).")
-    return ("plain SGD agrees but momentum does not. Keras's form: the velocity v starts at 0 and is "
-            "v = m * v - lr * g, then w = w + v (v already holds the minus sign; the textbook "
-            f"v = m * v + g, w = w - lr * v is the same only for a constant learning rate) ({WHERE['sgd']}).")
-
-
-def _common_ratio(mine, right):
-    """mine / right if it is the same number everywhere (where right is not ~0), else None."""
-    mask = np.abs(right) > 1e-12 * max(np.abs(right).max(), 1e-300)
-    if not mask.any() or mine.shape != right.shape:
-        return None
-    ratios = mine[mask] / right[mask]
-    return float(ratios[0]) if np.allclose(ratios, ratios[0], rtol=1e-9) else None
-
-
-# ---- measuring -----------------------------------------------------------------------
-
-def _errors(mine, ref, key, measure, index=None):
-    errors = {}
-    for name in ("numpy_impl", "TensorFlow"):
-        expected = ref[name][key] if index is None else ref[name][key][index]
-        errors[name] = measure(mine, expected)
-    return errors
-
-
-def _within(errors, bound):
-    return all(np.isfinite(e) and e <= bound for e in errors.values())
-
-
-def _max_abs(mine, expected):
-    return float(np.max(np.abs(np.asarray(mine, np.float64) - expected))) if np.isfinite(mine).all() else float("inf")
-
-
-def _relative_to_largest(mine, expected):
-    if not np.isfinite(mine).all():
-        return float("inf")
-    return float(np.abs(mine - expected).max() / max(np.abs(expected).max(), 1e-300))
-
-
-def _max_weight_difference(mine, expected):
-    if len(mine) != len(expected) or any(np.shape(a) != np.shape(b) for a, b in zip(mine, expected)):
-        return float("inf")
-    return max(_max_abs(a, b) for a, b in zip(mine, expected))
-
-
-def _history_difference(mine, expected):
-    if isinstance(mine, dict):
-        return max(_history_difference(mine[key], expected[key]) for key in expected)
-    if len(mine) != len(expected):
-        return float("inf")
-    return _max_abs(np.asarray(mine, np.float64), np.asarray(expected, np.float64))
-
-
 # ---- printing ------------------------------------------------------------------------
 
 HEADER = f"{'stage':<10} {'what':<48} {'result':<7} {'vs numpy_impl':>13} {'vs TensorFlow':>13} {'finite diff.':>12}  bound"
@@ -734,7 +373,6 @@ def _call(options):
 
 
 def _wrap(text, width=96):
-    import textwrap
     return textwrap.wrap(text, width)
 
 

@@ -8,7 +8,13 @@ through a `Twin` and nothing else, so a learner's own twin plugs in exactly
 as the two reference twins do. What one twin needs beyond the API lives in
 a small subclass here (`KerasTwin`), not in an `if` inside the loop.
 """
+import importlib
+import importlib.util
+import itertools
 import math
+import sys
+import traceback
+from pathlib import Path
 
 
 class Diverged(RuntimeError):
@@ -96,3 +102,74 @@ def numpy_twin():
 def keras_twin():
     import keras_impl
     return KerasTwin("keras", keras_impl)
+
+
+# ---- loading a twin from a name, a folder or a file --------------------------------------
+
+class TwinError(Exception):
+    """The twin cannot be loaded (no such module, no build_model, ...): a usage error."""
+
+
+_loaded = itertools.count(1)
+
+
+def load_twin(spec):
+    """Import TWIN: a .py file, a package folder, or an importable module name."""
+    path = Path(spec)
+    if spec.endswith(".py") or "/" in spec or path.exists():
+        if not path.exists():
+            raise TwinError(f"no such file or folder: {spec}: give a .py file, a package folder or a module name")
+        module_name = f"learner_twin_{next(_loaded)}"
+        if path.is_dir():
+            init = path / "__init__.py"
+            if not init.is_file():
+                raise TwinError(f"{spec} has no __init__.py: give a package folder, a .py file or a module name")
+            spec_ = importlib.util.spec_from_file_location(module_name, init,
+                                                           submodule_search_locations=[str(path)])
+        else:
+            spec_ = importlib.util.spec_from_file_location(module_name, path)
+        if spec_ is None:
+            raise TwinError(f"{spec} is not a Python file: give a .py file, a package folder or a module name")
+        module = importlib.util.module_from_spec(spec_)
+        sys.modules[module_name] = module
+        try:
+            spec_.loader.exec_module(module)
+        except Exception as error:       # the learner's code: any error, said in one line
+            for name in [n for n in sys.modules if n == module_name or n.startswith(module_name + ".")]:
+                del sys.modules[name]
+            raise TwinError(f"could not import {spec}: {describe_error(error)}") from None
+    else:
+        try:
+            module = importlib.import_module(spec)
+        except ModuleNotFoundError as error:
+            if error.name and spec.split(".")[0] == error.name.split(".")[0]:
+                raise TwinError(f"no module named {spec!r}: give an importable module name, "
+                                 "a package folder or a .py file") from None
+            raise TwinError(f"could not import {spec}: {describe_error(error)}") from None
+        except Exception as error:
+            raise TwinError(f"could not import {spec}: {describe_error(error)}") from None
+    missing = [name for name in ("build_model", "loss_and_gradients") if not callable(getattr(module, name, None))]
+    if missing:
+        raise TwinError(f"{spec} does not export {' and '.join(missing)}: a twin exports "
+                         "build_model(...) and loss_and_gradients(model, x, y) at its top level")
+    return module
+
+
+def describe_error(error):
+    """'ValueError: message (layers.py:57, in Dense.affine)': the error and where it was raised."""
+    frames = traceback.extract_tb(error.__traceback__)
+    text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    if isinstance(error, SyntaxError) and error.filename:
+        return f"{text} ({Path(error.filename).name}:{error.lineno})"
+    if frames:
+        frame = frames[-1]
+        return f"{text} ({Path(frame.filename).name}:{frame.lineno}, in {_qualname(error) or frame.name})"
+    return text
+
+
+def _qualname(error):
+    """The qualified name (Dense.affine) of the function that raised, where Python knows it."""
+    tb = error.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return getattr(tb.tb_frame.f_code, "co_qualname", None) if tb is not None else None

@@ -1,0 +1,127 @@
+"""Where to look: plain-words hints for the first failing stage of `python -m compare check`,
+reasoned from which tensors agreed and which did not, with a pointer into numpy_impl."""
+import numpy as np
+
+from .check_reference import (BATCH, BOUND_WEIGHTS, HIDDEN, LARGE_LOGIT, _max_weight_difference,
+                              backprop_order, layer_name)
+
+# Where each piece lives in numpy_impl: the hints point a learner there.
+WHERE = {
+    "affine": "numpy_impl/layers.py: Dense.affine",
+    "backward_affine": "numpy_impl/layers.py: Dense.backward_affine",
+    "relu": "numpy_impl/activations.py: ReLU.forward",
+    "relu_backward": "numpy_impl/activations.py: ReLU.backward",
+    "softmax": "numpy_impl/activations.py: softmax",
+    "loss": "numpy_impl/losses.py: categorical_crossentropy_from_logits",
+    "sgd": "numpy_impl/optimizers.py: SGD.apply",
+    "fit": "numpy_impl/model.py: Sequential.fit",
+    "adam": "numpy_impl/optimizers.py: Adam.apply",
+    "rmsprop": "numpy_impl/optimizers.py: RMSprop.apply",
+    "l2": "numpy_impl/regularizers.py: L2",
+    "sparse": "numpy_impl/losses.py: sparse_categorical_crossentropy_from_logits",
+}
+
+
+def forward_hint(mine, key):
+    """Why the probabilities differ: overflow, rows not summing to 1, or the layers before the softmax."""
+    if key == "probabilities_large" and not np.isfinite(mine).all():
+        return (f"the probabilities agree on ordinary inputs but turn NaN or infinite when a logit is "
+                f"near {LARGE_LOGIT:.0f}: exp(1000) overflows to inf in float64 (beyond exp(709.78)), and "
+                "inf / inf is NaN. Subtract each row's largest logit before exp: softmax(z) = "
+                f"exp(z - max z) / sum exp(z - max z), which changes nothing else ({WHERE['softmax']}).")
+    sums = mine.sum(axis=1)
+    if not np.allclose(sums, 1.0, atol=1e-9):
+        return (f"the rows of predict(x) sum to {sums.min():.4g}..{sums.max():.4g}, not 1: softmax divides "
+                f"exp(z - max z) by the sum over each row's classes (axis=1) ({WHERE['softmax']}).")
+    return ("the probabilities are proper (rows sum to 1) but not the reference's: the error is before "
+            f"the softmax. Look at the affine map z = x @ kernel + bias ({WHERE['affine']}) and ReLU "
+            f"relu(z) = max(z, 0) ({WHERE['relu']}), layer by layer.")
+
+
+def loss_hint(loss, expected, key):
+    """Why the loss differs: log of an underflowed probability, a sum for a mean, or the formula."""
+    if key == "loss_large" and not np.isfinite(loss):
+        return ("the loss is right on ordinary inputs but not finite when a logit is near 1000: log(p) of "
+                "a probability that underflowed to 0 is -inf. Compute it from the logits: "
+                f"loss = logsumexp(z) - z_true, with logsumexp(z) = max z + log sum exp(z - max z) ({WHERE['loss']}).")
+    ratio = loss / expected
+    if np.isclose(ratio, BATCH, rtol=1e-6):
+        return (f"the loss is {BATCH} (the batch size) times the reference's: Keras reports the mean over "
+                f"the batch, not the sum ({WHERE['loss']}).")
+    return (f"the loss is {loss:.10g}, the reference's {expected:.10g}. Keras's categorical cross-entropy "
+            f"is the mean over the batch of -log p_true = logsumexp(z) - z_true ({WHERE['loss']}).")
+
+
+def gradient_hint(gradients, expected, verdicts):
+    """Where the error enters, reasoned from which tensors agree (backprop order: output layer first)."""
+    output = len(HIDDEN)
+    layer = next(i // 2 for i in backprop_order() if not verdicts[i])
+    kernel, bias = 2 * layer, 2 * layer + 1
+    kernel_ok, bias_ok = verdicts[kernel], verdicts[bias]
+    name = layer_name(layer)
+    above = ("" if layer == output else f"Every gradient of the layers above {name} agrees, so dL/dz "
+                                        f"of layer {layer + 1} is right. ")
+    if not kernel_ok and not bias_ok:
+        ratio = _common_ratio(gradients[bias], expected[bias])
+        if layer == output and ratio is not None and np.isclose(ratio, BATCH, rtol=1e-6):
+            return (f"every gradient of the output layer is {BATCH} times TensorFlow's ({BATCH} is the batch "
+                    "size): the loss is a mean over the batch, so its gradient at the logits is "
+                    f"(softmax(z) - y) / B. Divide by the batch size ({WHERE['loss']}).")
+        if layer == output:
+            return ("both gradients of the output layer are wrong, and they are the first computed, so "
+                    "dL/dlogits is wrong: for softmax with cross-entropy it is (softmax(z) - y) / B, shape "
+                    f"(B, classes) ({WHERE['loss']}).")
+        return (f"{above}Both the kernel and the bias gradient of {name} are wrong, so dL/dz of layer {layer} "
+                f"is: the error enters between the layers. Look at layer {layer + 1}'s input gradient "
+                f"dL/dx = dL/dz @ kernel.T ({WHERE['backward_affine']}) and at layer {layer}'s ReLU backward, "
+                "which passes the gradient only where that layer's input z > 0 (the mask comes from the "
+                f"forward pass, not from the gradient) ({WHERE['relu_backward']}).")
+    if not kernel_ok:
+        mine, right = gradients[kernel], expected[kernel]
+        if mine.shape[0] == mine.shape[1] and np.allclose(mine, right.T, rtol=1e-9, atol=1e-12):
+            return (f"{above}The bias gradient of {name} agrees but its kernel gradient is exactly the "
+                    "transpose of the right one: dL/dkernel = x.T @ dL/dz, (in, B) @ (B, out) -> (in, out). "
+                    f"dL/dz.T @ x gives (out, in): it only runs because this layer is square "
+                    f"({WHERE['backward_affine']}).")
+        return (f"{above}The bias gradient of {name} agrees, so dL/dz there is right; its kernel gradient "
+                "is wrong, so look at how dL/dkernel is formed from that layer's inputs: dL/dkernel = "
+                "x.T @ dL/dz, with x the input this layer saw in the forward pass "
+                f"({WHERE['backward_affine']}).")
+    ratio = _common_ratio(gradients[bias], expected[bias])
+    if ratio is not None and np.isclose(ratio, 1 / BATCH, rtol=1e-6):
+        return (f"{above}The kernel gradient of {name} agrees but its bias gradient is 1/{BATCH} of the right "
+                "one: the bias gradient is the sum of dL/dz over the batch, not the mean (the 1/B is "
+                f"already inside dL/dlogits) ({WHERE['backward_affine']}).")
+    return (f"{above}The kernel gradient of {name} agrees but its bias gradient does not: dL/dbias is "
+            f"dL/dz summed over the batch axis (axis 0), shape (out,) ({WHERE['backward_affine']}).")
+
+
+def optimizer_hint(label, mine, ref, results):
+    start = ref["weights"]
+    expected = ref["TensorFlow"][f"steps_{label}"]
+    if label == "plain SGD":
+        step_mine = [a - w for a, w in zip(mine, start)]
+        step_right = [a - w for a, w in zip(expected, start)]
+        if all(np.allclose(a, -b) for a, b in zip(step_mine, step_right)):
+            return f"the step goes uphill: w = w - learning_rate * g, against the gradient ({WHERE['sgd']})."
+        return (f"the gradients agree but plain SGD steps do not: w = w - learning_rate * g, in place, for "
+                f"every weight ({WHERE['sgd']}).")
+    if label.startswith("Nesterov") and _max_weight_difference(mine, ref["TensorFlow"]["steps_momentum 0.9"]) < BOUND_WEIGHTS:
+        return ("with nesterov=True your weights are exactly plain momentum's: Keras's Nesterov step is "
+                "v = m * v - lr * g, then w = w + m * v - lr * g (a look-ahead along the new velocity), "
+                f"not w = w + v ({WHERE['sgd']}).")
+    if label.startswith("Nesterov"):
+        return ("plain SGD and momentum agree but Nesterov does not: Keras writes it "
+                f"v = m * v - lr * g; w = w + m * v - lr * g ({WHERE['sgd']}).")
+    return ("plain SGD agrees but momentum does not. Keras's form: the velocity v starts at 0 and is "
+            "v = m * v - lr * g, then w = w + v (v already holds the minus sign; the textbook "
+            f"v = m * v + g, w = w - lr * v is the same only for a constant learning rate) ({WHERE['sgd']}).")
+
+
+def _common_ratio(mine, right):
+    """mine / right if it is the same number everywhere (where right is not ~0), else None."""
+    mask = np.abs(right) > 1e-12 * max(np.abs(right).max(), 1e-300)
+    if not mask.any() or mine.shape != right.shape:
+        return None
+    ratios = mine[mask] / right[mask]
+    return float(ratios[0]) if np.allclose(ratios, ratios[0], rtol=1e-9) else None

@@ -1,0 +1,185 @@
+"""The references `python -m compare check` measures a twin against, computed once per process.
+
+One small float64 network (24-16-16-10: the 16 -> 16 layer is square on
+purpose), its weights (biases non-zero, so a forgotten bias shows), the
+batches, and what numpy_impl and the Keras twin (TensorFlow's autodiff) answer
+on them; the bounds a twin must meet; and how differences are measured.
+"""
+import functools
+
+import numpy as np
+
+import numpy_impl
+
+# The network and batches every check uses (float64 throughout).
+INPUT_DIM, HIDDEN, CLASSES, BATCH = 24, (16, 16), 10, 32
+LARGE_LOGIT = 1000.0           # exp(1000) overflows float64 (its largest exp is exp(709.78))
+STEP_LEARNING_RATE, STEP_MOMENTUM, STEPS = 0.1, 0.9, 3
+FIT_SAMPLES, FIT_BATCH, FIT_EPOCHS = 70, 16, 2        # 70 = 4 * 16 + 6: a partial last batch
+FD_ENTRIES = 30                                       # finite differences per tensor (sampled)
+
+# Bounds: float64 rounding is ~1e-16; these leave room for a different but correct order of sums.
+BOUND_PROBABILITIES = 1e-12    # largest |p - p_ref|
+BOUND_LOSS = 1e-12             # |L - L_ref| / |L_ref|
+BOUND_GRADIENT = 1e-9          # largest |g - g_ref|, relative to the largest |g_ref|
+BOUND_FINITE_DIFFERENCES = 1e-6
+BOUND_WEIGHTS = 1e-12          # largest |w - w_ref| after the optimizer steps
+BOUND_FIT = 1e-11              # largest difference of weights and History after the lockstep fit
+
+# The rest of the vocabulary, checked where the twin's build_model takes it (skipped where not):
+# name -> (build_model arguments, where to look, what it computes)
+VOCABULARY = {
+    "Adam": (dict(optimizer="adam", learning_rate=0.01), "adam",
+             "alpha = lr * sqrt(1 - beta_2**t) / (1 - beta_1**t); m += (g - m) * (1 - beta_1); "
+             "v += (g*g - v) * (1 - beta_2); w -= m * alpha / (sqrt(v) + epsilon), epsilon 1e-7 outside the root"),
+    "Adam, amsgrad": (dict(optimizer="adam", learning_rate=0.01, optimizer_options={"amsgrad": True}), "adam",
+                      "as Adam, with v_hat = max(v_hat, v) in place of v in the step"),
+    "RMSprop, centered, momentum 0.5": (
+        dict(optimizer="rmsprop", learning_rate=0.01, momentum=0.5, optimizer_options={"centered": True}), "rmsprop",
+        "v = rho*v + (1-rho)*g*g; a = rho*a + (1-rho)*g; increment = lr*g / sqrt(v - a*a + epsilon) "
+        "(epsilon inside the root); buffer = momentum*buffer + increment; w -= buffer"),
+    "SGD with L2 0.01": (dict(learning_rate=0.1, l2=0.01), "l2",
+                         "the loss gains l2 * sum(kernel**2) per kernel (not the biases, not divided by the batch "
+                         "size), and each kernel's gradient 2 * l2 * kernel"),
+    "integer labels, from_logits": (
+        dict(learning_rate=0.1, loss="sparse_categorical_crossentropy", from_logits=True), "sparse",
+        "a linear last layer; loss = mean of logsumexp(z) - z[label]; dL/dz = (softmax(z) - onehot(label)) / B"),
+}
+
+
+def _options(learning_rate=0.01, momentum=0.0, nesterov=False):
+    return dict(input_dim=INPUT_DIM, hidden=HIDDEN, num_classes=CLASSES, learning_rate=learning_rate,
+                momentum=momentum, nesterov=nesterov, seed=0, dtype="float64")
+
+
+@functools.lru_cache(maxsize=1)
+def reference():
+    """Weights, batches and both references' answers: they do not depend on the twin checked."""
+    import keras_impl
+
+    rng = np.random.default_rng(2024)
+    model = numpy_impl.build_model(**_options())
+    weights = model.get_weights()
+    for index in range(1, len(weights), 2):       # non-zero biases, so a forgotten bias shows
+        weights[index] = rng.uniform(-0.2, 0.2, weights[index].shape)
+    model.set_weights(weights)
+    x = rng.random((BATCH, INPUT_DIM))
+    y = numpy_impl.one_hot(rng.integers(0, CLASSES, BATCH), CLASSES, "float64")
+    # The same digits scaled until the largest logit is about 1000: exp(z) overflows there.
+    x_large = x
+    for _ in range(3):                            # biases and ReLU make it not quite linear in the scale
+        x_large = x_large * (LARGE_LOGIT / np.abs(model.forward(x_large)).max())
+    x_steps = rng.random((STEPS * BATCH, INPUT_DIM))
+    y_steps = numpy_impl.one_hot(rng.integers(0, CLASSES, STEPS * BATCH), CLASSES, "float64")
+    x_fit = rng.random((FIT_SAMPLES, INPUT_DIM))
+    y_fit = numpy_impl.one_hot(rng.integers(0, CLASSES, FIT_SAMPLES), CLASSES, "float64")
+    ref = dict(weights=weights, x=x, y=y, x_large=x_large, largest_logit=float(np.abs(model.forward(x_large)).max()),
+               x_steps=x_steps, y_steps=y_steps, x_fit=x_fit, y_fit=y_fit)
+
+    keras_model = keras_impl.build_model(**_options())
+    keras_model.set_weights(weights)
+    for name, twin_module, net in (("numpy_impl", numpy_impl, model), ("TensorFlow", keras_impl, keras_model)):
+        answers = ref[name] = {}
+        answers["probabilities"] = _predict(net, x)
+        answers["probabilities_large"] = _predict(net, x_large)
+        answers["loss"], answers["gradients"] = twin_module.loss_and_gradients(net, x, y)
+        answers["loss_large"] = twin_module.loss_and_gradients(net, x_large, y)[0]
+        for label, momentum, nesterov in STEP_KINDS:
+            stepper = twin_module.build_model(**_options(STEP_LEARNING_RATE, momentum, nesterov))
+            stepper.set_weights(weights)
+            stepper.fit(x_steps, y_steps, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+            answers[f"steps_{label}"] = stepper.get_weights()
+        fitter = twin_module.build_model(**_options(0.05, 0.9, False))
+        fitter.set_weights(weights)
+        history = fitter.fit(x_fit, y_fit, batch_size=FIT_BATCH, epochs=FIT_EPOCHS, shuffle=False, verbose=0)
+        answers["fit_weights"] = fitter.get_weights()
+        answers["fit_history"] = {key: list(map(float, history.history[key])) for key in ("loss", "accuracy")}
+        answers["evaluate"] = [float(v) for v in _evaluate(fitter, x, y)]
+    return ref
+
+
+def _predict(model, x):
+    try:
+        return np.asarray(model.predict(x, verbose=0))
+    except TypeError:                    # a learner's predict need not take verbose
+        return np.asarray(model.predict(x))
+
+
+def _evaluate(model, x, y):
+    try:
+        return model.evaluate(x, y, verbose=0)
+    except TypeError:
+        return model.evaluate(x, y)
+
+
+STEP_KINDS = (("plain SGD", 0.0, False), ("momentum 0.9", STEP_MOMENTUM, False),
+              ("Nesterov 0.9", STEP_MOMENTUM, True))
+
+
+def layer_name(layer):
+    return f"layer {layer} ({'output' if layer == len(HIDDEN) else 'hidden'})"
+
+
+def tensor_label(index):
+    layer, kind = divmod(index, 2)
+    return f"{('kernel', 'bias')[kind]}_{layer} (layer {layer}, {'output' if layer == len(HIDDEN) else 'hidden'})"
+
+
+def backprop_order():
+    """Weight indices in the order backprop computes them: output layer first, kernel before bias."""
+    return [2 * layer + kind for layer in range(len(HIDDEN), -1, -1) for kind in (0, 1)]
+
+
+@functools.lru_cache(maxsize=None)
+def vocabulary_reference(label):
+    """numpy_impl's and the Keras twin's weights after STEPS steps of one VOCABULARY setting."""
+    import keras_impl
+    ref = reference()
+    options = VOCABULARY[label][0]
+    sparse = options.get("loss") == "sparse_categorical_crossentropy"
+    y_steps = ref["y_steps"].argmax(axis=1) if sparse else ref["y_steps"]
+    answers = {}
+    for name, twin_module in (("numpy_impl", numpy_impl), ("TensorFlow", keras_impl)):
+        model = twin_module.build_model(**{**_options(), **options})
+        model.set_weights(ref["weights"])
+        model.fit(ref["x_steps"], y_steps, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+        answers[name] = {"weights": model.get_weights()}
+    return answers
+
+
+# ---- measuring -----------------------------------------------------------------------
+
+def _errors(mine, ref, key, measure, index=None):
+    errors = {}
+    for name in ("numpy_impl", "TensorFlow"):
+        expected = ref[name][key] if index is None else ref[name][key][index]
+        errors[name] = measure(mine, expected)
+    return errors
+
+
+def _within(errors, bound):
+    return all(np.isfinite(e) and e <= bound for e in errors.values())
+
+
+def _max_abs(mine, expected):
+    return float(np.max(np.abs(np.asarray(mine, np.float64) - expected))) if np.isfinite(mine).all() else float("inf")
+
+
+def _relative_to_largest(mine, expected):
+    if not np.isfinite(mine).all():
+        return float("inf")
+    return float(np.abs(mine - expected).max() / max(np.abs(expected).max(), 1e-300))
+
+
+def _max_weight_difference(mine, expected):
+    if len(mine) != len(expected) or any(np.shape(a) != np.shape(b) for a, b in zip(mine, expected)):
+        return float("inf")
+    return max(_max_abs(a, b) for a, b in zip(mine, expected))
+
+
+def _history_difference(mine, expected):
+    if isinstance(mine, dict):
+        return max(_history_difference(mine[key], expected[key]) for key in expected)
+    if len(mine) != len(expected):
+        return float("inf")
+    return _max_abs(np.asarray(mine, np.float64), np.asarray(expected, np.float64))
