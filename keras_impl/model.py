@@ -1,8 +1,10 @@
 """The Keras twin: the same network in Keras 3 on TensorFlow.
 
 Read it beside numpy_impl/model.py. Everything written out by hand there is
-one call here: Keras builds the layers, TensorFlow's GradientTape does the
-backward pass, and `SGD` does the update.
+one call here: Keras builds the layers (Dense, Dropout, Flatten), TensorFlow's
+GradientTape does the backward pass, and `SGD`, `Adam` or `RMSprop` does the
+update. What is left to write is where a float64 twin must dodge Keras's
+float32 casts.
 """
 import contextlib
 

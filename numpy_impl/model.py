@@ -4,7 +4,7 @@ Read it beside keras_impl/model.py: `build_model` and `loss_and_gradients`
 have the same signatures there, and `Sequential` here answers the calls a
 Keras model answers (compile, fit, evaluate, predict, get_weights,
 set_weights). What Keras does for us there is written out here: the forward
-pass, the loss, the backward pass and the SGD update.
+pass, the loss, the backward pass and the optimizer's update.
 
 This is a teaching network, not a framework: Dense, Dropout and Flatten
 layers, ReLU and softmax, cross-entropy with one-hot or integer labels, an
