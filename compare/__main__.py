@@ -50,7 +50,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows "(default: ...)" only where there is a default worth showing."""
 
     def _get_help_string(self, action):
-        if action.default in (None, False) or action.help is None:
+        if action.default is None or action.default is False or action.help is None:
             return action.help
         return super()._get_help_string(action)
 
