@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from .data import DataError, load_mnist, preprocess
-from .experiment import Config, Diverged, prepare, time_to_accuracy
+from .experiment import Config, prepare, time_to_accuracy
 from .quiet import import_keras_quietly
+from .twins import Diverged
 
 PRESETS = {
     # the seed model this package reproduces: 784-128-128-10, SGD 0.01, batch 32, 5 epochs

@@ -35,7 +35,7 @@ from .check_reference import (BATCH, BOUND_FINITE_DIFFERENCES, BOUND_FIT, BOUND_
                               backprop_order, reference, tensor_label, vocabulary_reference)
 from .gradcheck import entry_error
 from .twins import TwinError as CheckError  # noqa: F401  (the CLI's name for it)
-from .twins import _qualname, describe_error, load_twin  # noqa: F401  (load_twin: part of check's API)
+from .twins import raising_function, describe_error, load_twin  # noqa: F401  (load_twin: part of check's API)
 
 
 class StageFailed(Exception):
@@ -97,7 +97,7 @@ class Checker:
     @staticmethod
     def _not_written(error):
         """StageFailed naming the exercise function that raised NotImplementedError, and what it computes."""
-        name = _qualname(error) or "a function"
+        name = raising_function(error) or "a function"
         frame = traceback.extract_tb(error.__traceback__)[-1]
         task = str(error)
         task = task[len(name) + 2:] if task.startswith(name + ": ") else task

@@ -8,7 +8,7 @@ import numpy as np
 import numpy_impl
 
 from .data import preprocess
-from .twins import Diverged, keras_twin, numpy_twin  # noqa: F401  (Diverged: for the CLI)
+from .twins import keras_twin, numpy_twin
 
 
 @dataclass

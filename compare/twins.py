@@ -163,11 +163,11 @@ def describe_error(error):
         return f"{text} ({Path(error.filename).name}:{error.lineno})"
     if frames:
         frame = frames[-1]
-        return f"{text} ({Path(frame.filename).name}:{frame.lineno}, in {_qualname(error) or frame.name})"
+        return f"{text} ({Path(frame.filename).name}:{frame.lineno}, in {raising_function(error) or frame.name})"
     return text
 
 
-def _qualname(error):
+def raising_function(error):
     """The qualified name (Dense.affine) of the function that raised, where Python knows it."""
     tb = error.__traceback__
     while tb is not None and tb.tb_next is not None:

@@ -74,6 +74,10 @@ class Sequential:
         for layer in self.layers:
             shape = layer.build(shape, self.rng, self.dtype)
         self.weights = [w for layer in self.layers for w in layer.weights]
+        # weights_below[i]: has any layer before layer i weights? Only then does layer i's
+        # backward pass need dL/dx (the first Dense layer's input is data). Fixed once built.
+        self.weights_below = [any(layer.weights for layer in self.layers[:index])
+                              for index in range(len(self.layers))]
         self.built = True
 
     @property
@@ -128,12 +132,11 @@ class Sequential:
         a layer needs no dL/dx if no layer before it has weights.
         """
         last = len(self.layers) - 1
-        has_weights_before = [any(layer.weights for layer in self.layers[:index]) for index in range(last + 1)]
-        grad = self.layers[last].backward_affine(grad_logits, need_grad_inputs=has_weights_before[last])
+        grad = self.layers[last].backward_affine(grad_logits, need_grad_inputs=self.weights_below[last])
         for index in range(last - 1, -1, -1):
-            if not has_weights_before[index + 1]:
+            if not self.weights_below[index + 1]:
                 break                                     # nothing below needs a gradient
-            grad = self.layers[index].backward(grad, need_grad_inputs=has_weights_before[index])
+            grad = self.layers[index].backward(grad, need_grad_inputs=self.weights_below[index])
 
     def train_step(self, x, y):
         loss, probabilities = self.compute_gradients(x, y)
