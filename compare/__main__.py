@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import backends
 from .data import DataError, load_mnist, preprocess
 from .experiment import Config, prepare, time_to_accuracy
 from .quiet import import_keras_quietly
@@ -127,23 +128,30 @@ def build_parser():
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                         help="float type of every weight and operation in both twins")
     parser.add_argument("--impl", choices=["both", "numpy", "keras"], default="both", help="which twins to train")
+    parser.add_argument("--backend", choices=list(backends.BACKENDS), default=None,
+                        help="the engine under the Keras twin (default: KERAS_BACKEND if set, else tensorflow); "
+                             'jax and torch are optional: pip install -e ".[jax]", ".[torch]" or ".[all]"')
     commands = parser.add_subparsers(dest="command", metavar="{bench,check,exercise}", parser_class=Parser,
                                      help="optional: 'bench' runs the speed sweep; 'check' checks your own "
                                           "twin stage by stage; 'exercise' writes a twin for you to fill in")
     bench = commands.add_parser("bench", formatter_class=HelpFormatter,
-                                help="time both twins across batch sizes against this machine's floor",
-                                description="Time one training epoch of each twin (NumPy; Keras model.fit with "
-                                            "its defaults; Keras with jit_compile and steps_per_execution) at "
-                                            "each batch size, measure the large-matmul rate and from it the "
-                                            "floor, and write bench.json and speed.png.")
+                                help="time the NumPy twin and Keras on each backend across batch sizes against this machine's floor",
+                                description="Time one training epoch of the NumPy twin and of Keras on each "
+                                            "backend (model.fit with its defaults, and with the fastest setting "
+                                            "found for that backend) at each batch size, taking turns epoch by "
+                                            "epoch; measure the large-matmul rate and from it the floor; write "
+                                            "bench.json and speed.png.")
     _common_options(bench)
     bench.add_argument("--batch-sizes", type=positive_int, nargs="+", default=[32, 128, 1024], metavar="B")
     bench.add_argument("--epochs", type=positive_int, default=4,
                        help="epochs timed per setting (the first reported apart; the median of the rest)")
     bench.add_argument("--hidden", type=positive_int, nargs="+", default=[128, 128], metavar="N")
+    bench.add_argument("--backend", choices=list(backends.BACKENDS), nargs="+", default=None, metavar="B",
+                       help="Keras backends to time, each in its own process (default: every one installed: "
+                            f"{', '.join(backends.installed_backends()) or 'none'})")
     check = commands.add_parser(
         "check", formatter_class=HelpFormatter,
-        help="is my twin the same network? stage by stage against numpy_impl and TensorFlow",
+        help="is my twin the same network? stage by stage against numpy_impl and Keras on TensorFlow",
         description="Check a twin (yours) against numpy_impl and the Keras twin with TensorFlow's autodiff, "
                     "in float64 on the same weights and batches, stage by stage: API and shapes, forward "
                     "(probabilities, also with logits near 1000), loss, every gradient (output layer first; "
@@ -172,6 +180,7 @@ def build_parser():
 def run_check_command(args):
     """Exit 0 if every stage passes, 1 if one fails; a twin that cannot be loaded raises CheckError."""
     from .check import load_twin, run_check
+    backends.select("tensorflow")         # the references are Keras on TensorFlow, whatever KERAS_BACKEND says
     import_keras_quietly()                # first, so a twin that imports TensorFlow starts quietly too
     module = load_twin(args.twin)
     import tensorflow as tf
@@ -199,7 +208,8 @@ def make_config(args):
             values[key] = getattr(args, key)
     values["hidden"] = tuple(values["hidden"])
     values["dropout"] = tuple(values.get("dropout", (0.0,)))
-    config = Config(seed=args.seed, dtype=args.dtype, impl=args.impl, limit=args.limit, preset=args.preset, **values)
+    config = Config(seed=args.seed, dtype=args.dtype, impl=args.impl, limit=args.limit, preset=args.preset,
+                    backend=args.backend or backends.default_backend(), **values)
     validate(config)
     return config
 
@@ -271,6 +281,8 @@ def step(number, total, text):
 
 def run(args):
     config = make_config(args)
+    if config.impl != "numpy":
+        backends.select(config.backend)   # before anything imports Keras; a missing one stops here
     out = Path(args.out)
     check_out_folder(out)
     check_memory(config)
@@ -299,15 +311,16 @@ def run(args):
     from . import gradcheck, plots, report
     from .experiment import run_lockstep
 
-    step(2, total, "Gradient checks (finite differences in float64; NumPy vs TensorFlow autodiff)")
+    engine = backends.label(config.backend)
+    step(2, total, f"Gradient checks (finite differences in float64; NumPy vs {engine} autodiff under Keras)")
     check_x, check_y = prepare(images_train[:16], labels_train[:16], config, dtype="float64")
     start = time.perf_counter()
     checks = gradcheck.run_gradient_checks(config, check_x, check_y, with_keras=with_keras)
     print(f"  backprop vs finite differences: largest relative error {checks['finite_difference_max_rel_error']:.1e}"
           + (" (dropout masks held fixed)" if config.has_dropout else ""))
     if with_keras:
-        print(f"  NumPy vs TensorFlow: {checks['numpy_vs_tensorflow_max_rel_error']:.1e} (float32), "
-              f"{checks['numpy_vs_tensorflow_max_rel_error_float64']:.1e} (float64)  "
+        print(f"  NumPy vs Keras on {engine}: {checks['numpy_vs_keras_max_rel_error']:.1e} (float32), "
+              f"{checks['numpy_vs_keras_max_rel_error_float64']:.1e} (float64)  "
               f"[{time.perf_counter() - start:.1f}s]")
 
     step(3, total, f"Training {' and '.join(_twin_names(config))} in lockstep: {config.epochs} epochs, "
@@ -368,6 +381,9 @@ def run(args):
 
 
 def run_bench(args):
+    chosen = args.backend or backends.installed_backends()
+    for backend in chosen:
+        backends.require(backend)         # each runs in a process of its own, so none is selected here
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file, not a folder: give a folder for the results")
@@ -378,12 +394,11 @@ def run_bench(args):
         images, labels = images[:args.limit], labels[:args.limit]
     print(f"  source: {mnist.describe()}; timing on {len(images):,} digits")
     x, y = preprocess(images, labels, "float32")
-    import_keras_quietly()
     from . import bench, plots, report
-    step(2, 3, f"Timing {args.epochs} epochs per twin and setting at batch sizes "
-               f"{', '.join(map(str, args.batch_sizes))}")
-    results = bench.run_bench(x, y, batch_sizes=args.batch_sizes, epochs=args.epochs, hidden=args.hidden,
-                              seed=args.seed, log=lambda m: print(m, flush=True))
+    step(2, 3, f"Timing {args.epochs} epochs per setting at batch sizes {', '.join(map(str, args.batch_sizes))}: "
+               f"NumPy, and Keras on {', '.join(backends.label(b) for b in chosen)}")
+    results = bench.run_bench(x, y, backends=chosen, batch_sizes=args.batch_sizes, epochs=args.epochs,
+                              hidden=args.hidden, seed=args.seed, log=lambda m: print(m, flush=True))
     results["data"] = {"source": mnist.source, "n_train": len(x)}
     step(3, 3, "Writing bench.json and speed.png")
     with report.RunFolder(out, prefix="bench") as folder:

@@ -1,11 +1,17 @@
-"""Speed: both twins' training epochs across batch sizes, against this machine's floor.
+"""Speed: the NumPy twin and Keras on each backend, epoch by epoch, against this machine's floor.
 
 The floor: an epoch needs about 6 * n * sum(in * out) floating-point operations
 (2 for the forward matmul of each weight, 4 for its two backward matmuls), so at
 the machine's large-matmul rate it cannot take less than that many flops / rate.
-Both twins are timed in this one process, one after the other, with the same
-threads, and compared as ratios: on a shared machine a ratio holds, a raw time less so.
+
+Keras picks its backend once per process, so each backend runs in a worker
+process of its own (`serve`, below) that holds its models and times its own
+`fit` calls. This process holds the NumPy twin and conducts: every epoch it
+asks each setting in turn for one timed epoch, so the workers never run at
+the same time, and a slow spell on the shared machine falls on all settings
+alike. Compare them as ratios: on a shared machine a ratio holds, a raw time less so.
 """
+import multiprocessing
 import os
 import platform
 import statistics
@@ -13,9 +19,12 @@ import time
 
 import numpy as np
 
-import numpy_impl
+from .backends import label
 
-KERAS_FAST = dict(jit_compile=True, steps_per_execution=64)   # XLA, 64 steps per graph call
+# Per backend, the fastest CPU setting of compile() found here for this network (README, "Speed").
+KERAS_FAST = {"tensorflow": dict(jit_compile=True, steps_per_execution=64),   # XLA, 64 steps per graph call
+              "jax": dict(steps_per_execution=64),                            # jit is JAX's default already
+              "torch": dict(jit_compile=True)}                                 # torch.compile; one step per call
 
 
 def matmul_rate(dtype="float32", size=2048, repeats=5):
@@ -37,24 +46,89 @@ def _seconds(work):
     return time.perf_counter() - start
 
 
-def time_epochs(models, x, y, batch_size, epochs, seed=0):
-    """Seconds of each `model.fit(..., epochs=1)` call, per model: training only.
+def timed_epoch(model, x, y, order, batch_size):
+    """Seconds of one `model.fit(..., epochs=1)` on the samples in `order`: the data is
+    permuted outside the timer and fed with shuffle=False, so only training is timed."""
+    x_epoch, y_epoch = x[order], y[order]
+    return _seconds(lambda: model.fit(x_epoch, y_epoch, batch_size=batch_size, epochs=1, shuffle=False, verbose=0))
 
-    The models take turns epoch by epoch, so a slow spell on a shared machine
-    falls on all of them alike rather than on whichever ran then. As in the
-    lockstep comparison, each epoch's permutation is drawn and applied outside
-    the timer and fed with shuffle=False: every model is timed on training
-    alone, on the same batches, with no evaluation inside.
+
+# ---- the worker: one process per Keras backend ----------------------------------------------
+
+def serve(backend, connection):
+    """A worker's loop: Keras on `backend`, answering (command, ...) messages until "stop".
+
+    ("data", x, y) -> None; ("build", options) -> None (builds "keras" with compile's
+    defaults and "keras_fast" with KERAS_FAST); ("fit", name, order, batch_size) -> seconds;
+    ("versions",) -> {package: version}. A failure answers ("error", text).
     """
-    rng = np.random.default_rng(seed)
-    seconds = {name: [] for name in models}
-    for _ in range(epochs):
-        order = rng.permutation(len(x))
-        x_epoch, y_epoch = x[order], y[order]
-        for name, model in models.items():
-            seconds[name].append(_seconds(lambda: model.fit(x_epoch, y_epoch, batch_size=batch_size,
-                                                            epochs=1, shuffle=False, verbose=0)))
-    return seconds
+    os.environ["KERAS_BACKEND"] = backend
+    from .quiet import import_keras_quietly
+    import_keras_quietly()
+    import keras
+    import keras_impl
+
+    x = y = None
+    models = {}
+    while True:
+        message = connection.recv()
+        command, arguments = message[0], message[1:]
+        try:
+            if command == "stop":
+                break
+            if command == "data":
+                x, y = arguments
+                answer = None
+            elif command == "build":
+                options, = arguments
+                fast = keras_impl.build_model(**options)
+                fast.compile(optimizer=keras.optimizers.SGD(options["learning_rate"]),
+                             loss="categorical_crossentropy", metrics=["accuracy"], **KERAS_FAST[backend])
+                models = {"keras": keras_impl.build_model(**options), "keras_fast": fast}
+                answer = None
+            elif command == "fit":
+                name, order, batch_size = arguments
+                answer = timed_epoch(models[name], x, y, order, batch_size)
+            elif command == "versions":
+                module = __import__(backend)
+                answer = {"keras": keras.__version__, backend: module.__version__}
+            else:
+                raise ValueError(f"unknown command {command!r}")
+        except Exception as error:                  # said to the conductor, which stops the run
+            answer = ("error", f"{type(error).__name__}: {error}")
+        connection.send(answer)
+
+
+class Worker:
+    """The conductor's handle on one backend's worker process."""
+
+    def __init__(self, backend):
+        self.backend = backend
+        context = multiprocessing.get_context("spawn")        # a fresh interpreter: Keras not yet imported
+        self.connection, child = context.Pipe()
+        self.process = context.Process(target=serve, args=(backend, child), daemon=True)
+        self.process.start()
+        child.close()
+
+    def ask(self, *message):
+        self.connection.send(message)
+        try:
+            answer = self.connection.recv()
+        except EOFError:
+            raise RuntimeError(f"the {self.backend} worker process ended unexpectedly") from None
+        if isinstance(answer, tuple) and answer and answer[0] == "error":
+            raise RuntimeError(f"Keras on {self.backend}: {answer[1]}")
+        return answer
+
+    def close(self):
+        if self.process.is_alive():
+            try:
+                self.connection.send(("stop",))
+            except OSError:
+                pass
+            self.process.join(timeout=10)
+        if self.process.is_alive():
+            self.process.kill()
 
 
 def _summary(seconds, n_samples):
@@ -63,43 +137,67 @@ def _summary(seconds, n_samples):
             "seconds_per_epoch": steady, "samples_per_second": n_samples / steady}
 
 
-def run_bench(x, y, batch_sizes=(32, 128, 1024), epochs=4, hidden=(128, 128), learning_rate=0.01,
-              seed=0, log=print):
-    """Time each twin at each batch size; returns a dict ready for bench.json.
+def setting_names(backends):
+    """'numpy', then 'keras/<backend>' and 'keras_fast/<backend>' per backend."""
+    return ["numpy"] + [f"{kind}/{backend}" for backend in backends for kind in ("keras", "keras_fast")]
 
-    Settings: "numpy" is the NumPy twin's fit; "keras" is Keras's model.fit as users
-    run it (the defaults); "keras_fast" is the fastest CPU setting found for it here
-    (jit_compile=True, steps_per_execution=64). The first epoch is reported apart
-    (Keras builds its graph there); seconds_per_epoch is the median of the rest.
+
+def run_bench(x, y, backends=("tensorflow",), batch_sizes=(32, 128, 1024), epochs=4, hidden=(128, 128),
+              learning_rate=0.01, seed=0, log=print):
+    """Time the NumPy twin and Keras on each backend at each batch size; a dict ready for bench.json.
+
+    Settings: "numpy" is the NumPy twin's fit; "keras/B" is Keras's model.fit on backend B
+    as users run it (compile's defaults); "keras_fast/B" is the fastest CPU setting found for
+    it here (KERAS_FAST). The first epoch is reported apart (Keras traces and compiles
+    there); seconds_per_epoch is the median of the rest.
     """
-    import keras
-    import keras_impl
+    import numpy_impl
     sizes = [x.shape[1], *hidden, y.shape[1]]
     rate = matmul_rate(x.dtype)
     floor = epoch_flops(len(x), sizes) / rate
     log(f"  matmul rate {rate / 1e9:.0f} GFLOP/s -> floor {floor:.3f} s per epoch")
-    kwargs = dict(input_dim=x.shape[1], hidden=tuple(hidden), num_classes=y.shape[1],
-                  learning_rate=learning_rate, seed=seed, dtype=str(x.dtype))
-    results = []
-    for batch_size in batch_sizes:
-        fast = keras_impl.build_model(**kwargs)
-        fast.compile(optimizer=keras.optimizers.SGD(learning_rate), loss="categorical_crossentropy",
-                     metrics=["accuracy"], **KERAS_FAST)
-        models = {"numpy": numpy_impl.build_model(**kwargs), "keras": keras_impl.build_model(**kwargs),
-                  "keras_fast": fast}
-        timings = time_epochs(models, x, y, batch_size, epochs, seed)
-        row = {"batch_size": batch_size, **{name: _summary(timings[name], len(x)) for name in models}}
-        numpy_seconds = row["numpy"]["seconds_per_epoch"]
-        row["speedup_vs_keras"] = row["keras"]["seconds_per_epoch"] / numpy_seconds
-        row["speedup_vs_keras_fast"] = row["keras_fast"]["seconds_per_epoch"] / numpy_seconds
-        row["numpy_over_floor"] = numpy_seconds / floor
-        log(f"  batch {batch_size:>5}: NumPy {numpy_seconds:.3f} s ({row['numpy_over_floor']:.2f}x floor), "
-            f"Keras fit {row['keras']['seconds_per_epoch']:.3f} s ({row['speedup_vs_keras']:.1f}x slower), "
-            f"Keras fast {row['keras_fast']['seconds_per_epoch']:.3f} s ({row['speedup_vs_keras_fast']:.1f}x)")
-        results.append(row)
-    return {"machine": machine_info(), "n_samples": len(x), "layer_sizes": sizes, "dtype": str(x.dtype),
-            "epochs_timed": epochs, "matmul_flops_per_second": rate, "floor_seconds_per_epoch": floor,
-            "keras_fast_settings": KERAS_FAST, "results": results}
+    options = dict(input_dim=x.shape[1], hidden=tuple(hidden), num_classes=y.shape[1],
+                   learning_rate=learning_rate, seed=seed, dtype=str(x.dtype))
+    workers = {}
+    try:
+        for backend in backends:
+            log(f"  starting Keras on {label(backend)} in its own process")
+            workers[backend] = Worker(backend)
+            workers[backend].ask("data", x, y)
+        versions = {name: version for worker in workers.values() for name, version in worker.ask("versions").items()}
+        results = []
+        rng = np.random.default_rng(seed)
+        for batch_size in batch_sizes:
+            numpy_model = numpy_impl.build_model(**options)
+            for worker in workers.values():
+                worker.ask("build", options)
+            timers = {"numpy": lambda order: timed_epoch(numpy_model, x, y, order, batch_size)}
+            for backend, worker in workers.items():
+                for kind in ("keras", "keras_fast"):
+                    timers[f"{kind}/{backend}"] = (
+                        lambda order, worker=worker, kind=kind: worker.ask("fit", kind, order, batch_size))
+            seconds = {name: [] for name in timers}
+            for _ in range(epochs):
+                order = rng.permutation(len(x))         # one order per epoch, the same for every setting
+                for name, timer in timers.items():
+                    seconds[name].append(timer(order))
+            row = {"batch_size": batch_size, **{name: _summary(seconds[name], len(x)) for name in timers}}
+            numpy_seconds = row["numpy"]["seconds_per_epoch"]
+            row["numpy_over_floor"] = numpy_seconds / floor
+            row["keras_over_numpy"] = {name: row[name]["seconds_per_epoch"] / numpy_seconds
+                                       for name in timers if name != "numpy"}
+            log(f"  batch {batch_size:>5}: NumPy {numpy_seconds:.3f} s ({row['numpy_over_floor']:.2f}x floor); "
+                + "; ".join(f"{name} {row[name]['seconds_per_epoch']:.3f} s ({row['keras_over_numpy'][name]:.1f}x)"
+                            for name in timers if name != "numpy"))
+            results.append(row)
+    finally:
+        for worker in workers.values():
+            worker.close()
+    return {"machine": {**machine_info(), **versions}, "n_samples": len(x), "layer_sizes": sizes,
+            "dtype": str(x.dtype), "epochs_timed": epochs, "matmul_flops_per_second": rate,
+            "floor_seconds_per_epoch": floor, "backends": list(backends),
+            "keras_fast_settings": {backend: KERAS_FAST[backend] for backend in backends},
+            "settings": setting_names(backends), "results": results}
 
 
 def machine_info():
@@ -109,6 +207,4 @@ def machine_info():
             cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    import tensorflow as tf
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "numpy": np.__version__, "tensorflow": tf.__version__}
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__}

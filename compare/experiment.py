@@ -33,6 +33,7 @@ class Config:
     labels: str = "onehot"                # onehot (categorical_crossentropy) or sparse (integer labels)
     from_logits: bool = False             # a linear last layer whose outputs are logits
     input_shape: tuple = None             # (28, 28): images in, flattened by a Flatten layer
+    backend: str = "tensorflow"           # the engine under the Keras twin: tensorflow, jax or torch
     preset: str = "seed"                  # the named preset these values came from
 
     def learning_rate_at(self, epoch):

@@ -7,6 +7,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 COLOURS = {"numpy": "tab:blue", "keras": "tab:orange"}
+# The Keras speed lines: one colour and marker per engine.
+BACKEND_STYLE = {"tensorflow": ("TensorFlow", "tab:orange", "s"), "jax": ("JAX", "tab:green", "^"),
+                 "torch": ("PyTorch", "tab:red", "D")}
 LABELS = {"numpy": "NumPy twin", "keras": "Keras twin"}
 DPI = 110
 
@@ -149,11 +152,12 @@ def confusion_matrices(labels, predictions, path, num_classes=10):
 
 
 def gradient_errors(gradcheck, path):
-    """Largest error per weight tensor: backprop vs finite differences, NumPy vs TensorFlow."""
+    """Largest error per weight tensor: backprop vs finite differences, NumPy vs Keras's autodiff."""
     names = gradcheck["tensor_names"]
+    engine = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}[gradcheck.get("keras_backend", "tensorflow")]
     series = [("finite_difference_per_tensor", "backprop vs finite differences (float64)", "tab:blue"),
-              ("numpy_vs_tensorflow_per_tensor", "NumPy vs TensorFlow autodiff (float32)", "tab:orange"),
-              ("numpy_vs_tensorflow_per_tensor_float64", "NumPy vs TensorFlow autodiff (float64)", "tab:green")]
+              ("numpy_vs_keras_per_tensor", f"NumPy vs Keras on {engine} autodiff (float32)", "tab:orange"),
+              ("numpy_vs_keras_per_tensor_float64", f"NumPy vs Keras on {engine} autodiff (float64)", "tab:green")]
     series = [s for s in series if s[0] in gradcheck]
     if gradcheck.get("dropout_masks_fixed"):
         # finite differences hold the masks fixed; the twins cannot share masks, so they are compared without
@@ -181,12 +185,15 @@ def speed_sweep(bench, path):
     rows = bench["results"]
     batch_sizes = [row["batch_size"] for row in rows]
     fig, ax = plt.subplots(figsize=(8, 5.2))
-    series = [("numpy", "NumPy twin (fit)", COLOURS["numpy"], "-"),
-              ("keras", "Keras model.fit, defaults", COLOURS["keras"], "-"),
-              ("keras_fast", "Keras model.fit, jit_compile + steps_per_execution=64", COLOURS["keras"], "--")]
-    for key, label, colour, style in series:
+    series = [("numpy", "NumPy twin (fit)", COLOURS["numpy"], "-", "o")]
+    for backend in bench["backends"]:
+        engine, colour, marker = BACKEND_STYLE[backend]
+        fast = ", ".join(f"{k}={v}" for k, v in bench["keras_fast_settings"][backend].items())
+        series += [(f"keras/{backend}", f"Keras on {engine}, fit defaults", colour, "-", marker),
+                   (f"keras_fast/{backend}", f"Keras on {engine}, {fast}", colour, "--", marker)]
+    for key, label, colour, style, marker in series:
         speeds = [row[key]["samples_per_second"] for row in rows]
-        ax.plot(batch_sizes, speeds, style, marker="o", color=colour, label=label)
+        ax.plot(batch_sizes, speeds, style, marker=marker, color=colour, label=label)
         for size, speed in zip(batch_sizes, speeds):
             ax.annotate(f"{speed / 1000:.0f}k", (size, speed), textcoords="offset points", xytext=(4, 4), fontsize=7)
     ceiling = bench["n_samples"] / bench["floor_seconds_per_epoch"]

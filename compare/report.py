@@ -121,9 +121,10 @@ def summary_rows(metrics):
     if "finite_difference_max_rel_error" in gradcheck:
         rows.append(("gradcheck: backprop vs finite diff.", f"{gradcheck['finite_difference_max_rel_error']:.1e}", ""))
     for suffix, dtype in (("", "float32"), ("_float64", "float64")):
-        key = f"numpy_vs_tensorflow_max_rel_error{suffix}"
+        key = f"numpy_vs_keras_max_rel_error{suffix}"
         if key in gradcheck:
-            rows.append((f"gradcheck: NumPy vs TF ({dtype})", f"{gradcheck[key]:.1e}", ""))
+            backend = gradcheck.get("keras_backend", "tensorflow")
+            rows.append((f"gradcheck: NumPy vs Keras/{backend} ({dtype})", f"{gradcheck[key]:.1e}", ""))
     return rows, twins
 
 
@@ -144,10 +145,23 @@ def summary_table(metrics):
 # ---- report.html --------------------------------------------------------------------------
 
 def _function_source(package, filename, name):
-    """A function's source, read from its file without importing it (keras_impl imports TensorFlow)."""
+    """A function's source, read from its file without importing it (keras_impl imports Keras)."""
     text = (Path(importlib.util.find_spec(package).origin).parent / filename).read_text()
     node = next(n for n in ast.walk(ast.parse(text)) if isinstance(n, ast.FunctionDef) and n.name == name)
     return ast.get_source_segment(text, node) + "\n"
+
+
+# How each engine is asked for the gradients numpy_impl computes by hand.
+AUTODIFF_CALLS = {
+    "tensorflow": "with tf.GradientTape() as tape:\n    ...\ngradients = tape.gradient(loss, model.trainable_variables)",
+    "jax": "loss, gradients = jax.value_and_grad(loss_of)(weights)\n# loss_of: the loss as a pure function "
+           "of the weights\n# (Keras's stateless_call)",
+    "torch": "loss.backward()   # walks the recorded graph back\n"
+             "gradients = [v.value.grad for v in model.trainable_variables]",
+}
+DROPOUT_CALLS = {"tensorflow": "tf.nn.experimental.stateless_dropout(x, rate, seed)",
+                 "jax": "jax.random.bernoulli(seed, 1 - rate, shape): kept x / (1 - rate)",
+                 "torch": "torch.bernoulli(1 - rate, generator): kept x / (1 - rate)"}
 
 
 def _code_pairs(config=None):
@@ -155,15 +169,16 @@ def _code_pairs(config=None):
     optimizer and any dropout beside Keras's call that does the same."""
     from numpy_impl import layers, losses, optimizers
     config = config or {}
+    backend = config.get("backend", "tensorflow")
     pairs = [
         ("Dense, forward", textwrap.dedent(inspect.getsource(layers.Dense.affine)),
          'keras.layers.Dense(units, activation="relu")   # z = x @ kernel + bias, then relu\n'
          "probabilities = model(x, training=True)"),
         ("Dense, backward", textwrap.dedent(inspect.getsource(layers.Dense.backward_affine)),
-         "with tf.GradientTape() as tape:\n    ...\n"
-         "gradients = tape.gradient(loss, model.trainable_variables)"),
-        ("Loss and its gradient", inspect.getsource(losses.categorical_crossentropy_from_logits),
-         _function_source("keras_impl", "model.py", "loss_and_gradients")),
+         AUTODIFF_CALLS[backend]),
+        (f"Loss and its gradient ({backend} autodiff on the Keras side)",
+         inspect.getsource(losses.categorical_crossentropy_from_logits),
+         _function_source("keras_impl", "autodiff.py", f"{backend}_loss_and_gradients")),
     ]
     optimizer = config.get("optimizer", "sgd")
     keras_call = {"sgd": "keras.optimizers.SGD(learning_rate, momentum=momentum, nesterov=nesterov)",
@@ -177,8 +192,8 @@ def _code_pairs(config=None):
         pairs.append(("Dropout, forward and backward",
                       textwrap.dedent(inspect.getsource(layers.Dropout.forward))
                       + textwrap.dedent(inspect.getsource(layers.Dropout.backward)),
-                      "keras.layers.Dropout(rate)\n# training: tf.nn.experimental.stateless_dropout(x, rate, seed)"
-                      "\n# evaluate / predict: the identity"))
+                      "keras.layers.Dropout(rate)\n# training: " + DROPOUT_CALLS[backend]
+                      + "\n# evaluate / predict: the identity"))
     return pairs
 
 
@@ -216,6 +231,7 @@ def write_report(path, metrics, figures):
                       "differs as much as two seeds of one twin do (the README gives the measured seed-to-seed "
                       "spread), and the test suite proves the NumPy Dropout equal to Keras's on Keras's own mask.")
     notice = f"<p class='notice'>{html.escape(data['notice'])}</p>" if data.get("notice") else ""
+    engine = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}[config.get("backend", "tensorflow")]
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>numpy-vs-keras: run report</title>
 <style>
@@ -233,13 +249,14 @@ pre {{ background: #f7f7f9; padding: 0.7em; overflow-x: auto; font-size: 0.8em; 
 <p>Data: {html.escape(data['source'])}, {data['n_train']:,} training and {data['n_test']:,} test digits.</p>
 {notice}
 <h2>Summary</h2>
-<table id="summary"><tr><th></th><th>NumPy twin</th><th>Keras twin</th></tr>{table}</table>
+<table id="summary"><tr><th></th><th>NumPy twin</th><th>Keras twin (on {engine})</th></tr>{table}</table>
 <h2>What the agreement figures mean</h2>
 <p>Both twins start from the same weights and see the same batches in the same order, so if they are
 the same network their weights can only drift apart by floating-point rounding. The largest weight
 difference measures that drift; prediction agreement is the share of test digits that both twins
 classify alike. The gradient checks compare the hand-written backward pass with finite differences
-and with TensorFlow's automatic differentiation on the same weights and batch.{drift_note}</p>
+and with the automatic differentiation of {engine} (the engine under Keras in this run) on the same weights
+and batch.{drift_note}</p>
 <h2>Configuration</h2>
 <table id="config">{config_rows}</table>
 <h2>Figures</h2>
@@ -251,17 +268,28 @@ and with TensorFlow's automatic differentiation on the same weights and batch.{d
     write_atomic(path, page)
 
 
+def _engine(backend):
+    return {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}.get(backend, backend)
+
+
 def bench_table(bench):
-    """Markdown table of a speed sweep (it reads well in a terminal too)."""
+    """Markdown table of a speed sweep, seconds per epoch (it reads well in a terminal too):
+    the NumPy twin, then per backend Keras fit with its defaults and with the fastest setting
+    found, each with how many times the NumPy twin's time it takes."""
     floor = bench["floor_seconds_per_epoch"]
+    names = [name for name in bench["settings"] if name != "numpy"]
+    heads = [f"{'Keras fit' if name.startswith('keras/') else 'fastest'} {_engine(name.split('/')[1])}"
+             for name in names]
     lines = [f"Floor: {floor:.3f} s per epoch ({bench['matmul_flops_per_second'] / 1e9:.0f} GFLOP/s matmul, "
              f"{bench['machine']['cores']} cores, {bench['machine']['cpu']})", "",
-             "| batch | NumPy s/epoch | x floor | Keras fit s/epoch | Keras fast s/epoch | "
-             "NumPy speed-up vs fit | vs fast |",
-             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "| batch | NumPy s/epoch | x floor | " + " | ".join(heads) + " |",
+             "| ---: | ---: | ---: |" + " ---: |" * len(names)]
     for row in bench["results"]:
+        cells = [f"{row[name]['seconds_per_epoch']:.3f} ({row['keras_over_numpy'][name]:.1f}x)" for name in names]
         lines.append(f"| {row['batch_size']} | {row['numpy']['seconds_per_epoch']:.3f} | "
-                     f"{row['numpy_over_floor']:.2f}x | {row['keras']['seconds_per_epoch']:.3f} | "
-                     f"{row['keras_fast']['seconds_per_epoch']:.3f} | {row['speedup_vs_keras']:.2f}x | "
-                     f"{row['speedup_vs_keras_fast']:.2f}x |")
+                     f"{row['numpy_over_floor']:.2f}x | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append("Keras cells: seconds per epoch (times the NumPy twin's). Fastest setting per backend: "
+                 + "; ".join(f"{_engine(b)} {', '.join(f'{k}={v}' for k, v in settings.items())}"
+                             for b, settings in bench["keras_fast_settings"].items()))
     return "\n".join(lines)

@@ -1,16 +1,16 @@
-"""The Keras twin: the same network in Keras 3 on TensorFlow.
+"""The Keras twin: the same network in Keras 3, on TensorFlow, JAX or PyTorch.
 
 Read it beside numpy_impl/model.py. Everything written out by hand there is
-one call here: Keras builds the layers (Dense, Dropout, Flatten), TensorFlow's
-GradientTape does the backward pass, and `SGD`, `Adam` or `RMSprop` does the
-update. What is left to write is where a float64 twin must dodge Keras's
-float32 casts.
+one call here: Keras builds the layers (Dense, Dropout, Flatten), the
+backend's autodiff does the backward pass (autodiff.py: GradientTape,
+jax.value_and_grad or loss.backward), and `SGD`, `Adam` or `RMSprop` does
+the update. What is left to write is where a float64 twin must dodge Keras's
+float32 casts, and where one backend's Keras computes the loss differently.
 """
 import contextlib
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 
 @contextlib.contextmanager
@@ -27,7 +27,14 @@ def _floatx(dtype):
 
 
 class TwinSequential(keras.Sequential):
-    """keras.Sequential that runs fit, evaluate and predict in its own float type."""
+    """keras.Sequential that runs fit, evaluate and predict in its own float type.
+
+    `softmax_in_predict`: the last layer gives logits and the loss takes them
+    (see build_model); predict applies the softmax, so it returns probabilities
+    as the seed model's softmax layer does.
+    """
+
+    softmax_in_predict = False
 
     def fit(self, *args, **kwargs):
         with _floatx(self.twin_dtype):
@@ -39,7 +46,10 @@ class TwinSequential(keras.Sequential):
 
     def predict(self, *args, **kwargs):
         with _floatx(self.twin_dtype):
-            return super().predict(*args, **kwargs)
+            outputs = super().predict(*args, **kwargs)
+        if self.softmax_in_predict:
+            outputs = keras.ops.convert_to_numpy(keras.ops.softmax(outputs, axis=-1))
+        return outputs
 
 
 def build_model(input_dim=784, hidden=(128, 128), num_classes=10, learning_rate=0.01,
@@ -50,6 +60,13 @@ def build_model(input_dim=784, hidden=(128, 128), num_classes=10, learning_rate=
     if dtype not in ("float32", "float64"):
         raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
     rates = _dropout_rates(dropout, len(hidden))
+    # Keras on TensorFlow computes the cross-entropy of a softmax layer from its logits
+    # (the softmax output carries them along); on JAX and PyTorch it takes log(p) with p
+    # clipped to [1e-7, 1 - 1e-7], a different loss wherever a probability passes 1e-7
+    # (and a zero gradient there). So on those two the twin routes the logits itself:
+    # the last Dense stays linear, the loss takes its logits, and predict applies the softmax.
+    softmax_in_predict = not from_logits and keras.backend.backend() != "tensorflow"
+    linear_output = from_logits or softmax_in_predict
     layers = [keras.Input(shape=tuple(input_shape or (input_dim,)), dtype=dtype)]
     layers += [keras.layers.Flatten(dtype=dtype)] if input_shape else []
     layers += [keras.layers.Dropout(rates[0], seed=seed, dtype=dtype)] if rates[0] else []
@@ -59,7 +76,7 @@ def build_model(input_dim=784, hidden=(128, 128), num_classes=10, learning_rate=
             kernel_initializer=keras.initializers.GlorotUniform(seed=seed + index)))
         layers += [keras.layers.Dropout(rate, seed=seed + 100 + index, dtype=dtype)] if rate else []
     layers.append(keras.layers.Dense(
-        num_classes, activation=None if from_logits else "softmax", dtype=dtype, kernel_regularizer=_l2(l2, dtype),
+        num_classes, activation=None if linear_output else "softmax", dtype=dtype, kernel_regularizer=_l2(l2, dtype),
         kernel_initializer=keras.initializers.GlorotUniform(seed=seed + len(hidden))))
     # Keras makes its optimizer's learning-rate variable and its loss and metric
     # trackers in the floatx of the moment: build under the twin's dtype, or a
@@ -67,9 +84,10 @@ def build_model(input_dim=784, hidden=(128, 128), num_classes=10, learning_rate=
     with _floatx(dtype):
         model = TwinSequential(layers, name="sequential")
         model.twin_dtype = dtype
+        model.softmax_in_predict = softmax_in_predict
         model.compile(optimizer=_optimizer(optimizer, learning_rate, momentum, nesterov, dtype,
                                            **(optimizer_options or {})),
-                      loss=_loss(loss, from_logits), metrics=["accuracy"])
+                      loss=_loss(loss, linear_output), metrics=["accuracy"])
     return model
 
 
@@ -123,16 +141,3 @@ def _dropout_rates(dropout, hidden_layers):
                          f"layer's), got {len(rates)}")
     return rates
 
-
-def loss_and_gradients(model, x, y):
-    """Loss (the batch mean plus any penalty, as fit reports it) and d loss / d weight,
-    for each array of get_weights(), in that order."""
-    x = tf.convert_to_tensor(x, dtype=model.twin_dtype)
-    y = tf.convert_to_tensor(y)
-    with tf.GradientTape() as tape:
-        outputs = model(x, training=True)
-        # The compiled loss (behind a softmax layer Keras computes it from the logits)
-        # plus the layers' regularisation penalties: what fit minimises.
-        loss = model.compute_loss(x=x, y=y, y_pred=outputs, training=False)
-    gradients = tape.gradient(loss, model.trainable_variables)
-    return float(loss), [g.numpy() for g in gradients]

@@ -7,6 +7,7 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 
+from compare import backends
 from compare.__main__ import main
 
 from .test_data import tiny_mnist, write_idx_folder
@@ -37,8 +38,8 @@ def test_metrics_schema_and_agreement(small_run):
     assert (config["epochs"], config["batch_size"], config["hidden"], config["dtype"]) == (2, 32, [128, 128], "float32")
     gradcheck = metrics["gradcheck"]
     assert gradcheck["finite_difference_max_rel_error"] < 1e-6
-    assert gradcheck["numpy_vs_tensorflow_max_rel_error"] < 1e-4
-    assert gradcheck["numpy_vs_tensorflow_max_rel_error_float64"] < 1e-9
+    assert gradcheck["numpy_vs_keras_max_rel_error"] < 1e-4
+    assert gradcheck["numpy_vs_keras_max_rel_error_float64"] < 1e-9
     for twin in ("numpy", "keras"):
         record = metrics[twin]
         assert 0.1 < record["test_accuracy"] <= 1 and record["test_loss"] > 0
@@ -97,7 +98,7 @@ def test_numpy_only_run(tmp_path):
     assert main(["--data", "sample", "--limit", "300", "--epochs", "1", "--impl", "numpy", "--out", str(tmp_path)]) == 0
     metrics = json.loads(next(tmp_path.glob("*/metrics.json")).read_text())
     assert metrics["keras"] is None and metrics["agreement"] is None
-    assert "numpy_vs_tensorflow_max_rel_error" not in metrics["gradcheck"]
+    assert "numpy_vs_keras_max_rel_error" not in metrics["gradcheck"]
 
 
 def test_runs_never_overwrite_each_other(tmp_path):
@@ -193,8 +194,11 @@ def test_as_a_real_process_help_and_error():
 
 
 def test_bench_writes_json_and_figure(tmp_path):
+    # Each backend is timed in a worker process of its own; JAX too where it is installed
+    # (PyTorch's fastest setting, torch.compile, takes half a minute to compile: not here).
+    chosen = ["tensorflow"] + (["jax"] if backends.is_installed("jax") else [])
     assert main(["bench", "--data", "sample", "--limit", "512", "--epochs", "2", "--batch-sizes", "64", "256",
-                 "--out", str(tmp_path)]) == 0
+                 "--backend", *chosen, "--out", str(tmp_path)]) == 0
     (run,) = tmp_path.iterdir()
     bench = json.loads((run / "bench.json").read_text())
     assert bench["n_samples"] == 512 and bench["layer_sizes"] == [784, 128, 128, 10]
@@ -203,12 +207,35 @@ def test_bench_writes_json_and_figure(tmp_path):
     assert bench["floor_seconds_per_epoch"] == pytest.approx(
         6 * 512 * (784 * 128 + 128 * 128 + 128 * 10) / bench["matmul_flops_per_second"])
     assert [row["batch_size"] for row in bench["results"]] == [64, 256]
+    assert bench["backends"] == chosen
+    assert bench["settings"] == ["numpy"] + [f"{kind}/{b}" for b in chosen for kind in ("keras", "keras_fast")]
+    assert bench["machine"]["tensorflow"] and bench["machine"]["keras"]
     for row in bench["results"]:
-        for setting in ("numpy", "keras", "keras_fast"):
+        for setting in bench["settings"]:
             assert len(row[setting]["epoch_seconds"]) == 2 and row[setting]["seconds_per_epoch"] > 0
-        assert row["speedup_vs_keras"] == pytest.approx(
-            row["keras"]["seconds_per_epoch"] / row["numpy"]["seconds_per_epoch"])
+        for setting in bench["settings"][1:]:
+            assert row["keras_over_numpy"][setting] == pytest.approx(
+                row[setting]["seconds_per_epoch"] / row["numpy"]["seconds_per_epoch"])
     assert (run / "speed.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("command", [[], ["bench", "--backend"]])
+def test_missing_backend_is_one_line_naming_the_extra(tmp_path, capsys, monkeypatch, command):
+    monkeypatch.setattr(backends, "is_installed", lambda name: name != "jax")
+    arguments = ["--backend", "jax"] if not command else [*command, "jax"]
+    code = main([*arguments, "--data", "sample", "--limit", "100", "--epochs", "1", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1 and "Traceback" not in err
+    assert 'pip install -e ".[jax]"' in err and "not installed" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unknown_keras_backend_in_the_environment_is_refused(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("KERAS_BACKEND", "openvino")
+    code = main(["--data", "sample", "--limit", "100", "--epochs", "1", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1 and "use one of tensorflow, jax, torch" in err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_bench_rejects_nonsense(tmp_path, capsys):
@@ -223,7 +250,7 @@ def test_numpy_only_run_never_loads_tensorflow(tmp_path):
             "print(code, 'tensorflow' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip().splitlines()[-1] == "0 False"
-    assert "def loss_and_gradients" in next(tmp_path.glob("*/report.html")).read_text()   # still shown
+    assert "def tensorflow_loss_and_gradients" in next(tmp_path.glob("*/report.html")).read_text()   # still shown
 
 
 # ---- settings refused before anything runs: one line, exit 1, nothing written -------------------
@@ -273,6 +300,6 @@ def test_quickstart_preset_runs_both_twins_with_dropout_adam_and_integer_labels(
     # dropout masks differ, so weights drift; at equal weights, outputs agree to float32 rounding
     assert agreement["output_difference_at_equal_weights"] < 1e-4
     assert metrics["gradcheck"]["finite_difference_max_rel_error"] < 1e-6
-    assert metrics["gradcheck"]["numpy_vs_tensorflow_max_rel_error_float64"] < 1e-12
+    assert metrics["gradcheck"]["numpy_vs_keras_max_rel_error_float64"] < 1e-12
     page = (quickstart_run / "report.html").read_text()
     assert "This run uses dropout" in page and "Adam step" in page and "Dropout, forward and backward" in page

@@ -1,0 +1,139 @@
+"""Run as `KERAS_BACKEND=<backend> python -m tests.backend_agreement`: the twin checks on one
+Keras backend, printed as one JSON object for tests/test_backends.py to judge.
+
+Keras picks its backend once per process, so each backend is checked in a process of
+its own. Data: the first 10,000 MNIST digits when MNIST_PATH is set (the acceptance
+figure), else 2,000 random digits of the same shape.
+"""
+import json
+import os
+
+import numpy as np
+
+import keras
+import keras_impl
+import numpy_impl
+from compare.data import load_mnist, preprocess
+
+
+def data(dtype):
+    path = os.environ.get("MNIST_PATH")
+    if path and os.path.exists(path):
+        (images, labels), _ = load_mnist(path)
+        images, labels = images[:10000], labels[:10000]
+    else:
+        rng = np.random.default_rng(0)
+        images, labels = rng.integers(0, 256, (2000, 28, 28), dtype=np.uint8), rng.integers(0, 10, 2000)
+    return preprocess(images, labels, dtype, 10) + (labels,)
+
+
+def twins(**options):
+    numpy_model = numpy_impl.build_model(**options)
+    keras_model = keras_impl.build_model(**options)
+    keras_model.set_weights(numpy_model.get_weights())
+    return numpy_model, keras_model
+
+
+def max_difference(a, b):
+    return max(float(np.max(np.abs(np.asarray(u, np.float64) - np.asarray(v, np.float64)))) for u, v in zip(a, b))
+
+
+def lockstep(dtype, **extra):
+    """One epoch of SGD (the seed model's learning rate 0.01) with Nesterov momentum 0.9, batch 32,
+    the same batches: how far apart the twins end."""
+    x, y, labels = data(dtype)
+    options = dict(learning_rate=0.01, momentum=0.9, nesterov=True, seed=0, dtype=dtype, **extra)
+    numpy_model, keras_model = twins(**options)
+    if options.get("loss") == "sparse_categorical_crossentropy":
+        y = labels.astype(np.int64)
+    history = [model.fit(x, y, batch_size=32, epochs=1, shuffle=False, verbose=0).history["loss"][0]
+               for model in (numpy_model, keras_model)]
+    evaluated = [model.evaluate(x, y, verbose=0) for model in (numpy_model, keras_model)]
+    predicted = [np.asarray(model.predict(x, verbose=0)) for model in (numpy_model, keras_model)]
+    return {"weights": max_difference(numpy_model.get_weights(), keras_model.get_weights()),
+            "history_loss": abs(history[0] - history[1]),
+            "evaluate_loss": abs(evaluated[0][0] - evaluated[1][0]),
+            "probabilities": float(np.abs(predicted[0] - predicted[1]).max()),
+            "probabilities_sum_to_one": float(np.abs(predicted[1].sum(axis=1) - 1).max()),
+            "keras_dtype": str(keras_model.get_weights()[0].dtype),
+            "samples": len(x)}
+
+
+def gradients(dtype):
+    x, y, _ = data(dtype)
+    numpy_model, keras_model = twins(seed=0, dtype=dtype)
+    loss_np, grads_np = numpy_impl.loss_and_gradients(numpy_model, x[:64], y[:64])
+    loss_keras, grads_keras = keras_impl.loss_and_gradients(keras_model, x[:64], y[:64])
+    return {"relative": max(float(np.abs(a - b).max() / np.abs(a).max()) for a, b in zip(grads_np, grads_keras)),
+            "loss": abs(loss_np - loss_keras), "dtype": str(grads_keras[0].dtype)}
+
+
+def vocabulary():
+    """Three steps of each of the rest of the vocabulary, float64: largest weight difference."""
+    x, y, labels = data("float64")
+    x, y, labels = x[:96], y[:96], labels[:96]
+    settings = {"adam": dict(optimizer="adam", learning_rate=0.01),
+                "rmsprop centered, momentum": dict(optimizer="rmsprop", learning_rate=0.01, momentum=0.5,
+                                                   optimizer_options=dict(centered=True)),
+                "sgd + l2": dict(learning_rate=0.1, l2=0.01),
+                "sparse, from_logits": dict(learning_rate=0.1, loss="sparse_categorical_crossentropy",
+                                            from_logits=True)}
+    result = {}
+    for name, options in settings.items():
+        numpy_model, keras_model = twins(seed=0, dtype="float64", **options)
+        targets = labels.astype(np.int64) if options.get("from_logits") else y
+        for model in (numpy_model, keras_model):
+            model.fit(x, targets, batch_size=32, epochs=1, shuffle=False, verbose=0)
+        result[name] = max_difference(numpy_model.get_weights(), keras_model.get_weights())
+    return result
+
+
+def traps():
+    """Each backend fix in keras_impl undone in turn: how far the float64 gradients then part
+    (relative to the largest entry), on a batch scaled so the largest logit is in the hundreds."""
+    x, y, _ = data("float64")
+    x, y = x[:64] * 40, y[:64]
+    backend = keras.backend.backend()
+
+    def gradient_gap():
+        numpy_model, keras_model = twins(seed=0, dtype="float64")
+        grads_np = numpy_impl.loss_and_gradients(numpy_model, x, y)[1]
+        grads_keras = keras_impl.loss_and_gradients(keras_model, x, y)[1]
+        return max(float(np.abs(a - b).max() / np.abs(a).max()) for a, b in zip(grads_np, grads_keras))
+
+    result = {"with_every_fix": gradient_gap()}
+    if backend == "tensorflow":
+        return result
+    # 1. Keras's own softmax + cross-entropy, which clips probabilities at 1e-7 here.
+    real_backend = keras.backend.backend
+    keras.backend.backend = lambda: "tensorflow"            # build_model then keeps the softmax layer
+    try:
+        numpy_model, keras_model = twins(seed=0, dtype="float64")
+    finally:
+        keras.backend.backend = real_backend
+    grads_np = numpy_impl.loss_and_gradients(numpy_model, x, y)[1]
+    grads_keras = keras_impl.loss_and_gradients(keras_model, x, y)[1]
+    result["softmax_clipped"] = max(float(np.abs(a - b).max() / np.abs(a).max()) for a, b in zip(grads_np, grads_keras))
+    # 2. Keras's type promotion, float64 -> float32.
+    from keras.src.backend.common import dtypes
+    dtypes.BIT64_TO_BIT32_DTYPE["float64"] = "float32"
+    try:
+        result["float64_promoted_to_float32"] = gradient_gap()
+    finally:
+        dtypes.BIT64_TO_BIT32_DTYPE["float64"] = "float64"
+    # 3. JAX without 64-bit mode.
+    if backend == "jax":
+        import jax
+        jax.config.update("jax_enable_x64", False)
+        try:
+            result["jax_without_x64"] = gradient_gap()
+        finally:
+            jax.config.update("jax_enable_x64", True)
+    return result
+
+
+if __name__ == "__main__":
+    print(json.dumps({"backend": keras.backend.backend(),
+                      "float64": lockstep("float64"), "float32": lockstep("float32"),
+                      "gradients_float64": gradients("float64"), "gradients_float32": gradients("float32"),
+                      "vocabulary": vocabulary(), "traps": traps()}))

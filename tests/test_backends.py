@@ -1,0 +1,72 @@
+"""The Keras twin on every Keras backend (TensorFlow, JAX, PyTorch) equals the NumPy twin.
+
+Keras picks its backend once per process, so each backend's checks run in a process of
+their own (tests/backend_agreement.py); a backend that is not installed is skipped.
+"""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from compare import backends
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module", params=list(backends.BACKENDS))
+def measured(request):
+    backend = request.param
+    if not backends.is_installed(backend):
+        pytest.skip(f"{backend} is not installed: pip install -e \".[{backend}]\" to check the twin on it")
+    environment = {**os.environ, "KERAS_BACKEND": backend}
+    result = subprocess.run([sys.executable, "-m", "tests.backend_agreement"], cwd=ROOT, env=environment,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_runs_on_the_backend_asked_for(measured):
+    assert measured["backend"] in backends.BACKENDS
+
+
+def test_float64_lockstep_epoch_within_1e13(measured):
+    float64 = measured["float64"]
+    assert float64["keras_dtype"] == "float64"
+    assert float64["weights"] < 1e-13, float64
+    assert float64["history_loss"] < 1e-13 and float64["evaluate_loss"] < 1e-13
+    assert float64["probabilities"] < 1e-12 and float64["probabilities_sum_to_one"] < 1e-12
+
+
+def test_float32_lockstep_epoch_within_1e4(measured):
+    float32 = measured["float32"]
+    assert float32["keras_dtype"] == "float32"
+    assert float32["weights"] < 1e-4 and float32["probabilities"] < 1e-4, float32
+    # and float32 is really float32: the twins differ by float32 rounding, not by nothing
+    assert float32["weights"] > 1e-9
+
+
+def test_gradients_by_each_backends_autodiff(measured):
+    assert measured["gradients_float64"]["dtype"] == "float64"
+    assert measured["gradients_float64"]["relative"] < 1e-9 and measured["gradients_float64"]["loss"] < 1e-13
+    assert measured["gradients_float32"]["relative"] < 1e-4
+
+
+@pytest.mark.parametrize("setting", ["adam", "rmsprop centered, momentum", "sgd + l2", "sparse, from_logits"])
+def test_the_rest_of_the_vocabulary(measured, setting):
+    assert measured["vocabulary"][setting] < 1e-13
+
+
+def test_each_backend_fix_is_needed(measured):
+    """Undo each fix keras_impl makes for this backend and the float64 twins part."""
+    traps = measured["traps"]
+    assert traps["with_every_fix"] < 1e-12
+    if measured["backend"] == "tensorflow":
+        return
+    assert traps["softmax_clipped"] > 1e-6            # a zero gradient wherever p < 1e-7 or p > 1 - 1e-7
+    if measured["backend"] == "torch":
+        assert traps["float64_promoted_to_float32"] > 1e-9
+    if measured["backend"] == "jax":
+        assert traps["jax_without_x64"] > 1e-9
