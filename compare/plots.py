@@ -6,6 +6,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from .backends import label as engine_name  # noqa: E402
+
 COLOURS = {"numpy": "tab:blue", "keras": "tab:orange"}
 # The Keras speed lines: one colour and marker per engine.
 BACKEND_STYLE = {"tensorflow": ("TensorFlow", "tab:orange", "s"), "jax": ("JAX", "tab:green", "^"),
@@ -154,7 +156,7 @@ def confusion_matrices(labels, predictions, path, num_classes=10):
 def gradient_errors(gradcheck, path):
     """Largest error per weight tensor: backprop vs finite differences, NumPy vs Keras's autodiff."""
     names = gradcheck["tensor_names"]
-    engine = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}[gradcheck.get("keras_backend", "tensorflow")]
+    engine = engine_name(gradcheck.get("keras_backend", "tensorflow"))
     series = [("finite_difference_per_tensor", "backprop vs finite differences (float64)", "tab:blue"),
               ("numpy_vs_keras_per_tensor", f"NumPy vs Keras on {engine} autodiff (float32)", "tab:orange"),
               ("numpy_vs_keras_per_tensor_float64", f"NumPy vs Keras on {engine} autodiff (float64)", "tab:green")]

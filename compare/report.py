@@ -17,6 +17,8 @@ import tempfile
 import textwrap
 from pathlib import Path
 
+from .backends import label
+
 
 class RunFolder:
     """`with RunFolder(out) as run:` write into run.path; it appears under `out` only on success."""
@@ -231,7 +233,7 @@ def write_report(path, metrics, figures):
                       "differs as much as two seeds of one twin do (the README gives the measured seed-to-seed "
                       "spread), and the test suite proves the NumPy Dropout equal to Keras's on Keras's own mask.")
     notice = f"<p class='notice'>{html.escape(data['notice'])}</p>" if data.get("notice") else ""
-    engine = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}[config.get("backend", "tensorflow")]
+    engine = label(config.get("backend", "tensorflow"))
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>numpy-vs-keras: run report</title>
 <style>
@@ -268,17 +270,13 @@ and batch.{drift_note}</p>
     write_atomic(path, page)
 
 
-def _engine(backend):
-    return {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}.get(backend, backend)
-
-
 def bench_table(bench):
     """Markdown table of a speed sweep, seconds per epoch (it reads well in a terminal too):
     the NumPy twin, then per backend Keras fit with its defaults and with the fastest setting
     found, each with how many times the NumPy twin's time it takes."""
     floor = bench["floor_seconds_per_epoch"]
     names = [name for name in bench["settings"] if name != "numpy"]
-    heads = [f"{'Keras fit' if name.startswith('keras/') else 'fastest'} {_engine(name.split('/')[1])}"
+    heads = [f"{'Keras fit' if name.startswith('keras/') else 'fastest'} {label(name.split('/')[1])}"
              for name in names]
     lines = [f"Floor: {floor:.3f} s per epoch ({bench['matmul_flops_per_second'] / 1e9:.0f} GFLOP/s matmul, "
              f"{bench['machine']['cores']} cores, {bench['machine']['cpu']})", "",
@@ -290,6 +288,6 @@ def bench_table(bench):
                      f"{row['numpy_over_floor']:.2f}x | " + " | ".join(cells) + " |")
     lines.append("")
     lines.append("Keras cells: seconds per epoch (times the NumPy twin's). Fastest setting per backend: "
-                 + "; ".join(f"{_engine(b)} {', '.join(f'{k}={v}' for k, v in settings.items())}"
+                 + "; ".join(f"{label(b)} {', '.join(f'{k}={v}' for k, v in settings.items())}"
                              for b, settings in bench["keras_fast_settings"].items()))
     return "\n".join(lines)
