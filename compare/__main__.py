@@ -356,8 +356,10 @@ def run(args):
 
     with report.RunFolder(out) as folder:
         step(5, total, "Drawing figures")
-        figures = [("Accuracy and loss per epoch", plots.training_curves(records, folder.path / "training.png")),
-                   ("Seconds per epoch", plots.epoch_timing(records, folder.path / "timing.png"))]
+        names = plots.twin_labels(config.backend)
+        figures = [("Accuracy and loss per epoch", plots.training_curves(records, folder.path / "training.png",
+                                                                         legend=names)),
+                   ("Seconds per epoch", plots.epoch_timing(records, folder.path / "timing.png", legend=names))]
         if weight_differences:
             output_difference = (metrics["agreement"] or {}).get("output_difference_at_equal_weights")
             figures.append(("Largest weight difference between the twins"
@@ -368,7 +370,8 @@ def run(args):
         figures += [
             ("Test digits and both twins' predictions",
              plots.prediction_grid(images_test, labels_test, predictions, folder.path / "predictions.png")),
-            ("Confusion matrices", plots.confusion_matrices(labels_test, predictions, folder.path / "confusion.png")),
+            ("Confusion matrices", plots.confusion_matrices(labels_test, predictions, folder.path / "confusion.png",
+                                                            legend=names)),
             ("Gradient checks per tensor", plots.gradient_errors(checks, folder.path / "gradcheck.png")),
         ]
         step(6, total, "Writing the report")

@@ -13,6 +13,11 @@ COLOURS = {"numpy": "tab:blue", "keras": "tab:orange"}
 BACKEND_STYLE = {"tensorflow": ("TensorFlow", "tab:orange", "s"), "jax": ("JAX", "tab:green", "^"),
                  "torch": ("PyTorch", "tab:red", "D")}
 LABELS = {"numpy": "NumPy twin", "keras": "Keras twin"}
+
+
+def twin_labels(backend):
+    """Legend names of the twins, the Keras twin's with the engine under it."""
+    return {**LABELS, "keras": f"Keras twin on {engine_name(backend)}"}
 DPI = 110
 
 
@@ -23,7 +28,7 @@ def _save(fig, path):
     return path
 
 
-def training_curves(records, path, accuracy_floor=None):
+def training_curves(records, path, accuracy_floor=None, legend=LABELS):
     """Accuracy and loss per epoch, train and test, both twins overlaid.
 
     accuracy_floor: start the accuracy axis there (e.g. 97) to show the last tenths apart.
@@ -35,11 +40,11 @@ def training_curves(records, path, accuracy_floor=None):
         style = dict(color=COLOURS[name], marker="o", markersize=4)
         # The twins' curves lie on top of each other: Keras's dashed and thinner so both show.
         width = 2.6 if name == "numpy" else 1.2
-        ax_acc.plot(epochs, 100 * np.array(history["accuracy"]), lw=width, label=f"{LABELS[name]}, train", **style)
+        ax_acc.plot(epochs, 100 * np.array(history["accuracy"]), lw=width, label=f"{legend[name]}, train", **style)
         ax_acc.plot(epochs, 100 * np.array(history["test_accuracy"]), lw=width, ls="--",
-                    label=f"{LABELS[name]}, test", **style)
-        ax_loss.plot(epochs, history["loss"], lw=width, label=f"{LABELS[name]}, train", **style)
-        ax_loss.plot(epochs, history["test_loss"], lw=width, ls="--", label=f"{LABELS[name]}, test", **style)
+                    label=f"{legend[name]}, test", **style)
+        ax_loss.plot(epochs, history["loss"], lw=width, label=f"{legend[name]}, train", **style)
+        ax_loss.plot(epochs, history["test_loss"], lw=width, ls="--", label=f"{legend[name]}, test", **style)
     ax_acc.set(title="Accuracy per epoch", xlabel="epoch", ylabel="accuracy (%)")
     if accuracy_floor is not None:
         ax_acc.set_ylim(accuracy_floor, 100)
@@ -49,10 +54,12 @@ def training_curves(records, path, accuracy_floor=None):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
         ax.xaxis.get_major_locator().set_params(integer=True)
+        if len(epochs) == 1:
+            ax.set_xticks([1])                  # one epoch: one tick, not 0.96 ... 1.04
     return _save(fig, path)
 
 
-def epoch_timing(records, path):
+def epoch_timing(records, path, legend=LABELS):
     """Seconds per training epoch for each twin, and how many times faster NumPy is."""
     names = list(records)
     fig, axes = plt.subplots(1, 2 if len(names) == 2 else 1, figsize=(11 if len(names) == 2 else 6, 4))
@@ -62,7 +69,7 @@ def epoch_timing(records, path):
     for offset, name in enumerate(names):
         seconds = records[name]["epoch_seconds"]
         bars = axes[0].bar(epochs + (offset - (len(names) - 1) / 2) * width, seconds, width,
-                           color=COLOURS[name], label=LABELS[name])
+                           color=COLOURS[name], label=legend[name])
         axes[0].bar_label(bars, fmt="%.2f", fontsize=7)
     axes[0].set(title="Training time per epoch (evaluation excluded)", xlabel="epoch", ylabel="seconds")
     axes[0].set_xticks(epochs)
@@ -135,7 +142,7 @@ def prediction_grid(images, labels, predictions, path, count=32):
     return _save(fig, path)
 
 
-def confusion_matrices(labels, predictions, path, num_classes=10):
+def confusion_matrices(labels, predictions, path, num_classes=10, legend=LABELS):
     """One confusion matrix per twin, side by side, with counts."""
     names = list(predictions)
     fig, axes = plt.subplots(1, len(names), figsize=(5.4 * len(names), 4.8))
@@ -148,7 +155,7 @@ def confusion_matrices(labels, predictions, path, num_classes=10):
                 ax.text(col, row, count, ha="center", va="center", fontsize=6.5,
                         color="white" if row == col else "black")
         accuracy = np.trace(matrix) / matrix.sum()
-        ax.set(title=f"{LABELS[name]}: {100 * accuracy:.2f}% correct", xlabel="predicted digit",
+        ax.set(title=f"{legend[name]}: {100 * accuracy:.2f}% correct", xlabel="predicted digit",
                ylabel="true digit", xticks=range(num_classes), yticks=range(num_classes))
     return _save(fig, path)
 

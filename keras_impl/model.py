@@ -47,8 +47,8 @@ class TwinSequential(keras.Sequential):
     def predict(self, *args, **kwargs):
         with _floatx(self.twin_dtype):
             outputs = super().predict(*args, **kwargs)
-        if self.softmax_in_predict:
-            outputs = keras.ops.convert_to_numpy(keras.ops.softmax(outputs, axis=-1))
+            if self.softmax_in_predict:
+                outputs = keras.ops.convert_to_numpy(keras.ops.softmax(outputs, axis=-1))
         return outputs
 
 
