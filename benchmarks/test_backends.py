@@ -1,6 +1,6 @@
 """One training epoch of Keras on each installed backend (pytest-benchmark), beside the NumPy twin.
 
-    pytest benchmarks --benchmark-group-by=param:batch_size   # every engine side by side per batch size
+    MNIST_PATH=mnist.npz pytest benchmarks/test_backends.py   # one table per batch size, every engine in it
 
 Keras holds one backend per process, so each backend's model lives in a worker
 process (compare/bench.py: Worker) and the benchmark times the request for one
