@@ -59,9 +59,9 @@ def lockstep(dtype, **extra):
             "samples": len(x)}
 
 
-def gradients(dtype):
+def gradients(dtype, **options):
     x, y, _ = data(dtype)
-    numpy_model, keras_model = twins(seed=0, dtype=dtype)
+    numpy_model, keras_model = twins(seed=0, dtype=dtype, **options)
     loss_np, grads_np = numpy_impl.loss_and_gradients(numpy_model, x[:64], y[:64])
     loss_keras, grads_keras = keras_impl.loss_and_gradients(keras_model, x[:64], y[:64])
     return {"relative": max(float(np.abs(a - b).max() / np.abs(a).max()) for a, b in zip(grads_np, grads_keras)),
@@ -136,4 +136,5 @@ if __name__ == "__main__":
     print(json.dumps({"backend": keras.backend.backend(),
                       "float64": lockstep("float64"), "float32": lockstep("float32"),
                       "gradients_float64": gradients("float64"), "gradients_float32": gradients("float32"),
+                      "gradients_l2_float64": gradients("float64", l2=0.01),   # the penalty inside autodiff too
                       "vocabulary": vocabulary(), "traps": traps()}))

@@ -52,6 +52,8 @@ def test_gradients_by_each_backends_autodiff(measured):
     assert measured["gradients_float64"]["dtype"] == "float64"
     assert measured["gradients_float64"]["relative"] < 1e-9 and measured["gradients_float64"]["loss"] < 1e-13
     assert measured["gradients_float32"]["relative"] < 1e-4
+    # with an L2 penalty: JAX differentiates Keras's stateless call, which must carry the penalty too
+    assert measured["gradients_l2_float64"]["relative"] < 1e-9 and measured["gradients_l2_float64"]["loss"] < 1e-13
 
 
 @pytest.mark.parametrize("setting", ["adam", "rmsprop centered, momentum", "sgd + l2", "sparse, from_logits"])
