@@ -72,3 +72,21 @@ def test_each_backend_fix_is_needed(measured):
         assert traps["float64_promoted_to_float32"] > 1e-9
     if measured["backend"] == "jax":
         assert traps["jax_without_x64"] > 1e-9
+
+
+@pytest.mark.parametrize("backend", [name for name in backends.BACKENDS if name != "tensorflow"])
+def test_python_m_compare_end_to_end_on_the_backend(tmp_path, backend):
+    """The whole run (gradient checks, lockstep training, figures, report) with --backend."""
+    if not backends.is_installed(backend):
+        pytest.skip(f"{backend} is not installed: pip install -e \".[{backend}]\"")
+    result = subprocess.run([sys.executable, "-m", "compare", "--backend", backend, "--data", "sample",
+                             "--limit", "1000", "--epochs", "1", "--out", str(tmp_path)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run,) = tmp_path.iterdir()
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["config"]["backend"] == backend and metrics["gradcheck"]["keras_backend"] == backend
+    assert metrics["gradcheck"]["numpy_vs_keras_max_rel_error_float64"] < 1e-12
+    assert metrics["agreement"]["prediction_agreement"] >= 0.99
+    assert f"{backend}_loss_and_gradients" in (run / "report.html").read_text()   # its own autodiff, shown
+    assert backends.label(backend) in result.stdout
