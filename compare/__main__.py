@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from . import backends
+from .bench import WorkerError
 from .data import DataError, load_mnist, preprocess
 from .experiment import Config, prepare, time_to_accuracy
 from .quiet import import_keras_quietly
@@ -432,7 +433,7 @@ def main(argv=None):
             traceback.print_exc()
         print(f"python -m compare {args.command}: error: {error}", file=sys.stderr)
         return 2 if args.command == "check" else 1
-    except (DataError, Diverged, UsageError, ValueError, OSError) as error:
+    except (DataError, Diverged, UsageError, ValueError, OSError, WorkerError) as error:
         if args.debug:
             traceback.print_exc()
         print(f"python -m compare: error: {error}", file=sys.stderr)

@@ -99,6 +99,10 @@ def serve(backend, connection):
         connection.send(answer)
 
 
+class WorkerError(RuntimeError):
+    """A backend's worker process failed or ended: said in one line, the run stops."""
+
+
 class Worker:
     """The conductor's handle on one backend's worker process."""
 
@@ -111,13 +115,14 @@ class Worker:
         child.close()
 
     def ask(self, *message):
-        self.connection.send(message)
         try:
+            self.connection.send(message)
             answer = self.connection.recv()
-        except EOFError:
-            raise RuntimeError(f"the {self.backend} worker process ended unexpectedly") from None
+        except (EOFError, OSError):                         # the process died: closed or reset pipe
+            raise WorkerError(f"the {self.backend} worker process ended unexpectedly "
+                              f"(exit code {self.process.exitcode})") from None
         if isinstance(answer, tuple) and answer and answer[0] == "error":
-            raise RuntimeError(f"Keras on {self.backend}: {answer[1]}")
+            raise WorkerError(f"Keras on {self.backend}: {answer[1]}")
         return answer
 
     def close(self):

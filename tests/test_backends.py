@@ -90,3 +90,22 @@ def test_python_m_compare_end_to_end_on_the_backend(tmp_path, backend):
     assert metrics["agreement"]["prediction_agreement"] >= 0.99
     assert f"{backend}_loss_and_gradients" in (run / "report.html").read_text()   # its own autodiff, shown
     assert backends.label(backend) in result.stdout
+
+
+def test_a_worker_that_fails_or_dies_is_one_clear_error():
+    """bench's worker processes: an error inside one, or its death, becomes a WorkerError
+    (which python -m compare prints as one line), never a hang or a pipe traceback."""
+    import signal
+
+    from compare.bench import Worker, WorkerError
+
+    worker = Worker("tensorflow")
+    try:
+        with pytest.raises(WorkerError, match="unknown command 'nonsense'"):
+            worker.ask("nonsense")
+        os.kill(worker.process.pid, signal.SIGKILL)
+        worker.process.join(timeout=10)
+        with pytest.raises(WorkerError, match="ended unexpectedly"):
+            worker.ask("versions")
+    finally:
+        worker.close()
