@@ -136,7 +136,8 @@ def build_parser():
                                      help="optional: 'bench' runs the speed sweep; 'check' checks your own "
                                           "twin stage by stage; 'exercise' writes a twin for you to fill in")
     bench = commands.add_parser("bench", formatter_class=HelpFormatter,
-                                help="time the NumPy twin and Keras on each backend across batch sizes against this machine's floor",
+                                help="time the NumPy twin and Keras on each backend across batch sizes against this "
+                                     "machine's floor",
                                 description="Time one training epoch of the NumPy twin and of Keras on each "
                                             "backend (model.fit with its defaults, and with the fastest setting "
                                             "found for that backend) at each batch size, taking turns epoch by "

@@ -41,7 +41,7 @@ def require(backend):
     if backend not in BACKENDS:
         raise BackendError(f"unknown Keras backend {backend!r} (from --backend or KERAS_BACKEND): "
                            f"use one of {', '.join(BACKENDS)}")
-    module, extra, name = BACKENDS[backend]
+    _, extra, name = BACKENDS[backend]
     if not is_installed(backend):
         raise BackendError(f"the {backend} backend needs {name}, which is not installed: "
                            f'pip install -e ".[{extra}]" (or ".[all]" for every backend)')

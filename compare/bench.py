@@ -82,8 +82,9 @@ def serve(backend, connection):
             elif command == "build":
                 options, = arguments
                 fast = keras_impl.build_model(**options)
-                fast.compile(optimizer=keras.optimizers.SGD(options["learning_rate"]),
-                             loss="categorical_crossentropy", metrics=["accuracy"], **KERAS_FAST[backend])
+                # compiled again with the twin's own loss and optimizer (on JAX and PyTorch its loss
+                # takes logits), only the execution settings changed
+                fast.compile(optimizer=fast.optimizer, loss=fast.loss, metrics=["accuracy"], **KERAS_FAST[backend])
                 models = {"keras": keras_impl.build_model(**options), "keras_fast": fast}
                 answer = None
             elif command == "fit":
@@ -147,6 +148,11 @@ def setting_names(backends):
     return ["numpy"] + [f"{kind}/{backend}" for backend in backends for kind in ("keras", "keras_fast")]
 
 
+def settings_text(settings):
+    """{'jit_compile': True, 'steps_per_execution': 64} -> 'jit_compile=True, steps_per_execution=64'."""
+    return ", ".join(f"{key}={value}" for key, value in settings.items())
+
+
 def run_bench(x, y, backends=("tensorflow",), batch_sizes=(32, 128, 1024), epochs=4, hidden=(128, 128),
               learning_rate=0.01, seed=0, log=print):
     """Time the NumPy twin and Keras on each backend at each batch size; a dict ready for bench.json.
@@ -177,10 +183,10 @@ def run_bench(x, y, backends=("tensorflow",), batch_sizes=(32, 128, 1024), epoch
             for worker in workers.values():
                 worker.ask("build", options)
             timers = {"numpy": lambda order: timed_epoch(numpy_model, x, y, order, batch_size)}
-            for backend, worker in workers.items():
-                for kind in ("keras", "keras_fast"):
-                    timers[f"{kind}/{backend}"] = (
-                        lambda order, worker=worker, kind=kind: worker.ask("fit", kind, order, batch_size))
+            for name in setting_names(workers)[1:]:                     # "keras/jax": that worker's "keras"
+                kind, backend = name.split("/")
+                timers[name] = lambda order, worker=workers[backend], kind=kind: worker.ask("fit", kind, order,
+                                                                                           batch_size)
             seconds = {name: [] for name in timers}
             for _ in range(epochs):
                 order = rng.permutation(len(x))         # one order per epoch, the same for every setting

@@ -7,11 +7,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from .backends import label as engine_name  # noqa: E402
+from .bench import settings_text  # noqa: E402
 
 COLOURS = {"numpy": "tab:blue", "keras": "tab:orange"}
 # The Keras speed lines: one colour and marker per engine.
-BACKEND_STYLE = {"tensorflow": ("TensorFlow", "tab:orange", "s"), "jax": ("JAX", "tab:green", "^"),
-                 "torch": ("PyTorch", "tab:red", "D")}
+BACKEND_STYLE = {"tensorflow": ("tab:orange", "s"), "jax": ("tab:green", "^"), "torch": ("tab:red", "D")}
 LABELS = {"numpy": "NumPy twin", "keras": "Keras twin"}
 
 
@@ -196,8 +196,8 @@ def speed_sweep(bench, path):
     fig, ax = plt.subplots(figsize=(8, 5.2))
     series = [("numpy", "NumPy twin (fit)", COLOURS["numpy"], "-", "o")]
     for backend in bench["backends"]:
-        engine, colour, marker = BACKEND_STYLE[backend]
-        fast = ", ".join(f"{k}={v}" for k, v in bench["keras_fast_settings"][backend].items())
+        engine, (colour, marker) = engine_name(backend), BACKEND_STYLE[backend]
+        fast = settings_text(bench["keras_fast_settings"][backend])
         series += [(f"keras/{backend}", f"Keras on {engine}, fit defaults", colour, "-", marker),
                    (f"keras_fast/{backend}", f"Keras on {engine}, {fast}", colour, "--", marker)]
     for key, label, colour, style, marker in series:

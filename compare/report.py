@@ -18,6 +18,7 @@ import textwrap
 from pathlib import Path
 
 from .backends import label
+from .bench import settings_text
 
 
 class RunFolder:
@@ -155,7 +156,8 @@ def _function_source(package, filename, name):
 
 # How each engine is asked for the gradients numpy_impl computes by hand.
 AUTODIFF_CALLS = {
-    "tensorflow": "with tf.GradientTape() as tape:\n    ...\ngradients = tape.gradient(loss, model.trainable_variables)",
+    "tensorflow": "with tf.GradientTape() as tape:\n    ...\n"
+                  "gradients = tape.gradient(loss, model.trainable_variables)",
     "jax": "loss, gradients = jax.value_and_grad(loss_of)(weights)\n# loss_of: the loss as a pure function "
            "of the weights\n# (Keras's stateless_call)",
     "torch": "loss.backward()   # walks the recorded graph back\n"
@@ -178,7 +180,7 @@ def _code_pairs(config=None):
          "probabilities = model(x, training=True)"),
         ("Dense, backward", textwrap.dedent(inspect.getsource(layers.Dense.backward_affine)),
          AUTODIFF_CALLS[backend]),
-        (f"Loss and its gradient ({backend} autodiff on the Keras side)",
+        (f"Loss and its gradient ({label(backend)} autodiff on the Keras side)",
          inspect.getsource(losses.categorical_crossentropy_from_logits),
          _function_source("keras_impl", "autodiff.py", f"{backend}_loss_and_gradients")),
     ]
@@ -288,6 +290,6 @@ def bench_table(bench):
                      f"{row['numpy_over_floor']:.2f}x | " + " | ".join(cells) + " |")
     lines.append("")
     lines.append("Keras cells: seconds per epoch (times the NumPy twin's). Fastest setting per backend: "
-                 + "; ".join(f"{label(b)} {', '.join(f'{k}={v}' for k, v in settings.items())}"
-                             for b, settings in bench["keras_fast_settings"].items()))
+                 + "; ".join(f"{label(backend)} {settings_text(settings)}"
+                             for backend, settings in bench["keras_fast_settings"].items()))
     return "\n".join(lines)
