@@ -17,6 +17,8 @@ import numpy as np
 
 from . import backends
 from .bench import WorkerError
+from .check.guard import DEFAULT_TIMEOUT
+from .exercise import TOPIC_HELP, TOPICS
 from .data import DataError, load_mnist, preprocess
 from .experiment import Config, prepare, time_to_accuracy
 from .quiet import import_keras_quietly
@@ -165,29 +167,47 @@ def build_parser():
     check.add_argument("twin", metavar="TWIN",
                        help="an importable module name, a package folder, or a .py file exporting "
                             "build_model and loss_and_gradients (the shared API)")
+    check.add_argument("--timeout", type=_number(float, 0.0, True), default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                       help="how long one call into the twin (fit, predict, ...) may take before check gives up "
+                            "on it; 0 for no limit")
+    check.add_argument("--json", metavar="PATH", help="also write the verdict as Gradescope's results.json to PATH")
     check.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     exercise = commands.add_parser(
         "exercise", formatter_class=HelpFormatter,
         help="write a copy of numpy_impl with the network's math left for you to write",
-        description="Write into DIR a copy of numpy_impl in which the functions a learner should write "
-                    "(ReLU forward and backward, softmax, the loss and its gradient, Dense forward and "
-                    "backward, the SGD update) raise NotImplementedError naming what to compute; docstrings "
-                    "and shape comments are kept. Then run: python -m compare check DIR",
+        description="Write into DIR a copy of numpy_impl in which the functions of one topic raise "
+                    "NotImplementedError naming what to compute (the default topic, 'network': ReLU forward "
+                    "and backward, softmax, the loss and its gradient, Dense forward and backward, the SGD "
+                    "update); docstrings and shape comments are kept, and every other function stays "
+                    "written. Then run: python -m compare check DIR",
         epilog="DIR must not exist yet, or be empty.")
     exercise.add_argument("dir", metavar="DIR", help="a new (or empty) folder for the exercise")
+    exercise.add_argument("--topic", choices=list(TOPICS), default="network",
+                          help="which functions to leave for you: " +
+                               "; ".join(f"'{name}': {text}" for name, text in TOPIC_HELP.items()))
     exercise.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     return parser
 
 
 def run_check_command(args):
     """Exit 0 if every stage passes, 1 if one fails; a twin that cannot be loaded raises CheckError."""
-    from .check import load_twin, run_check
+    from .check import CheckError, STAGES, gradescope, load_twin, run_check, write_json
+    if args.json:
+        check_json_path(args.json)
     backends.select("tensorflow")         # the references are Keras on TensorFlow, whatever KERAS_BACKEND says
     import_keras_quietly()                # first, so a twin that imports TensorFlow starts quietly too
-    module = load_twin(args.twin)
+    try:
+        module = load_twin(args.twin)
+    except CheckError as error:
+        if args.json:                     # an autograder still gets a verdict: 0 points, and why
+            write_json(args.json, gradescope(args.twin, error=error))
+        raise
     import tensorflow as tf
     tf.get_logger().setLevel("ERROR")     # a Keras twin under check retraces its fit on purpose: no warnings
-    passed, checker = run_check(args.twin, module=module)
+    passed, checker = run_check(args.twin, module=module, timeout=args.timeout)
+    if args.json:
+        write_json(args.json, gradescope(args.twin, checker, checker.seconds, stages=STAGES))
+        print(f"Gradescope results: {args.json}")
     if not passed:
         failed = next(row for row in checker.rows if not row.passed)
         print(f"python -m compare check: {args.twin} failed at stage '{checker.failed_stage}' "
@@ -195,10 +215,21 @@ def run_check_command(args):
     return 0 if passed else 1
 
 
+def check_json_path(path):
+    """--json PATH must be a file in a folder that exists: said before the check runs, not after."""
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"--json {path} is a folder: give a file name, e.g. {path / 'results.json'}")
+    if not path.parent.is_dir():
+        raise UsageError(f"--json {path}: the folder {path.parent} does not exist: create it first")
+    if not os.access(path.parent, os.W_OK):
+        raise UsageError(f"--json {path}: the folder {path.parent} cannot be written")
+
+
 def run_exercise_command(args):
     from .exercise import describe, write_exercise
-    write_exercise(args.dir)
-    print(describe(args.dir))
+    write_exercise(args.dir, args.topic)
+    print(describe(args.dir, args.topic))
     return 0
 
 

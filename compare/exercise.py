@@ -1,4 +1,5 @@
-"""python -m compare exercise DIR: numpy_impl with the network's math left for a learner to write.
+"""python -m compare exercise DIR [--topic TOPIC]: numpy_impl with the math of one topic left for a
+learner to write (the plain network, the optimizers, regularization, or all of it).
 
 The exercise is generated from numpy_impl's own source every time, so it can
 never drift from the package: `ast` finds each function below, and its body
@@ -17,8 +18,8 @@ from pathlib import Path
 
 import numpy_impl
 
-# (file, function, what to compute), in the order `check` needs them.
-EXERCISES = [
+# (file, function, what to compute), by topic, each in the order `check` needs them.
+NETWORK = [
     ("layers.py", "Dense.affine",
      "z = x @ kernel + bias, (B, in) @ (in, out) + (out,) -> (B, out). Keep x in self.inputs: the "
      "backward pass needs it."),
@@ -27,7 +28,7 @@ EXERCISES = [
      "needs it) and return it."),
     ("activations.py", "softmax",
      "softmax(z)_k = exp(z_k - max z) / sum_j exp(z_j - max z) for each row of the (B, K) logits. "
-     "Subtract each row's max first, or exp overflows for logits above ~709."),
+     "Subtract each row's own max first (axis=1, keepdims=True), or exp overflows for logits above ~709."),
     ("losses.py", "categorical_crossentropy_from_logits",
      "return (loss, probabilities, grad_logits): loss = mean over the batch of logsumexp(z) - "
      "sum_k y_k z_k (a float), probabilities = softmax(z) (B, K), grad_logits = (probabilities - y) / B (B, K)."),
@@ -44,15 +45,78 @@ EXERCISES = [
      "weight) then w = w + v; Nesterov: w = w + m * v - lr * g after the same v update. Update each w in "
      "place (w -= ..., w += ...)."),
 ]
+DROPOUT = [
+    ("layers.py", "Dropout.forward",
+     "outside training (or at rate 0) return x unchanged and set self.mask = None: predict and evaluate "
+     "never drop. In training: self.mask = self.draw_mask(x.shape), True where an entry is kept (u >= rate, "
+     "so a share `rate` is DROPPED: the rate is not the keep probability), and return x * mask * "
+     "(1 / (1 - rate)) (self.scale) in x's dtype. The kept entries are scaled UP so that the expected "
+     "output equals x (inverted dropout); then predict needs no scale."),
+    ("layers.py", "Dropout.backward",
+     "dL/dx = dL/doutputs * mask * (1 / (1 - rate)), with the SAME mask the forward pass drew "
+     "(self.mask) and the same scale: a dropped entry's gradient is 0. If self.mask is None (nothing "
+     "was dropped), return grad_outputs unchanged."),
+]
+OPTIMIZERS = [
+    ("optimizers.py", "Adam.apply",
+     "t = self.iterations + 1; alpha = lr * sqrt(1 - beta_2**t) / (1 - beta_1**t): Keras folds the bias "
+     "correction into the step size. For each (g, w): m += (g - m) * (1 - beta_1); v += (g*g - v) * "
+     "(1 - beta_2); with amsgrad, v_hat = max(v_hat, v), used in place of v below; w -= m * alpha / "
+     "(sqrt(v) + epsilon): epsilon OUTSIDE the root, Keras's 1e-7, not the paper's 1e-8. Make m, v "
+     "(and v_hat) at the first call, zeros like each weight; update them and w in place; end with "
+     "self.iterations = t."),
+    ("optimizers.py", "RMSprop.apply",
+     "for each (g, w): v = rho * v + (1 - rho) * g * g; centered: a = rho * a + (1 - rho) * g and "
+     "d = v - a * a + epsilon, else d = v + epsilon: epsilon INSIDE the square root, unlike Adam. "
+     "increment = lr * g / sqrt(d); with momentum > 0: buffer = momentum * buffer + increment and "
+     "w -= buffer, else w -= increment. Make the state at the first call (zeros like each weight): "
+     "self.velocities, self.average_gradients if centered, self.momentums if momentum > 0; update in place."),
+]
+L2_PENALTY = [
+    ("regularizers.py", "L2.gradient",
+     "d penalty / dkernel = 2 * l2 * kernel, shape (in, out): the 2 comes from d(W**2)/dW, since "
+     "Keras's penalty has no 1/2 in front."),
+    ("regularizers.py", "L2.__call__",
+     "penalty = l2 * sum(kernel ** 2) over every entry, as a float: no 1/2, and not divided by the "
+     "batch size (Keras adds it once per batch to the batch's mean loss)."),
+]
+REST = [
+    ("layers.py", "Flatten.forward",
+     "(B, d1, d2, ...) -> (B, d1 * d2 * ...) in row-major order: x.reshape(len(x), -1). (Its backward "
+     "is left written: Flatten comes first, and no layer needs dL/dx of the data.)"),
+]
+SPARSE = [
+    ("losses.py", "sparse_categorical_crossentropy_from_logits",
+     "return (loss, probabilities, grad_logits) for integer labels (B,): loss = mean over the batch of "
+     "logsumexp(z_i) - z_(i, label_i) (a float); probabilities = softmax(z) (B, K); grad_logits = "
+     "(probabilities - onehot(labels)) / B. Pick each row's z at its label with z[np.arange(B), labels] "
+     "rather than building the one-hot."),
+]
 
-
+TOPICS = {
+    "network": NETWORK,
+    "optimizers": OPTIMIZERS,
+    "regularization": DROPOUT + L2_PENALTY,
+    "all": NETWORK + DROPOUT + REST + OPTIMIZERS + L2_PENALTY + SPARSE,
+}
+TOPIC_HELP = {
+    "network": "the plain network: Dense forward and backward, ReLU, softmax, the cross-entropy and its "
+               "gradient, the SGD step (with momentum and Nesterov)",
+    "optimizers": "Adam (with its bias correction and amsgrad) and RMSprop (centered, with momentum): where "
+                  "Keras puts epsilon, and why",
+    "regularization": "Dropout forward and backward (the mask, and the 1 / (1 - rate) scale) and the L2 "
+                      "penalty with its gradient",
+    "all": "every function that carries the math, the integer-label loss and Flatten included",
+}
 class ExerciseError(ValueError):
     """DIR cannot take the exercise."""
 
 
-def functions_to_write():
-    """[(file, qualified name, what to compute)], in the order the check needs them."""
-    return list(EXERCISES)
+def functions_to_write(topic="network"):
+    """[(file, qualified name, what to compute)] of a topic, in the order the check needs them."""
+    if topic not in TOPICS:
+        raise ExerciseError(f"unknown topic {topic!r}: use one of {', '.join(TOPICS)}")
+    return list(TOPICS[topic])
 
 
 def blank_functions(source, functions):
@@ -114,8 +178,9 @@ HEADER = ("# Exercise: generated from numpy_impl/{file} by `python -m compare ex
           "# Write the functions that raise NotImplementedError, then run: python -m compare check {dir}\n")
 
 
-def write_exercise(directory):
-    """Write the exercise package into `directory` (new or empty); returns its path."""
+def write_exercise(directory, topic="network"):
+    """Write the exercise package for `topic` into `directory` (new or empty); returns its path."""
+    functions = functions_to_write(topic)
     target = Path(directory)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         what = "is a file" if not target.is_dir() else "exists and is not empty"
@@ -125,7 +190,7 @@ def write_exercise(directory):
     if not parent.is_dir():
         raise ExerciseError(f"{parent} does not exist: create it first, or give another folder")
     by_file = {}
-    for file, name, what in EXERCISES:
+    for file, name, what in functions:
         by_file.setdefault(file, {})[name] = what
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", suffix=".partial", dir=parent))
     try:
@@ -134,7 +199,7 @@ def write_exercise(directory):
             if path.name in by_file:
                 text = HEADER.format(file=path.name, dir=directory) + blank_functions(text, by_file[path.name])
             (staging / path.name).write_text(text, encoding="utf-8")
-        (staging / "README.md").write_text(_readme(directory), encoding="utf-8")
+        (staging / "README.md").write_text(_readme(directory, topic), encoding="utf-8")
         os.chmod(staging, 0o755)
         if target.exists():
             target.rmdir()                   # empty, checked above
@@ -145,12 +210,15 @@ def write_exercise(directory):
     return target
 
 
-def _readme(directory):
+def _readme(directory, topic):
+    functions = functions_to_write(topic)
     rows = "\n".join(f"{number}. `{file}`: `{name}`: {what}"
-                     for number, (file, name, what) in enumerate(functions_to_write(), 1))
-    return f"""# Your twin: numpy_impl with the math left out
+                     for number, (file, name, what) in enumerate(functions, 1))
+    return f"""# Your twin: numpy_impl with the math left out (topic: {topic})
 
-This folder is a copy of `numpy_impl` in which {len(functions_to_write())} functions raise
+The topic: {TOPIC_HELP[topic]}.
+
+This folder is a copy of `numpy_impl` in which {len(functions)} functions raise
 `NotImplementedError`. Their docstrings and the comments that were beside the
 code (shapes, equations) are kept as hints. Write them, in this order (the
 order in which the check needs them):
@@ -163,15 +231,17 @@ After each one, run
 
 It checks your twin against numpy_impl and against Keras with TensorFlow's
 autodiff, stage by stage (API, forward, loss, gradients, optimizer steps,
-fit), and at the first failure names the function to write or says where
+fit, Dropout, Flatten, more of Keras), and at the first failure names the function to write or says where
 the error enters. When every stage passes, your network is Keras's, to
 float64 rounding. The derivation is in the project's `docs/backprop.md`.
 """
 
 
-def describe(directory):
-    lines = [f"Wrote the exercise to {directory}/: numpy_impl with {len(functions_to_write())} functions to write:"]
-    lines += [f"  {number}. {file}: {name}" for number, (file, name, _) in enumerate(functions_to_write(), 1)]
+def describe(directory, topic="network"):
+    functions = functions_to_write(topic)
+    lines = [f"Wrote the exercise to {directory}/ (topic '{topic}': {TOPIC_HELP[topic]}).",
+             f"numpy_impl with {len(functions)} functions to write:"]
+    lines += [f"  {number}. {file}: {name}" for number, (file, name, _) in enumerate(functions, 1)]
     lines += ["", f"Write them in that order (see {directory}/README.md), checking as you go:",
               f"  python -m compare check {directory}"]
     return "\n".join(lines)

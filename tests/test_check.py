@@ -45,8 +45,10 @@ def test_the_reference_passes_every_stage():
     assert passed and checker.failed_stage is None
     stages = [row.stage for row in checker.rows]
     assert stages[0] == "API" and stages[-1] == "more"
-    assert {"API", "forward", "loss", "gradients", "optimizer", "fit", "more"} == set(stages)
-    assert len([row for row in checker.rows if row.stage == "more" and "skipped" not in row.what]) == 5
+    assert {"API", "forward", "loss", "gradients", "optimizer", "fit", "dropout", "flatten", "more"} == set(stages)
+    assert len([row for row in checker.rows if row.stage == "more" and not row.skipped]) == 6
+    assert len([row for row in checker.rows if row.stage == "dropout" and not row.skipped]) == 8
+    assert not any(row.skipped for row in checker.rows)
     assert all(row.passed for row in checker.rows)
     # every gradient tensor, each against TensorFlow and finite differences
     gradient_rows = [row for row in checker.rows if row.stage == "gradients" and row.what.startswith(("kernel", "bias"))]
@@ -173,13 +175,17 @@ def test_a_forgotten_bias_fails_the_forward_stage():
 def test_cli_passes_numpy_impl(capsys):
     assert main(["check", "numpy_impl"]) == 0
     out = capsys.readouterr().out
-    assert "All 23 checks passed" in out and "FAILED" not in out
+    assert "All 34 checks passed" in out and "FAILED" not in out
+    assert f"loaded from {Path(numpy_impl.__file__)}" in out
 
 
 def test_cli_checks_a_single_file_twin(tmp_path, capsys):
     twin = tmp_path / "my_twin.py"
     twin.write_text("from numpy_impl import build_model, loss_and_gradients\n")
     assert main(["check", str(twin)]) == 0
+    out = capsys.readouterr().out
+    assert f"loaded from {twin}" in out
+    assert "its build_model is the package's own (numpy_impl.model)" in out       # not the learner's code
 
 
 def one_line_error(capsys):
@@ -268,8 +274,8 @@ def test_the_rest_of_the_vocabulary_is_checked_where_the_twin_has_it(tmp_path):
                      "                                  nesterov, seed, dtype)\n")
     passed, checker, _ = run(check.load_twin(str(plain)))
     assert passed
-    more = [row for row in checker.rows if row.stage == "more"]
-    assert len(more) == 5 and all("skipped" in row.what for row in more)
+    optional = [row for row in checker.rows if row.stage in ("more", "dropout", "flatten")]
+    assert len(optional) == 8 and all(row.skipped and "skipped" in row.what for row in optional)
 
 
 def test_a_wrong_adam_is_caught_in_the_last_stage():

@@ -80,6 +80,69 @@ ANSWERS = {
         "        w += self.momentum * v - self.learning_rate * g\n"
         "    else:\n"
         "        w += v"),
+    "Dropout.forward": (
+        "if not training or self.rate == 0:\n"
+        "    self.mask = None\n"
+        "    return x\n"
+        "self.mask = self.draw_mask(x.shape)\n"
+        "return x * self.mask * self.scale"),
+    "Dropout.backward": (
+        "if self.mask is None:\n"
+        "    return grad_outputs\n"
+        "return grad_outputs * self.mask * self.scale"),
+    "Flatten.forward": "return x.reshape(len(x), -1)",
+    "Adam.apply": (
+        "if self.momentums is None:\n"
+        "    self.momentums = [np.zeros_like(w) for w in variables]\n"
+        "    self.velocities = [np.zeros_like(w) for w in variables]\n"
+        "    self.velocity_hats = [np.zeros_like(w) for w in variables]\n"
+        "t = self.iterations + 1\n"
+        "alpha = self.learning_rate * math.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t)\n"
+        "for g, w, m, v, v_hat in zip(grads, variables, self.momentums, self.velocities, self.velocity_hats):\n"
+        "    m += (g - m) * (1 - self.beta_1)\n"
+        "    v += (g * g - v) * (1 - self.beta_2)\n"
+        "    if self.amsgrad:\n"
+        "        v_hat[...] = np.maximum(v_hat, v)\n"
+        "        v = v_hat\n"
+        "    w -= m * alpha / (np.sqrt(v) + self.epsilon)\n"
+        "self.iterations = t"),
+    "RMSprop.apply": (
+        "if self.velocities is None:\n"
+        "    self.velocities = [np.zeros_like(w) for w in variables]\n"
+        "    self.average_gradients = [np.zeros_like(w) for w in variables]\n"
+        "    self.momentums = [np.zeros_like(w) for w in variables]\n"
+        "for g, w, v, a, buffer in zip(grads, variables, self.velocities, self.average_gradients, self.momentums):\n"
+        "    v[...] = self.rho * v + (1 - self.rho) * g * g\n"
+        "    if self.centered:\n"
+        "        a[...] = self.rho * a + (1 - self.rho) * g\n"
+        "        increment = self.learning_rate * g / np.sqrt(v - a * a + self.epsilon)\n"
+        "    else:\n"
+        "        increment = self.learning_rate * g / np.sqrt(v + self.epsilon)\n"
+        "    if self.momentum > 0:\n"
+        "        buffer[...] = self.momentum * buffer + increment\n"
+        "        w -= buffer\n"
+        "    else:\n"
+        "        w -= increment"),
+    "L2.gradient": "return 2 * self.l2 * kernel",
+    "L2.__call__": "return self.l2 * float((kernel * kernel).sum())",
+    "sparse_categorical_crossentropy_from_logits": (
+        "rows = np.arange(len(logits))\n"
+        "shifted = logits - logits.max(axis=1, keepdims=True)\n"
+        "log_sum_exp = np.log(np.exp(shifted).sum(axis=1))\n"
+        "loss = float(np.mean(log_sum_exp - shifted[rows, labels]))\n"
+        "probabilities = np.exp(shifted - log_sum_exp[:, None])\n"
+        "grad_logits = probabilities.copy()\n"
+        "grad_logits[rows, labels] -= 1\n"
+        "return loss, probabilities, grad_logits / len(logits)"),
+}
+
+# The stage at which check names each function of a topic, in order.
+NETWORK_STAGES = ["forward", "forward", "forward", "loss", "gradients", "gradients", "optimizer"]
+TOPIC_STAGES = {
+    "network": NETWORK_STAGES,
+    "optimizers": ["more of Keras"] * 2,
+    "regularization": ["dropout"] * 2 + ["more of Keras"] * 2,
+    "all": NETWORK_STAGES + ["dropout"] * 2 + ["flatten"] + ["more of Keras"] * 5,
 }
 
 
@@ -101,19 +164,49 @@ def check_folder(folder):
     return passed, checker
 
 
-def test_check_names_each_function_in_turn_and_passes_when_all_are_written(tmp_path):
+@pytest.mark.parametrize("topic", list(exercise.TOPICS))
+def test_check_names_each_function_in_turn_and_passes_when_all_are_written(tmp_path, topic):
     folder = tmp_path / "ex"
-    exercise.write_exercise(folder)
+    exercise.write_exercise(folder, topic)
     stages = []
-    for file, name, _ in exercise.functions_to_write():
+    for file, name, _ in exercise.functions_to_write(topic):
         passed, checker = check_folder(folder)
         assert not passed
         assert checker.hint.startswith(f"{name} ({file}:"), (name, checker.hint)
         stages.append(checker.failed_stage)
         fill_in(folder, file, name)
-    assert stages == ["forward", "forward", "forward", "loss", "gradients", "gradients", "optimizer"]
+    assert stages == TOPIC_STAGES[topic]
     passed, checker = check_folder(folder)
     assert passed, checker.hint
+
+
+def test_every_topic_blanks_its_functions_and_leaves_the_rest_whole(tmp_path):
+    for topic in exercise.TOPICS:
+        folder = tmp_path / topic
+        exercise.write_exercise(folder, topic)
+        blanked = {file for file, _, _ in exercise.functions_to_write(topic)}
+        for path in PACKAGE.glob("*.py"):
+            text = (folder / path.name).read_text()
+            if path.name not in blanked:
+                assert text == path.read_text(), (topic, path.name)
+                continue
+            functions = dict(exercise._functions(ast.parse(text)))
+            for file, name, what in exercise.functions_to_write(topic):
+                if file == path.name:
+                    body = functions[name].body
+                    assert isinstance(body[-1], ast.Raise) and what[:30] in ast.unparse(body[-1]), (topic, name)
+        assert f"topic: {topic}" in (folder / "README.md").read_text()
+    # the 'all' topic holds every other topic's functions
+    every = set(exercise.functions_to_write("all"))
+    assert all(set(exercise.functions_to_write(t)) <= every for t in exercise.TOPICS)
+
+
+def test_each_blank_names_the_trap_keras_sets():
+    what = {name: text for _, name, text in exercise.functions_to_write("all")}
+    assert "OUTSIDE the root" in what["Adam.apply"] and "bias correction" in what["Adam.apply"]
+    assert "INSIDE the square root" in what["RMSprop.apply"]
+    assert "2 * l2 * kernel" in what["L2.gradient"] and "no 1/2" in what["L2.__call__"]
+    assert "(1 / (1 - rate))" in what["Dropout.forward"] and "not the keep probability" in what["Dropout.forward"]
 
 
 def test_check_catches_a_backward_pass_that_forgets_the_l2_gradient(tmp_path):
@@ -173,3 +266,21 @@ def test_an_empty_folder_is_fine(tmp_path):
     exercise.write_exercise(tmp_path / "ex")
     assert (tmp_path / "ex" / "layers.py").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_cli_topic_optimizers_names_adam_first(tmp_path, capsys):
+    folder = tmp_path / "ex"
+    assert main(["exercise", str(folder), "--topic", "optimizers"]) == 0
+    out = capsys.readouterr().out
+    assert "Adam.apply" in out and "RMSprop.apply" in out and "Dense.affine" not in out
+    assert main(["check", str(folder)]) == 1
+    captured = capsys.readouterr()
+    assert "Adam.apply (optimizers.py:" in captured.out and "failed at stage 'more of Keras'" in captured.err
+
+
+def test_cli_unknown_topic_is_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["exercise", str(tmp_path / "ex"), "--topic", "everything"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'everything'" in capsys.readouterr().err
+    assert not (tmp_path / "ex").exists()

@@ -1,9 +1,12 @@
 """Where to look: plain-words hints for the first failing stage of `python -m compare check`,
 reasoned from which tensors agreed and which did not, with a pointer into numpy_impl."""
+import textwrap
+
 import numpy as np
 
-from .check_reference import (BATCH, BOUND_WEIGHTS, HIDDEN, LARGE_LOGIT, _max_weight_difference,
-                              backprop_order, layer_name)
+from .guard import float32_trace
+from .reference import (BATCH, BOUND_WEIGHTS, DROPOUT_RATE, HIDDEN, IMAGE_SHAPE, LARGE_LOGIT,
+                        _max_weight_difference, backprop_order, layer_name)
 
 # Where each piece lives in numpy_impl: the hints point a learner there.
 WHERE = {
@@ -19,12 +22,24 @@ WHERE = {
     "rmsprop": "numpy_impl/optimizers.py: RMSprop.apply",
     "l2": "numpy_impl/regularizers.py: L2",
     "sparse": "numpy_impl/losses.py: sparse_categorical_crossentropy_from_logits",
+    "dropout_forward": "numpy_impl/layers.py: Dropout.forward",
+    "dropout_backward": "numpy_impl/layers.py: Dropout.backward",
+    "flatten": "numpy_impl/layers.py: Flatten.forward and Flatten.backward",
 }
+
+
+def wrap(text, width=96):
+    return textwrap.wrap(text, width)
 
 
 def forward_hint(mine, key):
     """Why the probabilities differ: overflow, rows not summing to 1, or the layers before the softmax."""
     if key == "probabilities_large" and not np.isfinite(mine).all():
+        if _nan_in_the_small_rows(mine):
+            return ("the probabilities turn NaN only in the rows whose logits are small while another row's "
+                    f"are near {LARGE_LOGIT:.0f}: the shift before exp must be each row's own largest logit "
+                    "(max over axis=1, keepdims=True), not the largest of the whole batch; exp(1 - 1000) "
+                    f"underflows to 0 and 0 / 0 is NaN ({WHERE['softmax']}).")
         return (f"the probabilities agree on ordinary inputs but turn NaN or infinite when a logit is "
                 f"near {LARGE_LOGIT:.0f}: exp(1000) overflows to inf in float64 (beyond exp(709.78)), and "
                 "inf / inf is NaN. Subtract each row's largest logit before exp: softmax(z) = "
@@ -125,3 +140,93 @@ def _common_ratio(mine, right):
         return None
     ratios = mine[mask] / right[mask]
     return float(ratios[0]) if np.allclose(ratios, ratios[0], rtol=1e-9) else None
+
+
+def _nan_in_the_small_rows(mine):
+    """True if the rows that broke are the ones with small logits (a shift shared by the whole batch
+    underflows them), not the ones near 1000 (no shift at all overflows those)."""
+    from .reference import reference
+    bad = ~np.isfinite(mine).all(axis=1)
+    scale = reference()["row_largest_logit"]
+    return bool(bad.any() and not bad.all() and scale[bad].max() < scale[~bad].min())
+
+
+# ---- float32 in a float64 check ------------------------------------------------------------
+
+def float32_hint(what, trace, where=None):
+    shown = ("has dtype float32" if trace.startswith("dtype") else
+             "is float64, but every value in it is a float32 number: it was computed in float32 and widened")
+    return (f"this check runs in float64, and {what} {shown}. So every figure here would be off by about 1e-7, "
+            "float32's rounding, and nothing else would look wrong. Keep the dtype the model was built with: "
+            "no astype(np.float32), np.float32(...) or float32 buffers" + (f"; {where}." if where else "."))
+
+
+def float32_layer(model, x):
+    """(what, trace) for the first of model.layers whose forward output shows float32, or None.
+    A softmax or an astype back to float64 can hide float32 work in the model's outputs."""
+    outputs = np.asarray(x, np.float64)
+    try:
+        for index, layer in enumerate(model.layers):
+            outputs = layer.forward(outputs, training=False)
+            trace = float32_trace(outputs)
+            if trace:
+                return f"the output of model.layers[{index}] ({type(layer).__name__}.forward)", trace
+    except Exception:                  # a twin without callable layers: nothing more to say
+        return None
+    return None
+
+
+# ---- Dropout and Flatten -------------------------------------------------------------------
+
+def dropout_inference_hint(call):
+    return (f"with dropout={DROPOUT_RATE} {call} does not give the network's outputs: Dropout is the identity "
+            "outside training. predict and evaluate run with training=False, and then Dropout returns x "
+            f"unchanged: no mask, no scale ({WHERE['dropout_forward']}).")
+
+
+def dropout_share_hint(share):
+    if abs(share - (1 - DROPOUT_RATE)) < 0.02:
+        return (f"it dropped {share:.0%} of the entries at rate {DROPOUT_RATE}: the rate is taken as the "
+                "probability to keep. Keras's rate is the fraction dropped: keep = [u >= rate] for "
+                f"u ~ U[0, 1), so {1 - DROPOUT_RATE:.0%} are kept ({WHERE['dropout_forward']}).")
+    return (f"it dropped {share:.2%} of the entries at rate {DROPOUT_RATE}; over {HIDDEN[0]} x 4096 draws that "
+            "is too far from the rate to be chance. Draw one uniform number per entry and keep the entry "
+            f"where u >= rate ({WHERE['dropout_forward']}).")
+
+
+def dropout_scale_hint(factor):
+    right = 1 / (1 - DROPOUT_RATE)
+    if np.isclose(factor, 1.0):
+        reason = "they are not scaled at all"
+    elif np.isclose(factor, 1 - DROPOUT_RATE):
+        reason = f"they are multiplied by 1 - rate = {1 - DROPOUT_RATE:g} (that is the old, non-inverted dropout's test-time scale)"
+    elif np.isclose(factor, 1 / DROPOUT_RATE):
+        reason = f"they are divided by the rate ({factor:.4g}), as if the rate were the keep probability"
+    else:
+        reason = f"they are multiplied by {factor:.6g}"
+    return (f"the kept entries must be x * (1 / (1 - rate)) = x * {right:.6g}, but {reason}. Inverted dropout "
+            "scales up what it keeps so that the expected output equals x; then predict needs no scale "
+            f"({WHERE['dropout_forward']}).")
+
+
+def dropout_backward_hint(back, upstream, kept, scale):
+    if back.shape == upstream.shape:
+        if np.allclose(back, upstream):
+            return ("Dropout's backward pass returns the gradient unchanged: it ignores the mask. The gradient "
+                    "of a dropped entry is 0, and a kept one's is multiplied by 1 / (1 - rate): "
+                    f"dL/dx = dL/dout * mask * (1 / (1 - rate)) ({WHERE['dropout_backward']}).")
+        if np.allclose(back, np.where(kept, upstream, 0)):
+            return ("Dropout's backward pass applies the mask but not the 1 / (1 - rate) scale that the forward "
+                    f"pass applied: dL/dx = dL/dout * mask * (1 / (1 - rate)) ({WHERE['dropout_backward']}).")
+        if np.allclose(back * (back != 0), upstream * scale * (back != 0)) and not np.array_equal(back != 0, kept):
+            return ("Dropout's backward pass uses another mask than the forward pass before it: it must reuse "
+                    f"the mask drawn in forward (keep it on the layer), not draw a new one ({WHERE['dropout_backward']}).")
+    return ("Dropout's backward pass should be dL/dx = dL/dout * mask * (1 / (1 - rate)), with the mask the "
+            f"forward pass drew, shape {tuple(upstream.shape)} ({WHERE['dropout_backward']}).")
+
+
+def flatten_hint():
+    return (f"a batch of {IMAGE_SHAPE[0]}x{IMAGE_SHAPE[1]} images should give exactly what its flattened rows "
+            f"give: Flatten reshapes (B, {IMAGE_SHAPE[0]}, {IMAGE_SHAPE[1]}) to (B, {IMAGE_SHAPE[0] * IMAGE_SHAPE[1]}) "
+            "in row-major order (x.reshape(len(x), -1)), and its backward pass reshapes the gradient back to "
+            f"the input's shape ({WHERE['flatten']}).")

@@ -17,6 +17,10 @@ LARGE_LOGIT = 1000.0           # exp(1000) overflows float64 (its largest exp is
 STEP_LEARNING_RATE, STEP_MOMENTUM, STEPS = 0.1, 0.9, 3
 FIT_SAMPLES, FIT_BATCH, FIT_EPOCHS = 70, 16, 2        # 70 = 4 * 16 + 6: a partial last batch
 FD_ENTRIES = 30                                       # finite differences per tensor (sampled)
+# Dropout after each hidden layer. Not 0.5, so that a rate taken as the keep probability shows.
+DROPOUT_RATE = 0.3
+DROPOUT_SAMPLES = 4096                               # rows of the (4096, 16) array a Dropout layer is fed alone
+IMAGE_SHAPE = (4, 6)                                 # Flatten: (B, 4, 6) images of the same 24 features
 
 # Bounds: float64 rounding is ~1e-16; these leave room for a different but correct order of sums.
 BOUND_PROBABILITIES = 1e-12    # largest |p - p_ref|
@@ -25,6 +29,8 @@ BOUND_GRADIENT = 1e-9          # largest |g - g_ref|, relative to the largest |g
 BOUND_FINITE_DIFFERENCES = 1e-6
 BOUND_WEIGHTS = 1e-12          # largest |w - w_ref| after the optimizer steps
 BOUND_FIT = 1e-11              # largest difference of weights and History after the lockstep fit
+BOUND_SCALE = 1e-15            # kept entries: largest |out / (x / (1 - rate)) - 1|; x * (1 / (1 - rate)) is within 1 ulp
+BINOMIAL_SIGMAS = 5            # dropped share within 5 standard deviations of the rate (a false alarm: 6e-7)
 
 # The rest of the vocabulary, checked where the twin's build_model takes it (skipped where not):
 # name -> (build_model arguments, where to look, what it computes)
@@ -34,6 +40,8 @@ VOCABULARY = {
              "v += (g*g - v) * (1 - beta_2); w -= m * alpha / (sqrt(v) + epsilon), epsilon 1e-7 outside the root"),
     "Adam, amsgrad": (dict(optimizer="adam", learning_rate=0.01, optimizer_options={"amsgrad": True}), "adam",
                       "as Adam, with v_hat = max(v_hat, v) in place of v in the step"),
+    "RMSprop": (dict(optimizer="rmsprop", learning_rate=0.01), "rmsprop",
+                "v = rho*v + (1-rho)*g*g; w -= lr*g / sqrt(v + epsilon), epsilon 1e-7 inside the root"),
     "RMSprop, centered, momentum 0.5": (
         dict(optimizer="rmsprop", learning_rate=0.01, momentum=0.5, optimizer_options={"centered": True}), "rmsprop",
         "v = rho*v + (1-rho)*g*g; a = rho*a + (1-rho)*g; increment = lr*g / sqrt(v - a*a + epsilon) "
@@ -68,12 +76,18 @@ def reference():
     # The same digits scaled until the largest logit is about 1000: exp(z) overflows there.
     x_large = x
     for _ in range(3):                            # biases and ReLU make it not quite linear in the scale
-        x_large = x_large * (LARGE_LOGIT / np.abs(model.forward(x_large)).max())
+        # each row scaled until its own largest logit is about 1000
+        x_large = x_large * (LARGE_LOGIT / np.abs(model.forward(x_large)).max(axis=1, keepdims=True))
+    # Rows at very different scales: their largest logits run from about 1 to about 1000, so a
+    # softmax that subtracts the batch's largest logit (not each row's own) underflows to 0 / 0.
+    x_large = x_large * np.geomspace(1e-3, 1, BATCH)[np.random.default_rng(7).permutation(BATCH), None]
     x_steps = rng.random((STEPS * BATCH, INPUT_DIM))
     y_steps = numpy_impl.one_hot(rng.integers(0, CLASSES, STEPS * BATCH), CLASSES, "float64")
     x_fit = rng.random((FIT_SAMPLES, INPUT_DIM))
     y_fit = numpy_impl.one_hot(rng.integers(0, CLASSES, FIT_SAMPLES), CLASSES, "float64")
     ref = dict(weights=weights, x=x, y=y, x_large=x_large, largest_logit=float(np.abs(model.forward(x_large)).max()),
+               row_largest_logit=model.forward(x_large).max(axis=1).copy(),
+               smallest_row_logit=float(np.abs(model.forward(x_large)).max(axis=1).min()),
                x_steps=x_steps, y_steps=y_steps, x_fit=x_fit, y_fit=y_fit)
 
     keras_model = keras_impl.build_model(**_options())
@@ -85,17 +99,25 @@ def reference():
         answers["loss"], answers["gradients"] = twin_module.loss_and_gradients(net, x, y)
         answers["loss_large"] = twin_module.loss_and_gradients(net, x_large, y)[0]
         for label, momentum, nesterov in STEP_KINDS:
-            stepper = twin_module.build_model(**_options(STEP_LEARNING_RATE, momentum, nesterov))
+            stepper = _eager(twin_module.build_model(**_options(STEP_LEARNING_RATE, momentum, nesterov)))
             stepper.set_weights(weights)
             stepper.fit(x_steps, y_steps, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
             answers[f"steps_{label}"] = stepper.get_weights()
-        fitter = twin_module.build_model(**_options(0.05, 0.9, False))
+        fitter = _eager(twin_module.build_model(**_options(0.05, 0.9, False)))
         fitter.set_weights(weights)
         history = fitter.fit(x_fit, y_fit, batch_size=FIT_BATCH, epochs=FIT_EPOCHS, shuffle=False, verbose=0)
         answers["fit_weights"] = fitter.get_weights()
         answers["fit_history"] = {key: list(map(float, history.history[key])) for key in ("loss", "accuracy")}
         answers["evaluate"] = [float(v) for v in _evaluate(fitter, x, y)]
     return ref
+
+
+def _eager(model):
+    """A Keras model fits these few steps eagerly: tracing a graph (about 1 s a model) would
+    cost more than the steps themselves. The arithmetic is the same ops in the same order."""
+    if hasattr(model, "run_eagerly"):
+        model.run_eagerly = True
+    return model
 
 
 def _predict(model, x):
@@ -140,10 +162,40 @@ def vocabulary_reference(label):
     y_steps = ref["y_steps"].argmax(axis=1) if sparse else ref["y_steps"]
     answers = {}
     for name, twin_module in (("numpy_impl", numpy_impl), ("TensorFlow", keras_impl)):
-        model = twin_module.build_model(**{**_options(), **options})
+        model = _eager(twin_module.build_model(**{**_options(), **options}))
         model.set_weights(ref["weights"])
-        model.fit(ref["x_steps"], y_steps, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
-        answers[name] = {"weights": model.get_weights()}
+        history = model.fit(ref["x_steps"], y_steps, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+        answers[name] = {"weights": model.get_weights(), "loss": [float(history.history["loss"][0])]}
+    return answers
+
+
+@functools.lru_cache(maxsize=1)
+def dropout_reference():
+    """Keras's own Dropout masks for one training step of the check's batch, and the loss and
+    gradients that Keras (TensorFlow's autodiff) and numpy_impl compute on those masks.
+
+    Keras's Dropout draws from a seed generator whose state is [seed, step]: feeding ones through
+    a layer shows the mask its next training call will draw, and rewinding the state makes that
+    call draw it again.
+    """
+    import keras_impl
+    ref = reference()
+    options = {**_options(), "dropout": DROPOUT_RATE}
+    keras_model = keras_impl.build_model(**options)
+    keras_model.set_weights(ref["weights"])
+    masks = []
+    for layer in keras_model.layers:
+        if type(layer).__name__ == "Dropout":
+            state = layer.seed_generator.state.numpy().copy()
+            masks.append(np.asarray(layer(np.ones((BATCH, layer.input.shape[-1])), training=True)) != 0)
+            layer.seed_generator.state.assign(state)
+    answers = {"masks": masks}
+    answers["TensorFlow"] = dict(zip(("loss", "gradients"), keras_impl.loss_and_gradients(keras_model, ref["x"], ref["y"])))
+    model = numpy_impl.build_model(**options)
+    model.set_weights(ref["weights"])
+    for layer, mask in zip([l for l in model.layers if isinstance(l, numpy_impl.Dropout)], masks):
+        layer.draw_mask = lambda shape, mask=mask: mask
+    answers["numpy_impl"] = dict(zip(("loss", "gradients"), numpy_impl.loss_and_gradients(model, ref["x"], ref["y"])))
     return answers
 
 
@@ -162,6 +214,8 @@ def _within(errors, bound):
 
 
 def _max_abs(mine, expected):
+    if np.shape(mine) != np.shape(expected):
+        return float("inf")
     return float(np.max(np.abs(np.asarray(mine, np.float64) - expected))) if np.isfinite(mine).all() else float("inf")
 
 

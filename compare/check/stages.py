@@ -1,0 +1,542 @@
+"""The stages of `python -m compare check TWIN`, each needing the ones before it:
+
+    API and shapes -> forward (probabilities) -> loss -> each gradient
+    (output layer first, the order backprop computes them) -> optimizer steps
+    (plain, momentum, Nesterov) -> a short lockstep fit (weights, History, evaluate)
+    -> Dropout (on the twin's own masks, then on Keras's) -> Flatten
+    -> more of Keras (Adam, RMSprop, L2, integer labels), where the twin has them
+
+Everything runs in float64 on one small network (24-16-16-10: the 16 -> 16
+layer is square on purpose) with the same weights and batches as two
+references: numpy_impl, and the Keras twin with TensorFlow's autodiff
+(reference.py). Every call into the twin goes through a Guard (guard.py): a
+time limit, its printing kept aside, its inputs watched. The first stage that
+fails ends the check with a plain-words hint of where to look (hints.py).
+"""
+import traceback
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..gradcheck import entry_error
+from . import hints
+from .guard import DEFAULT_TIMEOUT, Guard, GuardFailed, float32_trace
+from .hints import WHERE
+from .results import _number, format_row as _format_row
+from .reference import (BATCH, BINOMIAL_SIGMAS, BOUND_FINITE_DIFFERENCES, BOUND_FIT, BOUND_GRADIENT, BOUND_LOSS,
+                        BOUND_PROBABILITIES, BOUND_SCALE, BOUND_WEIGHTS, CLASSES, DROPOUT_RATE, DROPOUT_SAMPLES,
+                        FD_ENTRIES, FIT_BATCH, FIT_EPOCHS, FIT_SAMPLES, HIDDEN, IMAGE_SHAPE, INPUT_DIM, STEPS,
+                        STEP_KINDS, STEP_LEARNING_RATE, VOCABULARY, _errors, _evaluate, _history_difference,
+                        _max_abs, _max_weight_difference, _options, _predict, _relative_to_largest, _within,
+                        backprop_order, dropout_reference, reference, tensor_label, vocabulary_reference)
+
+
+class StageFailed(Exception):
+    """A stage failed; `hint` says where to look."""
+
+    def __init__(self, hint, what="(could not run)"):
+        super().__init__(hint)
+        self.hint, self.what = hint, what
+
+
+@dataclass
+class Row:
+    stage: str
+    what: str
+    passed: bool
+    errors: dict = field(default_factory=dict)     # reference name -> measured error
+    bound: str = ""
+    skipped: bool = False
+
+
+STAGES = ("API", "forward", "loss", "gradients", "optimizer", "fit", "dropout", "flatten", "more of Keras")
+
+
+class Checker:
+    """Runs the stages on one twin module; collects rows; `run()` returns True if all passed."""
+
+    def __init__(self, module, emit=print, timeout=DEFAULT_TIMEOUT):
+        self.module = module
+        self.emit = emit
+        self.guard = Guard(home=_home(module), timeout=timeout)
+        self.rows = []
+        self.hint = None
+        self.failed_stage = None
+
+    def row(self, stage, what, passed, errors=None, bound="", skipped=False):
+        row = Row(stage, what, bool(passed), errors or {}, bound, skipped)
+        self.rows.append(row)
+        self.emit(_format_row(row))
+        return row
+
+    def run(self):
+        methods = [self.stage_api, self.stage_forward, self.stage_loss, self.stage_gradients, self.stage_optimizer,
+                   self.stage_fit, self.stage_dropout, self.stage_flatten, self.stage_vocabulary]
+        for index, (name, stage) in enumerate(zip(STAGES, methods)):
+            try:
+                with np.errstate(all="ignore"), warnings.catch_warnings():
+                    warnings.simplefilter("ignore")   # overflow in a twin shows as a failed row, not a warning
+                    stage()
+            except StageFailed as failure:
+                self.failed_stage, self.hint = name, failure.hint
+                if not any(row.stage == _short(name) and not row.passed for row in self.rows):
+                    self.row(_short(name), failure.what, False)
+                self.emit("")
+                self.emit(f"The first failing stage is '{name}'. Where to look:")
+                for line in hints.wrap(failure.hint):
+                    self.emit(f"  {line}")
+                rest = list(STAGES[index + 1:])
+                if rest:
+                    self.emit(f"  (not run until this passes: {', '.join(rest)})")
+                return False
+        return True
+
+    # ---- calling the twin, distrustfully ------------------------------------------------
+
+    def call(self, what, function, *args, **kwargs):
+        """Call the twin through the guard; whatever goes wrong fails the stage with a hint."""
+        try:
+            return self.guard.call(what, function, *args, **kwargs)
+        except NotImplementedError as error:
+            raise self._not_written(error) from None
+        except GuardFailed as failure:
+            raise StageFailed(failure.hint, failure.what) from None
+
+    def build(self, weights=None, **overrides):
+        options = {**_options(), **overrides}
+        model = self.call(f"build_model({_call(overrides)})", self.module.build_model, **options)
+        self.set_weights(model, reference()["weights"] if weights is None else weights)
+        return model
+
+    def set_weights(self, model, weights):
+        given = [self.guard.give("the arrays given to set_weights", w) for w in weights]
+        self.call("set_weights(weights)", model.set_weights, given)
+
+    def fit(self, model, x, y, batch_size, epochs=1):
+        return self.call("fit(x, y)", model.fit, self.guard.give("the x given to fit", x),
+                         self.guard.give("the y given to fit", y), batch_size=batch_size, epochs=epochs,
+                         shuffle=False, verbose=0)
+
+    def predict(self, model, x):
+        return np.asarray(self.call("predict(x)", _predict, model, self.guard.give("the x given to predict", x)))
+
+    def evaluate(self, model, x, y):
+        return self.call("evaluate(x, y)", _evaluate, model, self.guard.give("the x given to evaluate", x),
+                         self.guard.give("the y given to evaluate", y))
+
+    def loss_and_gradients(self, model, x, y):
+        return self.call("loss_and_gradients(model, x, y)", self.module.loss_and_gradients, model,
+                         self.guard.give("the x given to loss_and_gradients", x),
+                         self.guard.give("the y given to loss_and_gradients", y))
+
+    def precision(self, stage, what, value, hint=None):
+        """Fail with a plain word if `value` carries float32 in this float64 check."""
+        trace = float32_trace(value)
+        if trace:
+            self.row(stage, f"{what}: float64", False)
+            raise StageFailed(hints.float32_hint(what, trace, hint))
+
+    @staticmethod
+    def _not_written(error):
+        """StageFailed naming the exercise function that raised NotImplementedError, and what it computes."""
+        from ..twins import raising_function
+        name = raising_function(error) or "a function"
+        frame = traceback.extract_tb(error.__traceback__)[-1]
+        task = str(error)
+        task = task[len(name) + 2:] if task.startswith(name + ": ") else task
+        hint = (f"{name} ({Path(frame.filename).name}:{frame.lineno}) is not written yet, and this stage "
+                f"needs it: write it next.{' It computes: ' + task if task else ''}")
+        return StageFailed(hint, f"needs {name}: not written yet")
+
+    # -- API and shapes ---------------------------------------------------------
+
+    def stage_api(self):
+        model = self.build()
+        missing = [name for name in ("fit", "evaluate", "predict", "get_weights", "set_weights")
+                   if not callable(getattr(model, name, None))]
+        if missing:
+            self.row("API", "model methods", False)
+            raise StageFailed(f"the model build_model returns has no {', '.join(missing)}: a twin's model "
+                              "answers fit, evaluate, predict, get_weights and set_weights, as a Keras model does.")
+        weights = self.call("get_weights()", model.get_weights)
+        expected = [w.shape for w in reference()["weights"]]
+        shapes = [np.shape(w) for w in weights]
+        if shapes != expected:
+            self.row("API", "get_weights() shapes", False)
+            raise StageFailed(f"get_weights() gives shapes {shapes}, expected {expected}: Keras's order, "
+                              "[kernel_0 (in, out), bias_0 (out,), kernel_1, ...], for "
+                              f"build_model(input_dim={INPUT_DIM}, hidden={HIDDEN}, num_classes={CLASSES}).")
+        dtypes = sorted({np.asarray(w).dtype.name for w in weights})
+        if dtypes != ["float64"]:
+            self.row("API", "float64 weights", False)
+            raise StageFailed(f"build_model(dtype='float64') made weights of dtype {', '.join(dtypes)}: "
+                              "every weight and computation must take the dtype asked for.")
+        if any(not np.array_equal(a, b) for a, b in zip(weights, reference()["weights"])):
+            self.row("API", "set_weights / get_weights", False)
+            raise StageFailed("set_weights(w) followed by get_weights() does not give w back: set_weights "
+                              "must copy each array into the model's weights.")
+        learning_rate = getattr(getattr(model, "optimizer", None), "learning_rate", None)
+        if learning_rate is None or not np.isclose(float(learning_rate), _options()["learning_rate"]):
+            self.row("API", "optimizer.learning_rate", False)
+            raise StageFailed("model.optimizer.learning_rate should hold the learning_rate given to "
+                              "build_model (compare sets it for a learning-rate schedule).")
+        self.row("API", f"build_model, {len(weights)} weight tensors, float64", True)
+
+    # -- forward ----------------------------------------------------------------
+
+    def stage_forward(self):
+        ref = reference()
+        model = self.build()
+        for key, x, label in (("probabilities", ref["x"], "probabilities"),
+                              ("probabilities_large", ref["x_large"],
+                               f"probabilities, large logits (rows' max |z| {ref['smallest_row_logit']:.0f}.."
+                               f"{ref['largest_logit']:.0f})")):
+            mine = self.predict(model, x)
+            if mine.shape != (BATCH, CLASSES):
+                self.row("forward", label, False)
+                raise StageFailed(f"predict(x) gave shape {mine.shape}, expected ({BATCH}, {CLASSES}): one row "
+                                  "of class probabilities per sample.")
+            self.precision("forward", "predict(x)", mine)
+            mine = np.asarray(mine, dtype=np.float64)
+            errors = _errors(mine, ref, key, _max_abs)
+            passed = _within(errors, BOUND_PROBABILITIES)
+            self.row("forward", label, passed, errors, f"{BOUND_PROBABILITIES:.0e}")
+            if not passed:
+                leak = self.call("the layers' forward passes", hints.float32_layer, model, x)
+                raise StageFailed(hints.float32_hint(*leak) if leak else hints.forward_hint(mine, key))
+
+    # -- loss ---------------------------------------------------------------------
+
+    def stage_loss(self):
+        ref = reference()
+        model = self.build()
+        # evaluate() gives the loss alone; loss_and_gradients' loss is checked with the gradients.
+        for key, x, label in (("loss", ref["x"], "evaluate: mean cross-entropy"),
+                              ("loss_large", ref["x_large"], "evaluate: mean cross-entropy, large logits")):
+            loss = self.evaluate(model, x, ref["y"])[0]
+            self.precision("loss", "evaluate's loss", loss)
+            loss = float(loss)
+            errors = {name: abs(loss - ref[name][key]) / abs(ref[name][key]) for name in ("numpy_impl", "TensorFlow")}
+            passed = _within(errors, BOUND_LOSS)
+            self.row("loss", label, passed, errors, f"{BOUND_LOSS:.0e} rel.")
+            if not passed:
+                raise StageFailed(hints.loss_hint(loss, ref["TensorFlow"][key], key))
+
+    # -- gradients ------------------------------------------------------------------
+
+    def stage_gradients(self):
+        ref = reference()
+        model = self.build()
+        loss, gradients = self.loss_and_gradients(model, ref["x"], ref["y"])
+        self.precision("gradients", "loss_and_gradients' loss", loss)
+        errors = {name: abs(float(loss) - ref[name]["loss"]) / abs(ref[name]["loss"]) for name in ("numpy_impl", "TensorFlow")}
+        self.row("gradients", "loss_and_gradients: its loss", _within(errors, BOUND_LOSS), errors, f"{BOUND_LOSS:.0e} rel.")
+        if not _within(errors, BOUND_LOSS):
+            raise StageFailed("evaluate() gives the right loss but loss_and_gradients does not: both should "
+                              f"compute the mean cross-entropy of the batch the same way ({WHERE['loss']}).")
+        if len(gradients) != len(ref["weights"]):
+            self.row("gradients", "one per weight tensor", False)
+            raise StageFailed(f"loss_and_gradients returned {len(gradients)} gradients for "
+                              f"{len(ref['weights'])} weight tensors: one per array of get_weights(), same order.")
+        for index in backprop_order():
+            self.precision("gradients", f"the gradient of {tensor_label(index)}", gradients[index],
+                           "the backward pass rounds to float32 at or before this tensor: look for astype, "
+                           "np.float32 or a float32 buffer in the backward functions")
+        gradients = [np.asarray(g, dtype=np.float64) for g in gradients]
+        numeric = self.finite_differences(model, ref["weights"], ref["x"], ref["y"])
+        verdicts = {}
+        for index in backprop_order():
+            label = tensor_label(index)
+            expected_shape = ref["weights"][index].shape
+            if gradients[index].shape != expected_shape:
+                self.row("gradients", label, False)
+                raise StageFailed(f"the gradient of {label} has shape {gradients[index].shape}, its weight "
+                                  f"{expected_shape}: dL/dW always has W's shape" +
+                                  (" (for a kernel: x.T @ dL/dz, (in, B) @ (B, out)); grad.T @ x gives the "
+                                   "transposed shape." if index % 2 == 0 else "."))
+            errors = _errors(gradients[index], ref, "gradients", _relative_to_largest, index)
+            fd = float(np.max(numeric[index]))
+            errors["finite diff."] = fd
+            verdicts[index] = _within({k: v for k, v in errors.items() if k != "finite diff."}, BOUND_GRADIENT)
+            passed = verdicts[index] and fd <= BOUND_FINITE_DIFFERENCES
+            self.row("gradients", label, passed, errors, f"{BOUND_GRADIENT:.0e} (fd {BOUND_FINITE_DIFFERENCES:.0e})")
+        failed = [i for i in backprop_order() if not verdicts[i]]
+        if failed:
+            raise StageFailed(hints.gradient_hint(gradients, ref["TensorFlow"]["gradients"], verdicts))
+        worst_fd = [i for i in backprop_order() if np.max(numeric[i]) > BOUND_FINITE_DIFFERENCES]
+        if worst_fd:
+            raise StageFailed(f"the gradients agree with TensorFlow's, but finite differences of your own loss "
+                              f"disagree with them at {tensor_label(worst_fd[0])}: loss_and_gradients' loss and "
+                              "its gradients do not come from the same computation (a cached or stale value?).")
+
+    def finite_differences(self, model, start, x, y, entries=FD_ENTRIES):
+        """Relative error of the twin's gradients against central differences of its own loss, at `start`."""
+        x, y = self.guard.give("the x given to loss_and_gradients", x), self.guard.give("the y given to it", y)
+        weights = [w.copy() for w in start]          # entry_error moves one entry at a time and puts it back
+
+        def loss_and_gradients():
+            self.call("set_weights(weights)", model.set_weights, [w.copy() for w in weights])
+            return self.call("loss_and_gradients(model, x, y)", self.module.loss_and_gradients, model, x, y)
+
+        _, analytic = loss_and_gradients()
+        rng = np.random.default_rng(0)
+        errors = []
+        for tensor, gradient in zip(weights, analytic):
+            gradient = np.asarray(gradient, dtype=np.float64)
+            picks = rng.choice(tensor.size, size=min(entries, tensor.size), replace=False)
+            worst = []
+            for flat in picks:
+                index = np.unravel_index(flat, tensor.shape)
+                analytic_value = gradient[index] if gradient.shape == tensor.shape else np.nan
+                worst.append(entry_error(analytic_value, lambda: float(loss_and_gradients()[0]), tensor, index))
+            errors.append(np.nan_to_num(np.array(worst), nan=np.inf))
+        self.call("set_weights(weights)", model.set_weights, [w.copy() for w in start])
+        return errors
+
+    # -- optimizer steps -------------------------------------------------------------
+
+    def stage_optimizer(self):
+        ref = reference()
+        results = {}
+        for label, momentum, nesterov in STEP_KINDS:
+            model = self.build(learning_rate=STEP_LEARNING_RATE, momentum=momentum, nesterov=nesterov)
+            self.fit(model, ref["x_steps"], ref["y_steps"], batch_size=BATCH)
+            mine = self.call("get_weights()", model.get_weights)
+            for index, weight in enumerate(mine):
+                self.precision("optimizer", f"{tensor_label(index)} after {STEPS} {label} steps", weight,
+                               f"the update rounds to float32 ({WHERE['sgd']})")
+            mine = [np.asarray(w, dtype=np.float64) for w in mine]
+            results[label] = mine
+            errors = _errors(mine, ref, f"steps_{label}", _max_weight_difference)
+            passed = _within(errors, BOUND_WEIGHTS)
+            self.row("optimizer", f"{STEPS} steps, {label}", passed, errors, f"{BOUND_WEIGHTS:.0e}")
+            if not passed:
+                raise StageFailed(hints.optimizer_hint(label, mine, ref, results))
+
+    # -- lockstep fit -----------------------------------------------------------------
+
+    def stage_fit(self):
+        ref = reference()
+        model = self.build(learning_rate=0.05, momentum=0.9, nesterov=False)
+        history = self.fit(model, ref["x_fit"], ref["y_fit"], batch_size=FIT_BATCH, epochs=FIT_EPOCHS)
+        mine = [np.asarray(w, dtype=np.float64) for w in self.call("get_weights()", model.get_weights)]
+        errors = _errors(mine, ref, "fit_weights", _max_weight_difference)
+        passed = _within(errors, BOUND_FIT)
+        label = f"{FIT_EPOCHS} epochs, {FIT_SAMPLES} samples, batch {FIT_BATCH}: weights"
+        self.row("fit", label, passed, errors, f"{BOUND_FIT:.0e}")
+        if not passed:
+            raise StageFailed("single optimizer steps agree but a whole fit does not: look at how fit cuts "
+                              f"batches ({FIT_SAMPLES} samples in batches of {FIT_BATCH}: the last has "
+                              f"{FIT_SAMPLES % FIT_BATCH}, and its loss is the mean over its own size), and that "
+                              f"shuffle=False keeps the order ({WHERE['fit']}).")
+        try:
+            recorded = {key: [float(v) for v in history.history[key]] for key in ("loss", "accuracy")}
+        except (AttributeError, KeyError, TypeError, ValueError):
+            self.row("fit", "History", False)
+            raise StageFailed("fit should return a History whose .history holds 'loss' and 'accuracy', "
+                              "one value per epoch, as Keras's does.") from None
+        errors = _errors(recorded, ref, "fit_history", _history_difference)
+        passed = _within(errors, BOUND_FIT)
+        self.row("fit", "History loss and accuracy", passed, errors, f"{BOUND_FIT:.0e}")
+        if not passed:
+            raise StageFailed("the weights agree but History does not: Keras's History 'loss' and 'accuracy' "
+                              "are running means over the epoch, weighted by each batch's size and taken "
+                              f"before each update ({WHERE['fit']}).")
+        result = self.evaluate(model, ref["x"], ref["y"])
+        errors = _errors([float(v) for v in result], ref, "evaluate", _history_difference)
+        passed = _within(errors, BOUND_FIT)
+        self.row("fit", "evaluate: [loss, accuracy]", passed, errors, f"{BOUND_FIT:.0e}")
+        if not passed:
+            raise StageFailed("evaluate(x, y) should return [mean loss, accuracy] over all of x at the "
+                              "current weights, without changing them.")
+
+    # -- Dropout: what must hold on the twin's own masks, then the same step as Keras on Keras's ----------
+
+    def stage_dropout(self):
+        ref = reference()
+        model = self.build_optional("dropout", f"Dropout {DROPOUT_RATE}", dropout=DROPOUT_RATE)
+        if model is None:
+            return
+        # evaluate and predict never drop: the network is the reference's, whatever the rate
+        errors = _errors(self.predict(model, ref["x"]).astype(np.float64), ref, "probabilities", _max_abs)
+        self.row("dropout", "predict: the identity through Dropout", _within(errors, BOUND_PROBABILITIES), errors,
+                 f"{BOUND_PROBABILITIES:.0e}")
+        if not _within(errors, BOUND_PROBABILITIES):
+            raise StageFailed(hints.dropout_inference_hint("predict"))
+        loss = float(self.evaluate(model, ref["x"], ref["y"])[0])
+        errors = {name: abs(loss - ref[name]["loss"]) / ref[name]["loss"] for name in ("numpy_impl", "TensorFlow")}
+        self.row("dropout", "evaluate: the identity through Dropout", _within(errors, BOUND_LOSS), errors,
+                 f"{BOUND_LOSS:.0e} rel.")
+        if not _within(errors, BOUND_LOSS):
+            raise StageFailed(hints.dropout_inference_hint("evaluate"))
+        layers = _dropout_layers(model)
+        if not layers:
+            self.row("dropout", "the layer alone: skipped (no model.layers with a Dropout)", True, skipped=True)
+            return
+        self.dropout_layer_alone(layers[0])
+        if all(callable(getattr(layer, "draw_mask", None)) for layer in layers):
+            self.dropout_on_keras_masks(model, layers)
+        else:
+            self.row("dropout", "on Keras's masks: skipped (its Dropout has no draw_mask)", True, skipped=True)
+
+    def dropout_layer_alone(self, layer):
+        """Feed one Dropout layer a (4096, 16) array in training mode: share dropped, scale, backward."""
+        rng = np.random.default_rng(5)
+        x = rng.uniform(0.5, 1.5, (DROPOUT_SAMPLES, HIDDEN[0]))          # no zeros: a zero out means dropped
+        out = np.asarray(self.call("Dropout.forward(x, training=True)", layer.forward,
+                                   self.guard.give("the x given to Dropout.forward", x), training=True))
+        if out.shape != x.shape:
+            self.row("dropout", "training: output shape", False)
+            raise StageFailed(f"Dropout.forward gave shape {out.shape} for an input of {x.shape}: dropout "
+                              f"keeps the shape ({WHERE['dropout_forward']}).")
+        kept = out != 0
+        share = 1 - kept.mean()
+        sigma = np.sqrt(DROPOUT_RATE * (1 - DROPOUT_RATE) / x.size)
+        error = abs(share - DROPOUT_RATE)
+        bound = BINOMIAL_SIGMAS * sigma
+        self.row("dropout", f"training: {share:.4f} dropped at rate {DROPOUT_RATE}", error <= bound, {},
+                 f"|share - rate| {error:.1e} <= {bound:.1e} ({BINOMIAL_SIGMAS} sd)")
+        if error > bound:
+            raise StageFailed(hints.dropout_share_hint(share))
+        scale = 1 / (1 - DROPOUT_RATE)
+        ratio = out[kept] / (x[kept] * scale)
+        error = float(np.max(np.abs(ratio - 1))) if kept.any() else np.inf
+        self.row("dropout", "training: kept entries times 1 / (1 - rate)", error <= BOUND_SCALE, {},
+                 f"{_number(error)} <= {BOUND_SCALE:.0e} rel.")
+        if not error <= BOUND_SCALE:
+            raise StageFailed(hints.dropout_scale_hint(float(np.median(out[kept] / x[kept])) if kept.any() else 0.0))
+        upstream = rng.standard_normal(x.shape)
+        back = np.asarray(self.call("Dropout.backward(grad)", layer.backward,
+                                    self.guard.give("the gradient given to Dropout.backward", upstream)))
+        expected = np.where(kept, upstream * scale, 0.0)
+        error = _max_abs(back, expected) / np.abs(expected).max() if back.shape == expected.shape else np.inf
+        self.row("dropout", "backward: the forward pass's mask and scale", error <= BOUND_SCALE, {},
+                 f"{_number(error)} <= {BOUND_SCALE:.0e} rel.")
+        if not error <= BOUND_SCALE:
+            raise StageFailed(hints.dropout_backward_hint(back, upstream, kept, scale))
+        again = np.asarray(self.call("Dropout.forward(x, training=True)", layer.forward,
+                                     self.guard.give("the x given to Dropout.forward", x), training=True)) != 0
+        changed = float(np.mean(again != kept))
+        self.row("dropout", "a new mask each training step", changed > 0.1, {},
+                 f"{100 * changed:.0f}% of entries changed > 10%")
+        if changed <= 0.1:
+            raise StageFailed("two training steps dropped the same entries: draw a fresh mask at every "
+                              f"training call, from the layer's generator ({WHERE['dropout_forward']}).")
+
+    def dropout_on_keras_masks(self, model, layers):
+        """Hand Keras's own masks to the twin's Dropout layers (draw_mask), then compare the loss and
+        gradients of one training step with Keras's on the same masks, and with finite differences."""
+        ref = reference()
+        answers = dropout_reference()
+        if len(layers) != len(answers["masks"]):
+            self.row("dropout", "on Keras's masks: one Dropout per hidden layer", False)
+            raise StageFailed(f"build_model(dropout={DROPOUT_RATE}) made {len(layers)} Dropout layers; Keras's "
+                              f"has {len(answers['masks'])}, one after each hidden layer.")
+        for layer, mask in zip(layers, answers["masks"]):
+            layer.draw_mask = lambda shape, mask=mask: mask.copy()
+        loss, gradients = self.loss_and_gradients(model, ref["x"], ref["y"])
+        errors = {name: abs(float(loss) - answers[name]["loss"]) / answers[name]["loss"]
+                  for name in ("numpy_impl", "TensorFlow")}
+        self.row("dropout", "on Keras's masks: the loss", _within(errors, BOUND_LOSS), errors, f"{BOUND_LOSS:.0e} rel.")
+        if not _within(errors, BOUND_LOSS):
+            raise StageFailed(f"on Keras's own masks the training loss differs from Keras's: the forward pass in "
+                              f"training must apply each layer's mask and scale ({WHERE['dropout_forward']}).")
+        numeric = self.finite_differences(model, ref["weights"], ref["x"], ref["y"], entries=8)
+        errors = {name: max(_relative_to_largest(np.asarray(g, np.float64), r)
+                            for g, r in zip(gradients, answers[name]["gradients"]))
+                  if len(gradients) == len(answers[name]["gradients"]) else np.inf
+                  for name in ("numpy_impl", "TensorFlow")}
+        errors["finite diff."] = float(max(np.max(e) for e in numeric))
+        passed = _within({k: v for k, v in errors.items() if k != "finite diff."}, BOUND_GRADIENT) \
+            and errors["finite diff."] <= BOUND_FINITE_DIFFERENCES
+        self.row("dropout", "on Keras's masks: every gradient", passed, errors,
+                 f"{BOUND_GRADIENT:.0e} (fd {BOUND_FINITE_DIFFERENCES:.0e})")
+        if not passed:
+            raise StageFailed("on Keras's own masks the loss agrees but the gradients do not: the backward pass "
+                              "through Dropout multiplies by the same mask and the same 1 / (1 - rate) as the "
+                              f"forward pass ({WHERE['dropout_backward']}).")
+
+    # -- Flatten: images give what their flattened rows give ------------------------------------
+
+    def stage_flatten(self):
+        ref = reference()
+        model = self.build_optional("flatten", f"input_shape={IMAGE_SHAPE} (Flatten)", input_shape=IMAGE_SHAPE)
+        if model is None:
+            return
+        images = ref["x"].reshape((BATCH,) + IMAGE_SHAPE)
+        errors = _errors(self.predict(model, images).astype(np.float64), ref, "probabilities", _max_abs)
+        self.row("flatten", f"(B, {IMAGE_SHAPE[0]}, {IMAGE_SHAPE[1]}) images: probabilities",
+                 _within(errors, BOUND_PROBABILITIES), errors, f"{BOUND_PROBABILITIES:.0e}")
+        if not _within(errors, BOUND_PROBABILITIES):
+            raise StageFailed(hints.flatten_hint())
+        _, gradients = self.loss_and_gradients(model, images, ref["y"])
+        errors = {name: _max_weight_difference([np.asarray(g, np.float64) for g in gradients], ref[name]["gradients"])
+                  for name in ("numpy_impl", "TensorFlow")}
+        self.row("flatten", f"(B, {IMAGE_SHAPE[0]}, {IMAGE_SHAPE[1]}) images: gradients",
+                 _within(errors, BOUND_GRADIENT), errors, f"{BOUND_GRADIENT:.0e}")
+        if not _within(errors, BOUND_GRADIENT):
+            raise StageFailed(hints.flatten_hint())
+
+    def build_optional(self, stage, label, **options):
+        """build_model(**options), or None (a skipped row) where the twin's build_model does not take them."""
+        try:
+            return self.build(**options)
+        except StageFailed as failure:
+            if "TypeError" in failure.what and "unexpected keyword" in failure.hint:
+                self.row(stage, f"{label}: skipped (build_model does not take it)", True, skipped=True)
+                return None
+            raise
+
+    # -- the rest of the vocabulary, where the twin has it --------------------------------------
+
+    def stage_vocabulary(self):
+        ref = reference()
+        for label, (options, where, formula) in VOCABULARY.items():
+            sparse = options.get("loss") == "sparse_categorical_crossentropy"
+            y_steps = ref["y_steps"].argmax(axis=1) if sparse else ref["y_steps"]
+            model = self.build_optional("more", label, **options)
+            if model is None:
+                continue
+            history = self.fit(model, ref["x_steps"], y_steps, batch_size=BATCH)
+            mine = [np.asarray(w, dtype=np.float64) for w in self.call("get_weights()", model.get_weights)]
+            answers = vocabulary_reference(label)
+            errors = _errors(mine, answers, "weights", _max_weight_difference)
+            try:
+                loss = [float(history.history["loss"][0])]
+            except (AttributeError, KeyError, IndexError, TypeError, ValueError):
+                loss = [np.inf]
+            errors = {name: max(error, _history_difference(loss, answers[name]["loss"])) for name, error in errors.items()}
+            passed = _within(errors, BOUND_WEIGHTS)
+            self.row("more", f"{STEPS} steps, {label}", passed, errors, f"{BOUND_WEIGHTS:.0e} (weights, loss)")
+            if not passed:
+                raise StageFailed(f"plain SGD agrees but {label} does not, after {STEPS} steps from the same "
+                                  f"weights (the weights, or History's loss): Keras computes {formula} "
+                                  f"({WHERE[where]}).")
+
+
+# ---- helpers ----------------------------------------------------------------------------
+
+def _dropout_layers(model):
+    """The model's Dropout layers that can be called alone (forward(x, training), backward(grad))."""
+    return [layer for layer in getattr(model, "layers", None) or []
+            if "dropout" in type(layer).__name__.lower()
+            and callable(getattr(layer, "forward", None)) and callable(getattr(layer, "backward", None))]
+
+
+def _home(module):
+    """The twin's own folder (a package) or file, so an error can name the learner's own line."""
+    path = getattr(module, "__file__", None)
+    if not path:
+        return None
+    path = Path(path)
+    return path.parent if path.name == "__init__.py" else path
+
+
+def _short(stage):
+    return "more" if stage == "more of Keras" else stage
+
+
+def _call(options):
+    return ", ".join(f"{k}={v!r}" for k, v in options.items())

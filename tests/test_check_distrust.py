@@ -1,0 +1,388 @@
+"""check's Dropout and Flatten stages, and a check that distrusts the twin it runs:
+a call that never returns, float32 where float64 was asked, inputs changed in place,
+an error deep in the twin, printing; and the verdict as Gradescope's results.json.
+
+Mistakes are planted in a fresh copy of numpy_impl (as in test_check.py) or written
+as a learner's own file.
+"""
+import json
+import math
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from compare import check
+from compare.__main__ import main
+
+from .test_check import PACKAGE, first_failure, fresh_twin, run
+
+
+def checked(twin, **options):
+    lines = []
+    passed, checker = check.run_check("twin", emit=lines.append, module=twin, **options)
+    return passed, checker, "\n".join(lines)
+
+
+# ---- Dropout: four classic mistakes, and two more -----------------------------------------
+
+def plant_dropout(twin, bug):
+    Dropout = twin.layers.Dropout
+    right_forward, right_backward = Dropout.forward, Dropout.backward
+    if bug == "backward ignores the mask":
+        Dropout.backward = lambda self, grad_outputs, need_grad_inputs=True: grad_outputs
+    elif bug == "no 1 / (1 - rate) scale":
+        def forward(self, x, training=False):
+            if not training:
+                return x
+            self.mask = self.draw_mask(x.shape)
+            return x * self.mask
+        Dropout.forward = forward
+        Dropout.backward = lambda self, grad_outputs, need_grad_inputs=True: grad_outputs * self.mask
+    elif bug == "rate taken as the keep probability":
+        def forward(self, x, training=False):
+            if not training:
+                return x
+            self.mask = self.rng.random(x.shape) < self.rate          # keeps a share `rate`
+            return x * self.mask / self.rate
+        Dropout.forward = forward
+        Dropout.backward = lambda self, grad_outputs, need_grad_inputs=True: grad_outputs * self.mask / self.rate
+    elif bug == "drops in predict too":
+        Dropout.forward = lambda self, x, training=False: right_forward(self, x, training=True)
+    elif bug == "backward draws a new mask":
+        def backward(self, grad_outputs, need_grad_inputs=True):
+            return grad_outputs * self.draw_mask(grad_outputs.shape) * self.scale
+        Dropout.backward = backward
+    elif bug == "the same mask every step":
+        Dropout.draw_mask = lambda self, shape: np.random.default_rng(0).random(shape) >= self.rate
+    else:
+        raise AssertionError(bug)
+    return twin
+
+
+# bug -> (first failing row, words the hint must contain)
+DROPOUT_BUGS = {
+    "backward ignores the mask": ("backward", ["ignores the mask", "Dropout.backward"]),
+    "no 1 / (1 - rate) scale": ("kept entries", ["not scaled at all", "1 / (1 - rate)"]),
+    "rate taken as the keep probability": ("dropped at rate", ["probability to keep", "u >= rate"]),
+    "drops in predict too": ("predict: the identity", ["identity outside training", "Dropout.forward"]),
+    "backward draws a new mask": ("backward", ["another mask", "forward"]),
+    "the same mask every step": ("a new mask each", ["fresh mask"]),
+}
+
+
+@pytest.mark.parametrize("bug", list(DROPOUT_BUGS))
+def test_a_dropout_mistake_fails_the_dropout_stage(bug):
+    row_start, words = DROPOUT_BUGS[bug]
+    passed, checker, text = checked(plant_dropout(fresh_twin(), bug))
+    assert not passed and checker.failed_stage == "dropout"
+    failed = first_failure(checker)
+    assert failed.stage == "dropout" and row_start in failed.what, failed
+    for word in words:
+        assert word in checker.hint, (word, checker.hint)
+    assert all(row.passed for row in checker.rows[:checker.rows.index(failed)])
+
+
+def test_the_dropout_mistakes_exit_1_from_the_command_line(tmp_path, capsys):
+    twin = tmp_path / "careless.py"
+    twin.write_text(textwrap.dedent("""\
+        import numpy_impl
+        from numpy_impl import loss_and_gradients
+
+        class CarelessDropout(numpy_impl.Dropout):
+            def backward(self, grad_outputs, need_grad_inputs=True):
+                return grad_outputs          # ignores the mask: a dropped entry's gradient is not 0
+
+        def build_model(**options):
+            model = numpy_impl.build_model(**options)
+            for layer in model.layers:
+                if isinstance(layer, numpy_impl.Dropout):
+                    layer.__class__ = CarelessDropout
+            return model
+        """))
+    assert main(["check", str(twin)]) == 1
+    captured = capsys.readouterr()
+    assert "failed at stage 'dropout'" in captured.err and "ignores the mask" in captured.out
+    assert f"loaded from {twin}" in captured.out
+
+
+def test_keras_masks_catch_a_backward_that_scales_differently_from_its_forward():
+    # forward and backward both wrong in the same unscaled way pass the layer rows only if
+    # the scale check is skipped; here the backward pass alone forgets the scale
+    twin = fresh_twin()
+    twin.layers.Dropout.backward = lambda self, grad_outputs, need_grad_inputs=True: grad_outputs * self.mask
+    passed, checker, _ = checked(twin)
+    assert not passed and checker.failed_stage == "dropout"
+    assert "not the 1 / (1 - rate) scale" in checker.hint
+
+
+def test_the_dropout_reference_uses_keras_own_masks():
+    answers = check.dropout_reference()
+    assert len(answers["masks"]) == 2
+    for mask in answers["masks"]:
+        assert mask.shape == (32, 16) and 0.5 < mask.mean() < 0.9        # about 70% kept at rate 0.3
+    assert not np.array_equal(*answers["masks"])
+    # numpy_impl on Keras's masks: the same loss and gradients as Keras's autodiff
+    assert abs(answers["numpy_impl"]["loss"] - answers["TensorFlow"]["loss"]) < 1e-14
+    for a, b in zip(answers["numpy_impl"]["gradients"], answers["TensorFlow"]["gradients"]):
+        assert np.abs(a - b).max() < 1e-14
+
+
+# ---- Flatten ----------------------------------------------------------------------------------
+
+def test_a_flatten_in_the_wrong_order_fails_the_flatten_stage():
+    twin = fresh_twin()
+    twin.layers.Flatten.forward = lambda self, x, training=False: np.swapaxes(x, 1, 2).reshape(len(x), -1)
+    passed, checker, _ = checked(twin)
+    assert not passed and checker.failed_stage == "flatten"
+    assert "row-major" in checker.hint and first_failure(checker).what.startswith("(B, 4, 6) images")
+
+
+# ---- softmax: rows of very different scale ------------------------------------------------------
+
+def test_the_large_logit_batch_mixes_row_scales():
+    reference = check.reference()
+    assert reference["largest_logit"] > 900 and reference["smallest_row_logit"] < 10
+
+
+def test_a_softmax_shifted_by_the_batch_max_is_caught():
+    twin = fresh_twin()
+
+    def softmax(logits):
+        exp = np.exp(logits - logits.max())                        # the batch's max, not each row's
+        return exp / exp.sum(axis=1, keepdims=True)
+    twin.activations.softmax = softmax
+    passed, checker, _ = checked(twin)
+    assert not passed and checker.failed_stage == "forward"
+    assert "each row's own largest logit" in checker.hint
+
+
+# ---- a call that never returns ----------------------------------------------------------------
+
+def test_a_fit_that_never_returns_is_stopped_at_the_time_limit():
+    twin = fresh_twin()
+
+    def fit(self, *args, **kwargs):
+        # A learner's loop whose index never advances, inside an except that would swallow an
+        # ordinary exception. (It gives up after 20 s, so that a broken time limit fails this test
+        # rather than hanging the suite.)
+        give_up = time.monotonic() + 20
+        while time.monotonic() < give_up:
+            try:
+                pass
+            except Exception:
+                pass
+    twin.model.Sequential.fit = fit
+    passed, checker, _ = checked(twin, timeout=0.5)
+    assert not passed and checker.failed_stage == "optimizer"
+    assert "fit(x, y) did not return within 0.5 s" in checker.hint and "--timeout" in checker.hint
+
+
+def test_cli_timeout_exits_1_naming_the_call_and_the_stage(tmp_path):
+    twin = tmp_path / "stuck.py"
+    twin.write_text(textwrap.dedent("""\
+        import numpy_impl
+        from numpy_impl import loss_and_gradients
+
+        class Stuck(numpy_impl.Sequential):
+            def fit(self, x, y, **kwargs):
+                start = 0
+                while start < len(x):
+                    pass                  # forgot start += batch_size
+
+        def build_model(**options):
+            model = numpy_impl.build_model(**options)
+            model.__class__ = Stuck
+            return model
+        """))
+    # a real process, as a learner runs it; bounded, so a broken time limit fails instead of hanging
+    done = subprocess.run([sys.executable, "-m", "compare", "check", str(twin), "--timeout", "1"],
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 1
+    assert "fit(x, y) did not return within 1 s" in done.stdout
+    assert "failed at stage 'optimizer' (fit(x, y): no answer in 1 s)" in done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+# ---- float32 in a float64 check ---------------------------------------------------------------
+
+def test_a_forward_pass_in_float32_is_named_not_just_reported_as_1e_7():
+    twin = fresh_twin()
+
+    def affine(self, x):
+        self.inputs = x
+        z = x.astype(np.float32) @ self.kernel.astype(np.float32) + self.bias.astype(np.float32)
+        return z.astype(np.float64)                               # widened again: the dtype hides it
+    twin.layers.Dense.affine = affine
+    passed, checker, _ = checked(twin)
+    assert not passed and checker.failed_stage == "forward"
+    assert first_failure(checker).what == "probabilities"          # off by ~1e-8, and the hint says why
+    assert "every value in it is a float32 number" in checker.hint
+    assert "model.layers[0] (Dense.forward)" in checker.hint
+
+
+def test_a_predict_that_returns_float32_is_named():
+    twin = fresh_twin()
+    right = twin.model.Sequential.predict
+    twin.model.Sequential.predict = lambda self, x, **kwargs: right(self, x).astype(np.float32)
+    passed, checker, _ = checked(twin)
+    assert not passed and "has dtype float32" in checker.hint
+
+
+def test_a_backward_pass_in_float32_is_named_at_its_tensor():
+    twin = fresh_twin()
+    right = twin.layers.Dense.backward_affine
+
+    def backward_affine(self, grad_z, need_grad_inputs=True):
+        grad_inputs = right(self, grad_z.astype(np.float32).astype(np.float64), need_grad_inputs)
+        self.grad_kernel = self.grad_kernel.astype(np.float32).astype(np.float64)
+        self.grad_bias = self.grad_bias.astype(np.float32).astype(np.float64)
+        return grad_inputs
+    twin.layers.Dense.backward_affine = backward_affine
+    passed, checker, _ = checked(twin)
+    assert not passed and checker.failed_stage == "gradients"
+    assert "the gradient of kernel_2" in checker.hint and "float32" in checker.hint
+
+
+def test_float32_trace_tells_float64_work_from_float32_work(rng):
+    from compare.check.guard import float32_trace
+    exact = rng.standard_normal(1000)
+    assert float32_trace(exact) is None
+    assert float32_trace(exact.astype(np.float32)) == "dtype float32"
+    assert float32_trace(exact.astype(np.float32).astype(np.float64)) == "float32 values"
+    assert float32_trace(np.array([0.0, 1.0, 2.0])) is None           # whole numbers prove nothing
+    assert float32_trace(float(np.float32(0.1))) == "float32 values"
+    assert float32_trace(0.1) is None
+
+
+# ---- a twin that changes what it is given ---------------------------------------------------
+
+def test_a_fit_that_normalises_x_in_place_is_named():
+    twin = fresh_twin()
+    right = twin.model.Sequential.fit
+
+    def fit(self, x, y, **kwargs):
+        x -= x.mean()                                               # the caller's array
+        return right(self, x, y, **kwargs)
+    twin.model.Sequential.fit = fit
+    passed, checker, _ = checked(twin)
+    assert not passed and checker.failed_stage == "optimizer"
+    assert "fit(x, y) changed the x given to fit in place" in checker.hint
+
+
+def test_a_set_weights_that_keeps_the_callers_arrays_is_named():
+    twin = fresh_twin()
+
+    def set_weights(self, weights):
+        arrays = iter(weights)
+        for layer in self.layers:
+            if layer.weights:
+                layer.kernel, layer.bias = next(arrays), next(arrays)   # no copy: training writes into them
+        self.weights = [w for layer in self.layers for w in layer.weights]
+    twin.model.Sequential.set_weights = set_weights
+    passed, checker, _ = checked(twin)
+    assert not passed
+    assert "changed the arrays given to set_weights in place" in checker.hint and "copy them" in checker.hint
+
+
+# ---- an error inside the twin: its own file and line -------------------------------------------
+
+def test_an_error_deep_in_numpy_names_the_twins_own_line(tmp_path, capsys):
+    twin = tmp_path / "shapes.py"
+    twin.write_text(textwrap.dedent("""\
+        import numpy as np
+        import numpy_impl
+        from numpy_impl import loss_and_gradients
+
+        class Mine(numpy_impl.Sequential):
+            def fit(self, x, y, **kwargs):
+                return np.einsum("bi,oi->bo", x, self.weights[0])     # (in, out) read as (out, in)
+
+        def build_model(**options):
+            model = numpy_impl.build_model(**options)
+            model.__class__ = Mine
+            return model
+        """))
+    assert main(["check", str(twin)]) == 1
+    captured = capsys.readouterr()
+    assert "fit(x, y) raised ValueError" in captured.out and "shapes.py:7, in Mine.fit" in captured.out
+    assert "Traceback" not in captured.out + captured.err
+    assert "failed at stage 'optimizer'" in captured.err
+
+
+def test_what_the_twin_prints_stays_out_of_the_table():
+    twin = fresh_twin()
+    right = twin.model.Sequential.fit
+
+    def fit(self, *args, **kwargs):
+        print("epoch done, loss", 1.23)
+        return right(self, *args, **kwargs)
+    twin.model.Sequential.fit = fit
+    passed, checker, text = checked(twin)
+    assert passed
+    table = text.split("(your twin printed")[0]
+    assert "epoch done" not in table
+    assert "your twin printed" in text and "'epoch done, loss 1.23'" in text
+
+
+# ---- Gradescope's results.json ------------------------------------------------------------------
+
+def gradescope_fields(results):
+    """Gradescope's required fields, and the sums that must hold between them."""
+    assert isinstance(results["score"], (int, float)) and isinstance(results["output"], str)
+    assert results["tests"]
+    for test in results["tests"]:
+        assert set(test) >= {"name", "status", "score", "max_score", "output"}, test
+        assert test["status"] in ("passed", "failed")
+        assert 0 <= test["score"] <= test["max_score"]
+        assert (test["score"] == test["max_score"]) == (test["status"] == "passed")
+    assert results["score"] == sum(test["score"] for test in results["tests"])
+    return results
+
+
+def test_json_of_a_passing_twin_gives_full_marks(tmp_path, capsys):
+    path = tmp_path / "results.json"
+    assert main(["check", "numpy_impl", "--json", str(path)]) == 0
+    results = gradescope_fields(json.loads(path.read_text()))
+    assert results["score"] == sum(test["max_score"] for test in results["tests"]) == 34
+    assert "All 34 checks passed" in results["output"]
+    gradient = next(test for test in results["tests"] if test["name"].startswith("gradients: kernel_2"))
+    assert "vs TensorFlow" in gradient["output"] and "bound 1e-09" in gradient["output"]
+    assert [p.name for p in tmp_path.iterdir()] == ["results.json"]               # no temporary left
+
+
+def test_json_of_a_failing_twin_names_the_first_failing_stage(tmp_path):
+    twin = plant_dropout(fresh_twin(), "backward ignores the mask")
+    passed, checker, _ = checked(twin)
+    results = gradescope_fields(check.gradescope("twin", checker, 1.0, stages=check.STAGES))
+    assert "'dropout'" in results["output"] and "ignores the mask" in results["output"]
+    failed = [test for test in results["tests"] if test["status"] == "failed"]
+    assert failed[0]["name"].startswith("dropout: backward")
+    assert [test["name"] for test in failed[1:]] == ["flatten: not run", "more of Keras: not run"]
+    assert results["score"] < sum(test["max_score"] for test in results["tests"])
+
+
+def test_json_of_a_twin_that_cannot_load_scores_0(tmp_path, capsys):
+    path = tmp_path / "results.json"
+    assert main(["check", str(tmp_path / "missing.py"), "--json", str(path)]) == 2
+    results = gradescope_fields(json.loads(path.read_text()))
+    assert results["score"] == 0 and "no such file" in results["output"]
+
+
+@pytest.mark.parametrize("kind", ["a folder", "no parent"])
+def test_json_to_a_bad_path_is_one_line_before_checking(tmp_path, capsys, kind):
+    path = tmp_path if kind == "a folder" else tmp_path / "missing" / "results.json"
+    assert main(["check", "numpy_impl", "--json", str(path)]) == 1
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "--json" in lines[0] and "Traceback" not in captured.err
+    assert "stage" not in captured.out                       # refused before the check ran
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_default_time_limit_is_documented_and_generous():
+    from compare.check.guard import DEFAULT_TIMEOUT
+    assert DEFAULT_TIMEOUT >= 10 and math.isfinite(DEFAULT_TIMEOUT)
