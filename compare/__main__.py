@@ -61,6 +61,10 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 class Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        # No abbreviations: a mistyped --learning-rat is an error, not a silent --learning-rate.
+        super().__init__(*args, allow_abbrev=False, **kwargs)
+
     def error(self, message):
         # One line, not argparse's usage dump: the problem and where to look.
         print(f"{self.prog}: error: {message} (see --help)", file=sys.stderr)

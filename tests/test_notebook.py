@@ -6,7 +6,7 @@ import pytest
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
-NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "walkthrough.ipynb"
+NOTEBOOK = Path(__file__).resolve().parent.parent / "docs" / "walkthrough.ipynb"
 
 
 def test_the_committed_notebook_keeps_its_outputs():
