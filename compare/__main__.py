@@ -5,6 +5,7 @@ evaluation on the test set -> figures -> report. Everything lands in a new
 folder under --out; a run that fails leaves nothing behind.
 """
 import argparse
+import difflib
 import math
 import os
 import sys
@@ -64,6 +65,27 @@ class Parser(argparse.ArgumentParser):
     def __init__(self, *args, **kwargs):
         # No abbreviations: a mistyped --learning-rat is an error, not a silent --learning-rate.
         super().__init__(*args, allow_abbrev=False, **kwargs)
+
+    def parse_args(self, args=None, namespace=None):
+        # An unknown --option is named before argparse reads its value as a command ('0.1' is
+        # not bench, check or exercise), with the option it most resembles.
+        args = sys.argv[1:] if args is None else list(args)
+        known = self._every_option()
+        for token in args:
+            name = token.split("=")[0]
+            if token == "--":
+                break
+            if name.startswith("--") and name not in known:
+                close = difflib.get_close_matches(name, sorted(known), n=1)
+                self.error(f"unrecognized argument {name}" + (f": did you mean {close[0]}?" if close else ""))
+        return super().parse_args(args, namespace)
+
+    def _every_option(self):
+        known = set(self._option_string_actions)
+        for action in self._subparsers._group_actions if self._subparsers else ():
+            for parser in (action.choices or {}).values():
+                known |= set(parser._option_string_actions)
+        return known
 
     def error(self, message):
         # One line, not argparse's usage dump: the problem and where to look.

@@ -128,7 +128,7 @@ def plant(twin, bug):
 BUGS = {
     "relu mask wrong side": ("gradients", "kernel_1", ["ReLU.backward", "layer 1"]),
     "relu mask from the gradient": ("gradients", "kernel_1", ["ReLU.backward", "layer 1"]),
-    "softmax without max shift": ("forward", "large logits", ["max", "overflows", "softmax"]),
+    "softmax without max shift": ("forward", "largest logit", ["max", "overflows", "softmax"]),
     "loss gradient not divided by batch": ("gradients", "kernel_2", ["32 times", "batch size"]),
     "bias gradient averaged": ("gradients", "bias_2", ["sum", "not the mean"]),
     "kernel gradient transposed": ("gradients", "kernel_1", ["transpose", "square", "bias gradient"]),

@@ -107,6 +107,43 @@ def test_the_dropout_mistakes_exit_1_from_the_command_line(tmp_path, capsys):
     assert f"loaded from {twin}" in captured.out
 
 
+def test_a_dropout_under_another_class_name_is_still_found(tmp_path):
+    twin = tmp_path / "renamed.py"
+    twin.write_text(textwrap.dedent("""\
+        import numpy_impl
+        from numpy_impl import loss_and_gradients
+
+        class Mistaken(numpy_impl.Dropout):
+            def forward(self, x, training=False):
+                if not training:
+                    return x
+                self.mask = self.draw_mask(x.shape)
+                return x * self.mask                 # no 1 / (1 - rate)
+
+        class Thinning:                              # a learner's own layer, no Dropout in its name
+            weights = gradients = ()
+
+            def __init__(self, rate):
+                self.rate = rate
+
+        def build_model(**options):
+            model = numpy_impl.build_model(**options)
+            for layer in model.layers:
+                if isinstance(layer, numpy_impl.Dropout):
+                    layer.__class__ = Mistaken
+            return model
+        """))
+    passed, checker, _ = checked(check.load_twin(str(twin)))
+    assert not passed and checker.failed_stage == "dropout" and "not scaled at all" in checker.hint
+    module = check.load_twin(str(twin))
+    from compare.check.stages import _dropout_layers
+
+    class Model:
+        layers = [module.Thinning(0.3), module.Thinning(0.5)]
+    Model.layers[0].forward = Model.layers[0].backward = lambda *args, **kwargs: None
+    assert _dropout_layers(Model()) == [Model.layers[0]]       # found by its rate, with forward and backward
+
+
 def test_keras_masks_catch_a_backward_that_scales_differently_from_its_forward():
     # forward and backward both wrong in the same unscaled way pass the layer rows only if
     # the scale check is skipped; here the backward pass alone forgets the scale

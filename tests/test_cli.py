@@ -303,3 +303,15 @@ def test_quickstart_preset_runs_both_twins_with_dropout_adam_and_integer_labels(
     assert metrics["gradcheck"]["numpy_vs_keras_max_rel_error_float64"] < 1e-12
     page = (quickstart_run / "report.html").read_text()
     assert "This run uses dropout" in page and "Adam step" in page and "Dropout, forward and backward" in page
+
+
+@pytest.mark.parametrize("argv,nearest", [(["--learning-rat", "0.1"], "--learning-rate"),
+                                          (["check", "numpy_impl", "--timout", "3"], "--timeout"),
+                                          (["exercise", "ex", "--topics", "all"], "--topic")])
+def test_a_mistyped_option_is_refused_naming_the_nearest(argv, nearest, capsys):
+    # no abbreviations (argparse's allow_abbrev): --learning-rat is not quietly --learning-rate
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and f"unrecognized argument {argv[-2]}: did you mean {nearest}?" in lines[0]

@@ -191,8 +191,8 @@ class Checker:
         model = self.build()
         for key, x, label in (("probabilities", ref["x"], "probabilities"),
                               ("probabilities_large", ref["x_large"],
-                               f"probabilities, large logits (rows' max |z| {ref['smallest_row_logit']:.0f}.."
-                               f"{ref['largest_logit']:.0f})")):
+                               f"probabilities, rows' largest logit {ref['smallest_row_logit']:.0f}.."
+                               f"{ref['largest_logit']:.0f}")):
             mine = self.predict(model, x)
             if mine.shape != (BATCH, CLASSES):
                 self.row("forward", label, False)
@@ -519,10 +519,14 @@ class Checker:
 # ---- helpers ----------------------------------------------------------------------------
 
 def _dropout_layers(model):
-    """The model's Dropout layers that can be called alone (forward(x, training), backward(grad))."""
+    """The model's Dropout layers that can be called alone (forward(x, training), backward(grad)):
+    a class named Dropout, or derived from one, or a weightless layer holding the rate asked for."""
+    def is_dropout(layer):
+        named = any("dropout" in kind.__name__.lower() for kind in type(layer).__mro__)
+        return named or (getattr(layer, "rate", None) == DROPOUT_RATE and not getattr(layer, "weights", None))
     return [layer for layer in getattr(model, "layers", None) or []
-            if "dropout" in type(layer).__name__.lower()
-            and callable(getattr(layer, "forward", None)) and callable(getattr(layer, "backward", None))]
+            if is_dropout(layer) and callable(getattr(layer, "forward", None))
+            and callable(getattr(layer, "backward", None))]
 
 
 def _home(module):
