@@ -1,8 +1,15 @@
 """Speed: the NumPy twin and Keras on each backend, epoch by epoch, against this machine's floor.
 
-The floor: an epoch needs about 6 * n * sum(in * out) floating-point operations
-(2 for the forward matmul of each weight, 4 for its two backward matmuls), so at
-the machine's large-matmul rate it cannot take less than that many flops / rate.
+The floor: the floating-point work a training step really does, 2 * B * in * out
+for each layer's forward matmul and for its dL/dW, and again for dL/dx of every
+layer but the first (whose input is data: neither twin computes it), divided by
+the best large-matmul rate measured in the run on NumPy or on any engine timed.
+No engine can run below it. NumPy's own limit sits above it: the epoch's matmuls
+alone, timed in NumPy at the exact shapes of each batch size.
+
+What ran is named: the BLAS under NumPy and its kernel (threadpoolctl), its
+threads, the CPU, and any OPENBLAS_* / MKL_* / OMP_* variable set; and how busy
+the machine was (CPU time of other processes during the timing, from /proc/stat).
 
 Keras picks its backend once per process, so each backend runs in a worker
 process of its own (`serve`, below) that holds its models and times its own
@@ -36,8 +43,34 @@ def matmul_rate(dtype="float32", size=2048, repeats=5):
 
 
 def epoch_flops(n_samples, layer_sizes):
-    """6 * n * sum(in * out): forward 2, backward 4 per weight and sample."""
-    return 6 * n_samples * sum(a * b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
+    """The matmul work of one epoch: per sample, 2 * in * out for each layer's forward pass and
+    for its dL/dW, and for dL/dx of every layer but the first (its input is data)."""
+    products = [a * b for a, b in zip(layer_sizes[:-1], layer_sizes[1:])]
+    return 2 * n_samples * (2 * sum(products) + sum(products[1:]))
+
+
+def matmul_epoch_seconds(x, layer_sizes, batch_size, repeats=3):
+    """NumPy's own limit: the epoch's matmuls alone, at the twin's exact shapes (best of `repeats`).
+
+    Per batch, forward a @ W for each layer, dL/dW = a.T @ g and dL/dx = g @ W.T (not for the
+    first layer), into buffers kept from batch to batch, as the twin does.
+    """
+    rng = np.random.default_rng(0)
+    kernels = [rng.random((a, b), dtype=x.dtype) for a, b in zip(layer_sizes[:-1], layer_sizes[1:])]
+    grads = [np.empty_like(w) for w in kernels]
+
+    def epoch():
+        for start in range(0, len(x), batch_size):
+            activations = [x[start:start + batch_size]]
+            for kernel in kernels:
+                activations.append(activations[-1] @ kernel)
+            upstream = activations[-1]
+            for index in range(len(kernels) - 1, -1, -1):
+                np.matmul(activations[index].T, upstream, out=grads[index])
+                if index:
+                    upstream = upstream @ kernels[index].T
+    epoch()                                                   # warm up
+    return min(_seconds(epoch) for _ in range(repeats))
 
 
 def _seconds(work):
@@ -90,6 +123,8 @@ def serve(backend, connection):
             elif command == "fit":
                 name, order, batch_size = arguments
                 answer = timed_epoch(models[name], x, y, order, batch_size)
+            elif command == "matmul_rate":
+                answer = engine_matmul_rate(str(x.dtype))
             elif command == "versions":
                 module = __import__(backend)
                 answer = {"keras": keras.__version__, backend: module.__version__}
@@ -98,6 +133,18 @@ def serve(backend, connection):
         except Exception as error:                  # said to the conductor, which stops the run
             answer = ("error", f"{type(error).__name__}: {error}")
         connection.send(answer)
+
+
+def engine_matmul_rate(dtype="float32", size=2048, repeats=5):
+    """Floating-point operations per second of one large matmul on Keras's current backend."""
+    import keras
+    a = keras.ops.convert_to_tensor(np.random.default_rng(0).random((size, size)).astype(dtype))
+
+    def product():
+        keras.ops.convert_to_numpy(keras.ops.matmul(a, a))   # waits for the result (JAX is asynchronous)
+    product()
+    # the copy back to NumPy is counted in; at 2048^2 it is under 1% of the product
+    return 2 * size ** 3 / min(_seconds(product) for _ in range(repeats))
 
 
 class WorkerError(RuntimeError):
@@ -138,11 +185,83 @@ class Worker:
 
 
 def _summary(seconds, n_samples):
-    steady = statistics.median(seconds[1:]) if len(seconds) > 1 else seconds[0]
-    # the median resists a slow spell of the shared machine; the fastest epoch is kept beside it
+    steady_epochs = seconds[1:] or seconds
+    steady = statistics.median(steady_epochs)
+    # the median resists a slow spell of the shared machine; the fastest epoch and the spread
+    # ((slowest - fastest) / median of the steady epochs) are kept beside it
     return {"epoch_seconds": seconds, "first_epoch_seconds": seconds[0],
-            "seconds_per_epoch": steady, "fastest_epoch_seconds": min(seconds[1:] or seconds),
+            "seconds_per_epoch": steady, "fastest_epoch_seconds": min(steady_epochs),
+            "spread": (max(steady_epochs) - min(steady_epochs)) / steady,
             "samples_per_second": n_samples / steady}
+
+
+# ---- how busy the machine was -----------------------------------------------------------------
+
+BUSY_SHARE = 0.15        # other processes using more than this share of all cores: the figures are suspect
+NOISY_SPREAD = 0.25      # a setting whose steady epochs spread by more than this: likewise
+
+
+class CpuMeter:
+    """The share of all cores that processes other than the bench used while it ran.
+
+    /proc/stat counts the machine's busy time, /proc/<pid>/stat each process's (both in clock
+    ticks); the bench's own processes (this one and its workers) are taken out of the total.
+    None where /proc is not there.
+    """
+
+    def __init__(self, pids=()):
+        self.pids = {os.getpid(), *pids}
+        self.start = self._read()
+
+    @staticmethod
+    def _machine():
+        with open("/proc/stat") as stat:
+            fields = [int(v) for v in stat.readline().split()[1:]]
+        idle = fields[3] + fields[4]                          # idle, iowait
+        return sum(fields[:8]) - idle, sum(fields[:8])        # busy, total (guest time is inside user)
+
+    @staticmethod
+    def _process(pid):
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            return int(fields[11]) + int(fields[12])          # utime, stime
+        except (OSError, IndexError, ValueError):
+            return 0
+
+    def _read(self):
+        try:
+            busy, total = self._machine()
+        except (OSError, ValueError, IndexError):
+            return None
+        return busy, total, {pid: self._process(pid) for pid in self.pids}
+
+    def add(self, pid):
+        self.pids.add(pid)
+        if self.start is not None:
+            self.start[2][pid] = self._process(pid)
+
+    def others_share(self):
+        end = self._read()
+        if self.start is None or end is None or end[1] == self.start[1]:
+            return None
+        ours = sum(end[2].get(pid, 0) - self.start[2].get(pid, 0) for pid in self.pids)
+        return max(0.0, (end[0] - self.start[0] - ours) / (end[1] - self.start[1]))
+
+
+def noise_warning(others_share, results):
+    """One line if the machine was busy or the epochs spread widely; None on a quiet run."""
+    spread = max(((row[name]["spread"], row["batch_size"], name) for row in results
+                  for name in row if isinstance(row[name], dict) and "spread" in row[name]), default=None)
+    reasons = []
+    if others_share is not None and others_share > BUSY_SHARE:
+        reasons.append(f"other processes used {100 * others_share:.0f}% of the cores while it ran")
+    if spread is not None and spread[0] > NOISY_SPREAD:
+        reasons.append(f"{spread[2]}'s epochs at batch {spread[1]} spread by {100 * spread[0]:.0f}%")
+    if not reasons:
+        return None
+    return ("warning: the machine was busy (" + "; ".join(reasons) + "): these figures are slower "
+            "and noisier than a quiet machine's. Re-run with nothing else running, or with more --epochs.")
 
 
 def setting_names(backends):
@@ -166,18 +285,26 @@ def run_bench(x, y, backends=("tensorflow",), batch_sizes=(32, 128, 1024), epoch
     """
     import numpy_impl
     sizes = [x.shape[1], *hidden, y.shape[1]]
-    rate = matmul_rate(x.dtype)
-    floor = epoch_flops(len(x), sizes) / rate
-    log(f"  matmul rate {rate / 1e9:.0f} GFLOP/s -> floor {floor:.3f} s per epoch")
+    environment = blas_info()
+    log(f"  {describe_environment(environment)}")
+    rates = {"numpy": matmul_rate(x.dtype)}
     options = dict(input_dim=x.shape[1], hidden=tuple(hidden), num_classes=y.shape[1],
                    learning_rate=learning_rate, seed=seed, dtype=str(x.dtype))
     workers = {}
+    meter = CpuMeter()
     try:
         for backend in backends:
             log(f"  starting Keras on {label(backend)} in its own process")
             workers[backend] = Worker(backend)
+            meter.add(workers[backend].process.pid)
             workers[backend].ask("data", x, y)
+            rates[backend] = workers[backend].ask("matmul_rate")
         versions = {name: version for worker in workers.values() for name, version in worker.ask("versions").items()}
+        best = max(rates, key=rates.get)
+        floor = epoch_flops(len(x), sizes) / rates[best]
+        log("  large-matmul rate, GFLOP/s: " + ", ".join(f"{label(name) if name != 'numpy' else 'NumPy'} "
+                                                        f"{rate / 1e9:.0f}" for name, rate in rates.items())
+            + f" -> floor {floor:.3f} s per epoch (the work a step does, at the best rate)")
         results = []
         rng = np.random.default_rng(seed)
         for batch_size in batch_sizes:
@@ -196,18 +323,28 @@ def run_bench(x, y, backends=("tensorflow",), batch_sizes=(32, 128, 1024), epoch
                     seconds[name].append(timer(order))
             row = {"batch_size": batch_size, **{name: _summary(seconds[name], len(x)) for name in timers}}
             numpy_seconds = row["numpy"]["seconds_per_epoch"]
+            row["numpy_matmul_seconds"] = matmul_epoch_seconds(x, sizes, batch_size)
+            row["numpy_over_matmul"] = numpy_seconds / row["numpy_matmul_seconds"]
             row["numpy_over_floor"] = numpy_seconds / floor
             row["keras_over_numpy"] = {name: row[name]["seconds_per_epoch"] / numpy_seconds
                                        for name in timers if name != "numpy"}
-            log(f"  batch {batch_size:>5}: NumPy {numpy_seconds:.3f} s ({row['numpy_over_floor']:.2f}x floor); "
+            log(f"  batch {batch_size:>5}: NumPy {numpy_seconds:.3f} s ({row['numpy_over_floor']:.2f}x floor, "
+                f"{row['numpy_over_matmul']:.2f}x its matmuls alone {row['numpy_matmul_seconds']:.3f} s); "
                 + "; ".join(f"{name} {row[name]['seconds_per_epoch']:.3f} s ({row['keras_over_numpy'][name]:.1f}x)"
                             for name in timers if name != "numpy"))
             results.append(row)
+        others = meter.others_share()
     finally:
         for worker in workers.values():
             worker.close()
-    return {"machine": {**machine_info(), **versions}, "n_samples": len(x), "layer_sizes": sizes,
-            "dtype": str(x.dtype), "epochs_timed": epochs, "matmul_flops_per_second": rate,
+    warning = noise_warning(others, results)
+    if warning:
+        log(f"  {warning}")
+    return {"machine": {**machine_info(), **versions}, "environment": environment,
+            "others_cpu_share": others, "noise_warning": warning,
+            "n_samples": len(x), "layer_sizes": sizes,
+            "dtype": str(x.dtype), "epochs_timed": epochs, "matmul_flops_per_second": rates[best],
+            "matmul_rates": rates, "floor_flops_per_epoch": epoch_flops(len(x), sizes),
             "floor_seconds_per_epoch": floor, "backends": list(backends),
             "keras_fast_settings": {backend: KERAS_FAST[backend] for backend in backends},
             "settings": setting_names(backends), "results": results}
@@ -221,3 +358,22 @@ def machine_info():
     except (OSError, StopIteration):
         pass
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__}
+
+
+def blas_info():
+    """The BLAS under NumPy, its version, kernel and threads (threadpoolctl), and any variable set
+    that steers it (OPENBLAS_CORETYPE forces a kernel: see docs/speed.md)."""
+    from threadpoolctl import threadpool_info
+    blas = [{key: pool.get(key) for key in ("internal_api", "version", "architecture", "num_threads", "filepath")}
+            for pool in threadpool_info() if pool.get("user_api") == "blas"]
+    variables = {name: value for name, value in sorted(os.environ.items())
+                 if name.startswith(("OPENBLAS_", "MKL_", "OMP_", "GOTO_", "BLIS_"))}
+    return {"blas": blas, "variables": variables}
+
+
+def describe_environment(environment):
+    """'NumPy's BLAS: openblas 0.3.31, kernel Haswell, 2 threads; variables set: none'."""
+    blas = "; ".join(f"{pool['internal_api']} {pool['version']}, kernel {pool['architecture']}, "
+                     f"{pool['num_threads']} threads" for pool in environment["blas"]) or "none found"
+    variables = ", ".join(f"{k}={v}" for k, v in environment["variables"].items()) or "none"
+    return f"NumPy's BLAS: {blas}; variables set: {variables}"

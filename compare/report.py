@@ -280,15 +280,20 @@ def bench_table(bench):
     names = [name for name in bench["settings"] if name != "numpy"]
     heads = [f"{'Keras fit' if name.startswith('keras/') else 'fastest'} {label(name.split('/')[1])}"
              for name in names]
-    lines = [f"Floor: {floor:.3f} s per epoch ({bench['matmul_flops_per_second'] / 1e9:.0f} GFLOP/s matmul, "
-             f"{bench['machine']['cores']} cores, {bench['machine']['cpu']})", "",
-             "| batch | NumPy s/epoch | x floor | " + " | ".join(heads) + " |",
-             "| ---: | ---: | ---: |" + " ---: |" * len(names)]
+    from .bench import describe_environment
+    lines = [f"Floor: {floor:.3f} s per epoch (a step's matmul work at {bench['matmul_flops_per_second'] / 1e9:.0f} "
+             f"GFLOP/s, the best large-matmul rate measured; {bench['machine']['cores']} cores, "
+             f"{bench['machine']['cpu']})", describe_environment(bench["environment"]), "",
+             "| batch | NumPy s/epoch | x floor | NumPy matmuls alone | x matmuls | " + " | ".join(heads) + " |",
+             "| ---: | ---: | ---: | ---: | ---: |" + " ---: |" * len(names)]
     for row in bench["results"]:
         cells = [f"{row[name]['seconds_per_epoch']:.3f} ({row['keras_over_numpy'][name]:.1f}x)" for name in names]
         lines.append(f"| {row['batch_size']} | {row['numpy']['seconds_per_epoch']:.3f} | "
-                     f"{row['numpy_over_floor']:.2f}x | " + " | ".join(cells) + " |")
+                     f"{row['numpy_over_floor']:.2f}x | {row['numpy_matmul_seconds']:.3f} | "
+                     f"{row['numpy_over_matmul']:.2f}x | " + " | ".join(cells) + " |")
     lines.append("")
+    if bench.get("noise_warning"):
+        lines += [bench["noise_warning"], ""]
     lines.append("Keras cells: seconds per epoch (times the NumPy twin's). Fastest setting per backend: "
                  + "; ".join(f"{label(backend)} {settings_text(settings)}"
                              for backend, settings in bench["keras_fast_settings"].items()))

@@ -1,5 +1,6 @@
 """python -m compare end to end on a small offline run, and every bad input a user can give."""
 import json
+import os
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -202,10 +203,17 @@ def test_bench_writes_json_and_figure(tmp_path):
     (run,) = tmp_path.iterdir()
     bench = json.loads((run / "bench.json").read_text())
     assert bench["n_samples"] == 512 and bench["layer_sizes"] == [784, 128, 128, 10]
-    assert bench["matmul_flops_per_second"] > 1e8
-    # floor = 6 * n * sum(in * out) / rate
-    assert bench["floor_seconds_per_epoch"] == pytest.approx(
-        6 * 512 * (784 * 128 + 128 * 128 + 128 * 10) / bench["matmul_flops_per_second"])
+    # the best large-matmul rate of NumPy and every engine timed
+    assert set(bench["matmul_rates"]) == {"numpy", *chosen}
+    assert bench["matmul_flops_per_second"] == max(bench["matmul_rates"].values())
+    # the floor: forward and dL/dW for every layer, dL/dx for all but the first, 2 flops a multiply-add
+    work = 2 * 512 * (2 * (784 * 128 + 128 * 128 + 128 * 10) + (128 * 128 + 128 * 10))
+    assert bench["floor_flops_per_epoch"] == work
+    assert bench["floor_seconds_per_epoch"] == pytest.approx(work / bench["matmul_flops_per_second"])
+    # what ran is named: the BLAS and its kernel, and the variables that steer it
+    (blas,) = bench["environment"]["blas"]
+    assert blas["internal_api"] and blas["architecture"] and blas["num_threads"] >= 1
+    assert bench["environment"]["variables"] == {k: v for k, v in os.environ.items() if k.startswith(("OPENBLAS_", "MKL_", "OMP_", "GOTO_", "BLIS_"))}
     assert [row["batch_size"] for row in bench["results"]] == [64, 256]
     assert bench["backends"] == chosen
     assert bench["settings"] == ["numpy"] + [f"{kind}/{b}" for b in chosen for kind in ("keras", "keras_fast")]
@@ -216,6 +224,7 @@ def test_bench_writes_json_and_figure(tmp_path):
         for setting in bench["settings"][1:]:
             assert row["keras_over_numpy"][setting] == pytest.approx(
                 row[setting]["seconds_per_epoch"] / row["numpy"]["seconds_per_epoch"])
+        assert row["numpy_over_matmul"] == pytest.approx(row["numpy"]["seconds_per_epoch"] / row["numpy_matmul_seconds"])
     assert (run / "speed.png").read_bytes()[:4] == b"\x89PNG"
 
 

@@ -1,0 +1,54 @@
+"""bench knows when to distrust itself: a neighbour spinning on a core is seen and said in one
+line; a quiet run says nothing. And its floor counts only the work a step does."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from compare import bench
+
+
+def small_bench(log):
+    rng = np.random.default_rng(0)
+    x = rng.random((6000, 784), dtype=np.float32)
+    y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 6000)]
+    return bench.run_bench(x, y, backends=(), batch_sizes=(64,), epochs=4, log=log)
+
+
+def test_a_spinning_neighbour_is_seen_and_said():
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        lines = []
+        result = small_bench(lines.append)
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert result["others_cpu_share"] > bench.BUSY_SHARE               # one core of two: about 50%
+    assert result["noise_warning"] and "other processes used" in result["noise_warning"]
+    assert sum("warning: the machine was busy" in line for line in lines) == 1
+
+
+def test_a_quiet_run_gives_no_warning():
+    lines = []
+    result = small_bench(lines.append)
+    assert result["others_cpu_share"] is not None and result["others_cpu_share"] < bench.BUSY_SHARE
+    assert result["noise_warning"] is None and not any("warning" in line for line in lines)
+
+
+def test_the_warning_reads_the_spread_too():
+    quiet = {"batch_size": 32, "numpy": {"spread": 0.05}}
+    assert bench.noise_warning(0.01, [quiet]) is None
+    noisy = {"batch_size": 32, "numpy": {"spread": 0.6}}
+    assert "numpy's epochs at batch 32 spread by 60%" in bench.noise_warning(0.01, [noisy])
+    assert "other processes used 40%" in bench.noise_warning(0.4, [quiet])
+    assert bench.noise_warning(None, [quiet]) is None                      # no /proc: nothing to say
+
+
+def test_the_floor_leaves_out_the_first_layers_input_gradient():
+    # 784-128-10, one sample: forward 2*(784*128 + 128*10), dL/dW the same, dL/dx of the second layer only
+    assert bench.epoch_flops(1, [784, 128, 10]) == 2 * (784 * 128 + 128 * 10) * 2 + 2 * 128 * 10
+    # below the old 6 * n * sum(in * out), by the first layer's dL/dx: 28% of the work at 784-128-128-10
+    sizes = [784, 128, 128, 10]
+    old = 6 * sum(a * b for a, b in zip(sizes, sizes[1:]))
+    assert 1 - bench.epoch_flops(1, sizes) / old == pytest.approx(784 * 128 * 2 / old)
