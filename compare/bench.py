@@ -364,8 +364,12 @@ def blas_info():
     """The BLAS under NumPy, its version, kernel and threads (threadpoolctl), and any variable set
     that steers it (OPENBLAS_CORETYPE forces a kernel: see docs/speed.md)."""
     from threadpoolctl import threadpool_info
+    pools = [pool for pool in threadpool_info() if pool.get("user_api") == "blas"]
+    # other libraries (PyTorch, SciPy) may have loaded a BLAS of their own into this process: NumPy's
+    # is the one shipped in numpy.libs (a NumPy built against a system BLAS: every one found)
+    pools = [pool for pool in pools if "numpy" in (pool.get("filepath") or "")] or pools
     blas = [{key: pool.get(key) for key in ("internal_api", "version", "architecture", "num_threads", "filepath")}
-            for pool in threadpool_info() if pool.get("user_api") == "blas"]
+            for pool in pools]
     variables = {name: value for name, value in sorted(os.environ.items())
                  if name.startswith(("OPENBLAS_", "MKL_", "OMP_", "GOTO_", "BLIS_"))}
     return {"blas": blas, "variables": variables}
