@@ -119,6 +119,28 @@ def plant(twin, bug):
                 else:
                     w += v
         twin.optimizers.SGD.apply = apply
+    elif bug == "loss summed over the batch":
+        right = twin.losses.categorical_crossentropy_from_logits
+
+        def loss(logits, y_true):
+            value, probabilities, grad_logits = right(logits, y_true)
+            return value * len(logits), probabilities, grad_logits      # the sum, reported as the loss
+        twin.losses.categorical_crossentropy_from_logits = loss
+    elif bug in ("SGD goes uphill", "SGD forgets the learning rate"):
+        def apply(self, grads, variables):
+            for g, w in zip(grads, variables):
+                if bug == "SGD goes uphill":
+                    w += self.learning_rate * g
+                else:
+                    w -= g
+        twin.optimizers.SGD.apply = apply
+    elif bug == "fit drops the partial last batch":
+        right = twin.model.Sequential.fit
+
+        def fit(self, x, y, batch_size=32, **kwargs):
+            whole = len(x) - len(x) % batch_size                          # range(0, n - B + 1, B)
+            return right(self, x[:whole], y[:whole], batch_size=batch_size, **kwargs)
+        twin.model.Sequential.fit = fit
     else:
         raise AssertionError(bug)
     return twin
@@ -134,6 +156,10 @@ BUGS = {
     "kernel gradient transposed": ("gradients", "kernel_1", ["transpose", "square", "bias gradient"]),
     "momentum with the wrong sign": ("optimizer", "momentum", ["v = m * v - lr * g"]),
     "nesterov as plain momentum": ("optimizer", "Nesterov", ["exactly plain momentum"]),
+    "loss summed over the batch": ("loss", "evaluate: mean cross-entropy", ["32 (the batch size) times"]),
+    "SGD goes uphill": ("optimizer", "plain SGD", ["goes uphill"]),
+    "SGD forgets the learning rate": ("optimizer", "plain SGD", ["times as long as Keras's", "applied once"]),
+    "fit drops the partial last batch": ("fit", "2 epochs", ["the last has 6", "own size"]),
 }
 
 

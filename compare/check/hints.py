@@ -117,8 +117,13 @@ def optimizer_hint(label, mine, ref, results):
     if label == "plain SGD":
         step_mine = [a - w for a, w in zip(mine, start)]
         step_right = [a - w for a, w in zip(expected, start)]
-        if all(np.allclose(a, -b) for a, b in zip(step_mine, step_right)):
+        along = sum(float(np.sum(a * b)) for a, b in zip(step_mine, step_right))
+        size = np.sqrt(sum(float(np.sum(a * a)) for a in step_mine) / sum(float(np.sum(b * b)) for b in step_right))
+        if along < 0:           # three steps later the weights moved against the right direction
             return f"the step goes uphill: w = w - learning_rate * g, against the gradient ({WHERE['sgd']})."
+        if not np.isclose(size, 1, rtol=0.05):
+            return (f"the steps go the right way but are {size:.3g} times as long as Keras's: w = w - "
+                    f"learning_rate * g, with the learning rate applied once ({WHERE['sgd']}).")
         return (f"the gradients agree but plain SGD steps do not: w = w - learning_rate * g, in place, for "
                 f"every weight ({WHERE['sgd']}).")
     if label.startswith("Nesterov") and _max_weight_difference(mine, ref["TensorFlow"]["steps_momentum 0.9"]) < BOUND_WEIGHTS:
