@@ -25,6 +25,16 @@ def checked(twin, **options):
     return passed, checker, "\n".join(lines)
 
 
+def twin_with_fit(path, body):
+    """A learner's twin file: numpy_impl's model whose `fit(self, x, y, **kwargs)` is `body`."""
+    path.write_text("import time\n\nimport numpy as np\nimport numpy_impl\nfrom numpy_impl import loss_and_gradients\n\n\n"
+                    "class Mine(numpy_impl.Sequential):\n    def fit(self, x, y, **kwargs):\n"
+                    + textwrap.indent(textwrap.dedent(body), " " * 8)
+                    + "\n\ndef build_model(**options):\n    model = numpy_impl.build_model(**options)\n"
+                      "    model.__class__ = Mine\n    return model\n")
+    return path
+
+
 # ---- Dropout: four classic mistakes, and two more -----------------------------------------
 
 def plant_dropout(twin, bug):
@@ -217,24 +227,11 @@ def test_a_fit_that_never_returns_is_stopped_at_the_time_limit():
 
 
 def test_cli_timeout_exits_1_naming_the_call_and_the_stage(tmp_path, capsys):
-    twin = tmp_path / "stuck.py"
-    twin.write_text(textwrap.dedent("""\
-        import time
-
-        import numpy_impl
-        from numpy_impl import loss_and_gradients
-
-        class Stuck(numpy_impl.Sequential):
-            def fit(self, x, y, **kwargs):
-                start, give_up = 0, time.monotonic() + 20   # (gives up, so a broken limit fails the test)
-                while start < len(x) and time.monotonic() < give_up:
-                    pass                  # forgot start += batch_size
-
-        def build_model(**options):
-            model = numpy_impl.build_model(**options)
-            model.__class__ = Stuck
-            return model
-        """))
+    twin = twin_with_fit(tmp_path / "stuck.py", """\
+        start, give_up = 0, time.monotonic() + 20   # (gives up, so a broken limit fails the test)
+        while start < len(x) and time.monotonic() < give_up:
+            pass                  # forgot start += batch_size
+        """)
     assert main(["check", str(twin), "--timeout", "1"]) == 1
     captured = capsys.readouterr()
     assert "fit(x, y) did not return within 1 s" in captured.out
@@ -326,24 +323,13 @@ def test_a_set_weights_that_keeps_the_callers_arrays_is_named():
 # ---- an error inside the twin: its own file and line -------------------------------------------
 
 def test_an_error_deep_in_numpy_names_the_twins_own_line(tmp_path, capsys):
-    twin = tmp_path / "shapes.py"
-    twin.write_text(textwrap.dedent("""\
-        import numpy as np
-        import numpy_impl
-        from numpy_impl import loss_and_gradients
-
-        class Mine(numpy_impl.Sequential):
-            def fit(self, x, y, **kwargs):
-                return np.einsum("bi,oi->bo", x, self.weights[0])     # (in, out) read as (out, in)
-
-        def build_model(**options):
-            model = numpy_impl.build_model(**options)
-            model.__class__ = Mine
-            return model
-        """))
+    twin = twin_with_fit(tmp_path / "shapes.py", """\
+        return np.einsum("bi,oi->bo", x, self.weights[0])     # (in, out) read as (out, in)
+        """)
+    line = twin.read_text().splitlines().index(next(l for l in twin.read_text().splitlines() if "einsum" in l)) + 1
     assert main(["check", str(twin)]) == 1
     captured = capsys.readouterr()
-    assert "fit(x, y) raised ValueError" in captured.out and "shapes.py:7, in Mine.fit" in captured.out
+    assert "fit(x, y) raised ValueError" in captured.out and f"shapes.py:{line}, in Mine.fit" in captured.out
     assert "Traceback" not in captured.out + captured.err
     assert "failed at stage 'optimizer'" in captured.err
 
