@@ -16,7 +16,7 @@ import pytest
 from compare import check
 from compare.__main__ import main
 
-from .test_check import PACKAGE, first_failure, fresh_twin, run
+from .test_check import first_failure, fresh_twin
 
 
 def checked(twin, **options):
@@ -39,7 +39,7 @@ def twin_with_fit(path, body):
 
 def plant_dropout(twin, bug):
     Dropout = twin.layers.Dropout
-    right_forward, right_backward = Dropout.forward, Dropout.backward
+    right_forward = Dropout.forward
     if bug == "backward ignores the mask":
         Dropout.backward = lambda self, grad_outputs, need_grad_inputs=True: grad_outputs
     elif bug == "no 1 / (1 - rate) scale":
