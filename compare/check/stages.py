@@ -373,7 +373,7 @@ class Checker:
             raise StageFailed(hints.dropout_inference_hint("evaluate"))
         layers = _dropout_layers(model)
         if not layers:
-            self.row("dropout", "the layer alone: skipped (no model.layers with a Dropout)", True, skipped=True)
+            self.row("dropout", "alone: skipped (no Dropout with forward, backward)", True, skipped=True)
             return
         self.dropout_layer_alone(layers[0])
         if all(callable(getattr(layer, "draw_mask", None)) for layer in layers):
