@@ -16,8 +16,11 @@ def rng():
 def mnist_path():
     """Full MNIST from MNIST_PATH; tests that need it skip without it."""
     path = os.environ.get("MNIST_PATH")
-    if not path or not Path(path).exists():
+    if not path:
         pytest.skip("set MNIST_PATH to a mnist.npz or IDX folder to run the full-MNIST tests")
+    if not Path(path).exists():                  # set but wrong: an error, never a quiet skip
+        pytest.fail(f"MNIST_PATH={path} does not exist: point it at a mnist.npz or a folder of IDX files, "
+                    "or unset it to skip the full-MNIST tests")
     return path
 
 
