@@ -199,6 +199,7 @@ def _summary(seconds, n_samples):
 
 BUSY_SHARE = 0.15        # other processes using more than this share of all cores: the figures are suspect
 NOISY_SPREAD = 0.25      # a setting whose steady epochs spread by more than this: likewise
+SPREAD_MIN_SECONDS = 0.2  # ...if its epochs last this long: shorter ones spread from timer jitter alone
 
 
 class CpuMeter:
@@ -252,7 +253,8 @@ class CpuMeter:
 def noise_warning(others_share, results):
     """One line if the machine was busy or the epochs spread widely; None on a quiet run."""
     spread = max(((row[name]["spread"], row["batch_size"], name) for row in results
-                  for name in row if isinstance(row[name], dict) and "spread" in row[name]), default=None)
+                  for name in row if isinstance(row[name], dict) and "spread" in row[name]
+                  and row[name]["seconds_per_epoch"] >= SPREAD_MIN_SECONDS), default=None)
     reasons = []
     if others_share is not None and others_share > BUSY_SHARE:
         reasons.append(f"other processes used {100 * others_share:.0f}% of the cores while it ran")

@@ -155,16 +155,35 @@ def load_twin(spec):
     return module
 
 
-def describe_error(error):
-    """'ValueError: message (layers.py:57, in Dense.affine)': the error and where it was raised."""
+def describe_error(error, home=None):
+    """'ValueError: message (layers.py:57, in Dense.affine)': the error and where it was raised.
+
+    home: the twin's file or folder; then the line named is the deepest one of the twin's own,
+    even when the error was raised inside NumPy.
+    """
     frames = traceback.extract_tb(error.__traceback__)
     text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
     if isinstance(error, SyntaxError) and error.filename:
         return f"{text} ({Path(error.filename).name}:{error.lineno})"
-    if frames:
-        frame = frames[-1]
-        return f"{text} ({Path(frame.filename).name}:{frame.lineno}, in {raising_function(error) or frame.name})"
-    return text
+    if home is not None:
+        home = Path(home).resolve()
+        frames = [f for f in frames if Path(f.filename).resolve() == home or home in Path(f.filename).resolve().parents] \
+            or frames
+    if not frames:
+        return text
+    frame = frames[-1]
+    return f"{text} ({Path(frame.filename).name}:{frame.lineno}, in {_qualified_name(error, frame)})"
+
+
+def _qualified_name(error, frame):
+    """Dense.affine rather than affine, where Python knows it (3.11+)."""
+    tb = error.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_filename == frame.filename and tb.tb_lineno == frame.lineno:
+            return getattr(code, "co_qualname", frame.name)
+        tb = tb.tb_next
+    return frame.name
 
 
 def raising_function(error):

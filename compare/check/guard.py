@@ -7,10 +7,11 @@ there is said in one line that names the call, never as a traceback from check.
 import contextlib
 import io
 import signal
-import traceback
 from pathlib import Path
 
 import numpy as np
+
+from ..twins import describe_error
 
 DEFAULT_TIMEOUT = 60.0     # seconds one call may take; check numpy_impl's slowest call takes ~0.05 s
 
@@ -106,33 +107,8 @@ class Guard:
         return [line for line in self.printed.getvalue().splitlines() if line.strip()]
 
     def describe(self, error):
-        """'ValueError: message (layers.py:57, in Dense.affine)', at the twin's own deepest line."""
-        frames = traceback.extract_tb(error.__traceback__)
-        text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-        if isinstance(error, SyntaxError) and error.filename:
-            return f"{text} ({Path(error.filename).name}:{error.lineno})"
-        own = [frame for frame in frames if self._is_home(frame.filename)]
-        frame = (own or frames or [None])[-1]
-        if frame is None:
-            return text
-        return f"{text} ({Path(frame.filename).name}:{frame.lineno}, in {_qualified_name(error, frame)})"
-
-    def _is_home(self, filename):
-        if self.home is None:
-            return False
-        path = Path(filename).resolve()
-        return path == self.home or self.home in path.parents
-
-
-def _qualified_name(error, frame):
-    """Dense.affine rather than affine, where Python knows it (3.11+)."""
-    tb = error.__traceback__
-    while tb is not None:
-        code = tb.tb_frame.f_code
-        if code.co_filename == frame.filename and tb.tb_lineno == frame.lineno:
-            return getattr(code, "co_qualname", frame.name)
-        tb = tb.tb_next
-    return frame.name
+        """The error and the twin's own deepest line: 'ValueError: ... (layers.py:57, in Dense.affine)'."""
+        return describe_error(error, self.home)
 
 
 # ---- float32 where float64 was asked for ----------------------------------------------------
