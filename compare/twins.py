@@ -11,6 +11,7 @@ a small subclass here (`KerasTwin`), not in an `if` inside the loop.
 import importlib
 import importlib.util
 import itertools
+import inspect
 import math
 import sys
 import traceback
@@ -26,6 +27,15 @@ class Diverged(RuntimeError):
         super().__init__(
             f"training diverged: the {twin} twin's loss became NaN or infinite {where}; "
             f"try a smaller learning rate, e.g. --learning-rate {learning_rate / 10:g}")
+
+
+def _quiet(method):
+    """{"verbose": 0} for a method that takes it (numpy_impl's and Keras's do; a learner's need not)."""
+    try:
+        parameters = inspect.signature(method).parameters
+    except (TypeError, ValueError):
+        return {}
+    return {"verbose": 0} if "verbose" in parameters else {}
 
 
 class Twin:
@@ -62,8 +72,8 @@ class Twin:
         return {}
 
     def evaluate(self, model, x, y):
-        """[loss, accuracy] over all of x."""
-        return model.evaluate(x, y)
+        """[loss, accuracy] over all of x, quietly if the twin's evaluate takes verbose (as Keras's does)."""
+        return model.evaluate(x, y, **_quiet(model.evaluate))
 
     def predict(self, model, x):
         """Probabilities, shape (samples, classes)."""

@@ -1,10 +1,30 @@
-"""numpy_impl: a dense neural network from scratch, in NumPy and nothing else."""
-from .layers import Dense, Dropout, Flatten, Input
+"""numpy_impl: a dense neural network from scratch, in NumPy and nothing else.
+
+It answers Keras's calls under Keras's names, so a tutorial written for Keras
+runs with `import numpy_impl as keras`: `keras.Sequential`, `keras.Input`,
+`keras.layers.Dense`, `keras.optimizers.Adam`, `keras.losses...`,
+`keras.metrics...`, `keras.utils.to_categorical`. What it leaves out (the
+functional API, other layer types, tensors) raises `NotSupported` with one
+line saying so.
+"""
+from . import activations, callbacks, layers, losses, metrics, models, optimizers, regularizers, utils
+from .callbacks import History, TrainingDiverged
+from .layers import Dense, Dropout, Flatten, Input, Softmax
 from .losses import CategoricalCrossentropy, SparseCategoricalCrossentropy
-from .model import History, Sequential, TrainingDiverged, build_model, loss_and_gradients, one_hot
+from .model import Sequential, build_model, loss_and_gradients
+from .models import Model
 from .optimizers import SGD, Adam, RMSprop
 from .regularizers import L2
+from .utils import NotSupported, one_hot
 
-__all__ = ["Adam", "CategoricalCrossentropy", "Dense", "Dropout", "Flatten", "History", "Input", "L2",
-           "RMSprop", "SGD", "Sequential", "SparseCategoricalCrossentropy", "TrainingDiverged",
-           "build_model", "loss_and_gradients", "one_hot"]
+__all__ = ["Adam", "CategoricalCrossentropy", "Dense", "Dropout", "Flatten", "History", "Input", "L2", "Model",
+           "NotSupported", "RMSprop", "SGD", "Sequential", "Softmax", "SparseCategoricalCrossentropy",
+           "TrainingDiverged", "activations", "build_model", "callbacks", "layers", "loss_and_gradients", "losses",
+           "metrics", "models", "one_hot", "optimizers", "regularizers", "utils"]
+
+
+def __getattr__(name):
+    """`keras.ops`, `keras.backend`, `keras.datasets`, ...: one line saying numpy_impl has none."""
+    if name.startswith("_"):
+        raise AttributeError(name)
+    raise NotSupported(utils.GAPS["module"].format(name=name))

@@ -1,4 +1,4 @@
-"""Layers, each with its forward and backward pass side by side: Dense, Dropout, Flatten.
+"""Layers, each with its forward and backward pass side by side: Dense, Dropout, Flatten, Softmax.
 
 Every layer answers build(input_shape, rng, dtype) -> its output shape,
 forward(x, training) and backward(grad_outputs, need_grad_inputs), and has a
@@ -8,20 +8,59 @@ import math
 
 import numpy as np
 
-from . import activations, initializers
+from . import activations, initializers, utils
+
+
+def _shape(shape, what):
+    shape = tuple(shape) if isinstance(shape, (tuple, list)) else (shape,)
+    if not shape or any(isinstance(n, bool) or int(n) != n or n <= 0 for n in shape):
+        raise ValueError(f"{what} must be positive whole numbers, e.g. (784,) or (28, 28), got {shape}")
+    return tuple(int(n) for n in shape)
 
 
 class Input:
     """Marks the input shape, as `keras.Input(shape=(784,))` does. Holds no weights."""
 
-    def __init__(self, shape):
-        shape = tuple(shape)
-        if not shape or any(int(n) != n or n <= 0 for n in shape):
-            raise ValueError(f"Input shape must be positive whole numbers, e.g. (784,) or (28, 28), got {shape}")
-        self.shape = tuple(int(n) for n in shape)
+    def __init__(self, shape, name=None):
+        self.shape = _shape(shape, "Input shape")
+        self.name = name or utils.unique_name("InputLayer")
 
 
-class Dense:
+class Layer:
+    """What every layer shares with Keras's: a name, an optional `input_shape=`, and being built once.
+
+    name: Keras's default is the class name in snake case, numbered (dense, dense_1, ...).
+    input_shape: on a model's first layer, the older form of Input(shape=...); Keras 3 takes it too.
+    """
+
+    def __init__(self, name=None, input_shape=None):
+        self.name = name or utils.unique_name(type(self).__name__)
+        self.input_shape_argument = None if input_shape is None else _shape(input_shape, "input_shape")
+        self.built = False
+
+    def build_once(self, input_shape, rng, dtype):
+        """build() the first time; after that (a layer shared by two models) check the shape fits."""
+        input_shape = tuple(input_shape)
+        if not self.built:
+            self.build(input_shape, rng, dtype)
+            self.built, self.built_input_shape = True, input_shape
+        elif input_shape != self.built_input_shape:
+            raise ValueError(f"layer {self.name!r} was built for inputs of shape {self.built_input_shape}, "
+                             f"not {input_shape}")
+        return self.output_shape
+
+    def __call__(self, inputs, training=False):
+        """The layer alone on an array (built on first use), as Keras's `layer(x)`; returns a new array."""
+        if isinstance(inputs, Input):
+            raise utils.NotSupported(utils.GAPS["functional"])
+        x = np.asarray(inputs)
+        if not np.issubdtype(x.dtype, np.floating):
+            x = x.astype(np.float32)
+        self.build_once(x.shape[1:], utils.generator(), x.dtype)
+        return np.array(self.forward(x.astype(self.dtype, copy=False), training))
+
+
+class Dense(Layer):
     """A fully connected layer, Keras's `Dense(units, activation)`.
 
     Forward:  z = x @ kernel + bias      (B, in) @ (in, out) + (out,) -> (B, out)
@@ -32,9 +71,11 @@ class Dense:
               dL/dx      = dL/dz @ kernel.T   (B, out) @ (out, in) -> (B, in)
     """
 
-    def __init__(self, units, activation=None, kernel_regularizer=None):
-        if int(units) != units or units <= 0:
+    def __init__(self, units, activation=None, kernel_regularizer=None, name=None, input_shape=None,
+                 input_dim=None):
+        if isinstance(units, bool) or int(units) != units or units <= 0:
             raise ValueError(f"Dense units must be a positive whole number, got {units!r}")
+        super().__init__(name, (input_dim,) if input_dim is not None else input_shape)
         self.units = int(units)
         self.activation = activations.get(activation)
         self.kernel_regularizer = kernel_regularizer     # e.g. L2(0.01): its penalty joins the loss
@@ -59,11 +100,12 @@ class Dense:
 
     @property
     def weights(self):
-        return [self.kernel, self.bias]
+        """[kernel (in, out), bias (out,)]; [] until built, as in Keras."""
+        return [self.kernel, self.bias] if self.kernel is not None else []
 
     @property
     def gradients(self):
-        return [self.grad_kernel, self.grad_bias]
+        return [self.grad_kernel, self.grad_bias] if self.kernel is not None else []
 
     # ---- forward ------------------------------------------------------------
 
@@ -111,10 +153,15 @@ class Dense:
         return buffer
 
 
-class Weightless:
+class Weightless(Layer):
     """A layer with nothing to learn: no weights, so no gradients to hand the optimizer."""
 
     weights = gradients = ()
+
+    def build(self, input_shape, rng, dtype):
+        self.dtype = np.dtype(dtype)
+        self.output_shape = tuple(input_shape)
+        return self.output_shape
 
 
 class Dropout(Weightless):
@@ -127,7 +174,8 @@ class Dropout(Weightless):
     evaluate / predict: the identity.
     """
 
-    def __init__(self, rate, seed=None):
+    def __init__(self, rate, seed=None, name=None, input_shape=None):
+        super().__init__(name, input_shape)
         rate = float(rate)
         if not (0.0 <= rate < 1.0) or math.isnan(rate):
             raise ValueError(f"Dropout rate must be in [0, 1), got {rate}")
@@ -138,10 +186,8 @@ class Dropout(Weightless):
     def build(self, input_shape, rng, dtype):
         # Its own generator: from its seed, or drawn from the model's so the run's seed fixes it.
         self.rng = np.random.default_rng(self.seed if self.seed is not None else rng.integers(2 ** 63))
-        self.dtype = np.dtype(dtype)
         self.scale = 1.0 / (1.0 - self.rate)                   # Keras multiplies by the reciprocal
-        self.output_shape = tuple(input_shape)
-        return self.output_shape
+        return super().build(input_shape, rng, dtype)
 
     def draw_mask(self, shape):
         """The kept entries: u >= rate for u ~ U[0, 1). (A test hands in Keras's mask here.)"""
@@ -164,6 +210,7 @@ class Flatten(Weightless):
     """Keras's `Flatten()`: (B, d1, d2, ...) -> (B, d1 * d2 * ...), e.g. (B, 28, 28) -> (B, 784)."""
 
     def build(self, input_shape, rng, dtype):
+        self.dtype = np.dtype(dtype)
         self.input_shape = tuple(input_shape)
         self.output_shape = (math.prod(self.input_shape),)
         return self.output_shape
@@ -173,3 +220,28 @@ class Flatten(Weightless):
 
     def backward(self, grad_outputs, need_grad_inputs=True):
         return grad_outputs.reshape((len(grad_outputs),) + self.input_shape)
+
+
+class Softmax(Weightless):
+    """Keras's `Softmax()` layer: softmax over the last axis, e.g. on a model that ends in logits.
+
+    Forward:  p = softmax(z)                       (B, K)
+    Backward: dL/dz = p * (dL/dp - sum_k dL/dp_k p_k)   the softmax's Jacobian-vector product
+    """
+
+    def forward(self, x, training=False):
+        self.activation = activations.Softmax()
+        return self.activation.forward(x)
+
+    def backward(self, grad_outputs, need_grad_inputs=True):
+        return self.activation.backward(grad_outputs)
+
+
+KNOWN = ("Dense", "Dropout", "Flatten", "Input", "Softmax")
+
+
+def __getattr__(name):
+    """`layers.Conv2D` and the other Keras layers numpy_impl leaves out: one line saying so."""
+    if name.startswith("_"):
+        raise AttributeError(name)
+    raise utils.missing("layers", name, KNOWN)

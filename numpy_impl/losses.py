@@ -7,8 +7,14 @@ Keras's softmax output layer hands its logits to the loss, and TensorFlow's
 
 with no clipping of probabilities at 1e-7. The batch loss is the mean over the
 batch's own size, the last partial batch included ("sum_over_batch_size").
+
+A loss object called alone, `loss(y_true, y_pred)` as in Keras's tutorials,
+has no logits to go back to when y_pred holds probabilities: there Keras
+clips them at 1e-7, and so does numpy_impl (see the classes below).
 """
 import numpy as np
+
+from . import utils
 
 
 def categorical_crossentropy_from_logits(logits, y_true):
@@ -71,31 +77,93 @@ def sparse_categorical_crossentropy_from_logits(logits, labels):
     return loss, probabilities, grad_logits
 
 
+# ---- Keras's loss objects ------------------------------------------------------------
+
+EPSILON = 1e-7         # Keras's backend.epsilon(): probabilities are clipped to [1e-7, 1 - 1e-7]
+
+
+def _logsumexp(z):
+    """log(sum_k exp(z_k)) over the last axis, shifted by max z so exp cannot overflow. (B, K) -> (B,)"""
+    top = z.max(axis=-1, keepdims=True)
+    return np.log(np.exp(z - top).sum(axis=-1)) + top[:, 0]
+
+
 class CategoricalCrossentropy:
     """Keras's `CategoricalCrossentropy(from_logits)`: one-hot labels (batch, classes).
 
-    from_logits=False: the model ends in softmax, and (as Keras on TensorFlow does)
-    the loss is computed from the logits behind it. from_logits=True: the model
-    ends in a linear layer whose outputs are the logits.
+    Called as Keras calls it, `loss(y_true, y_pred)` gives the batch's mean loss (a float):
+        from_logits=True:  loss_i = logsumexp(z_i) - sum_k y_ik z_ik
+        from_logits=False: p_i = clip(y_pred_i / sum_k y_pred_ik, 1e-7, 1 - 1e-7)   (Keras renormalises, then clips)
+                           loss_i = -sum_k y_ik log p_ik
+    computed in `dtype` (Keras's floatx, float32, unless given), as Keras does.
+
+    Inside `fit`, the model's last layer hands its logits to `fused_with_softmax`
+    instead (as Keras on TensorFlow does for a softmax layer): the loss, the
+    probabilities and dL/dlogits in one pass. from_logits=False then only says
+    that the model ends in softmax.
     """
 
     sparse = False
-    name = "categorical_crossentropy"
+    default_name = "categorical_crossentropy"
 
-    def __init__(self, from_logits=False):
+    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size",
+                 name=None, dtype=None):
+        if label_smoothing or axis != -1 or reduction != "sum_over_batch_size":
+            raise utils.NotSupported(f"{type(self).__name__} in numpy_impl takes from_logits only (no "
+                                     "label_smoothing, axis or reduction): the loss of the network it trains")
         self.from_logits = bool(from_logits)
+        self.name = name or self.default_name
+        self.dtype = np.dtype(dtype or "float32")
 
-    def __call__(self, logits, y_true):
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        y_pred = np.asarray(y_pred, dtype=self.dtype)
+        if y_pred.ndim != 2:
+            raise ValueError(f"y_pred must have shape (batch, classes), got {y_pred.shape}")
+        per_sample = self.per_sample(y_true, y_pred)                        # (B,)
+        if sample_weight is not None:
+            per_sample = per_sample * np.asarray(sample_weight, self.dtype).reshape(-1)
+        return float(per_sample.sum() / len(per_sample))                  # Keras: "sum_over_batch_size"
+
+    def per_sample(self, y_true, y_pred):
+        y_true = np.asarray(y_true, dtype=self.dtype)
+        if y_true.shape != y_pred.shape:
+            raise ValueError(f"y_true has shape {y_true.shape} but y_pred has {y_pred.shape}: one-hot rows "
+                             "go with CategoricalCrossentropy, integer labels with SparseCategoricalCrossentropy")
+        if self.from_logits:
+            return _logsumexp(y_pred) - (y_true * y_pred).sum(axis=-1)
+        p = np.clip(y_pred / y_pred.sum(axis=-1, keepdims=True), EPSILON, 1 - EPSILON)
+        return -(y_true * np.log(p)).sum(axis=-1)
+
+    def fused_with_softmax(self, logits, y_true):
+        """(mean loss, softmax probabilities, dL/dlogits) from the last layer's logits: what fit uses."""
         return categorical_crossentropy_from_logits(logits, y_true)
 
 
 class SparseCategoricalCrossentropy(CategoricalCrossentropy):
-    """Keras's `SparseCategoricalCrossentropy(from_logits)`: integer labels (batch,)."""
+    """Keras's `SparseCategoricalCrossentropy(from_logits)`: integer labels (batch,).
+
+    `loss(y_true, y_pred)`, the batch's mean loss:
+        from_logits=True:  loss_i = logsumexp(z_i) - z_(i, label_i)
+        from_logits=False: as TensorFlow computes it, z = log(clip(y_pred, 1e-7, 1 - 1e-7)) and then
+                           the same formula (which renormalises the clipped probabilities)
+    """
 
     sparse = True
-    name = "sparse_categorical_crossentropy"
+    default_name = "sparse_categorical_crossentropy"
 
-    def __call__(self, logits, labels):
+    def per_sample(self, y_true, y_pred):
+        labels = np.asarray(y_true)
+        if labels.ndim == 2 and labels.shape[1] == 1:
+            labels = labels[:, 0]                                          # (B, 1) -> (B,), as Keras squeezes
+        classes = y_pred.shape[-1]
+        if labels.shape != y_pred.shape[:1] or not np.issubdtype(labels.dtype, np.number) \
+                or (labels != np.round(labels)).any() or labels.min() < 0 or labels.max() >= classes:
+            raise ValueError(f"y_true must be integer labels 0..{classes - 1} of shape {y_pred.shape[:1]}, got "
+                             f"shape {labels.shape}: one-hot rows go with CategoricalCrossentropy")
+        z = y_pred if self.from_logits else np.log(np.clip(y_pred, EPSILON, 1 - EPSILON))
+        return _logsumexp(z) - z[np.arange(len(z)), labels.astype(np.intp)]
+
+    def fused_with_softmax(self, logits, labels):
         return sparse_categorical_crossentropy_from_logits(logits, labels)
 
 
@@ -109,3 +177,10 @@ def get(loss, from_logits=False):
         raise ValueError(f"unknown loss {loss!r}: use 'categorical_crossentropy' (one-hot labels) or "
                          "'sparse_categorical_crossentropy' (integer labels)")
     return names[loss](from_logits)
+
+
+def __getattr__(name):
+    """`losses.MeanSquaredError` and the other Keras losses numpy_impl leaves out: one line saying so."""
+    if name.startswith("_"):
+        raise AttributeError(name)
+    raise utils.missing("losses", name, ("CategoricalCrossentropy", "SparseCategoricalCrossentropy"))

@@ -11,69 +11,112 @@ layers, ReLU and softmax, cross-entropy with one-hot or integer labels, an
 L2 penalty, and SGD, Adam and RMSprop are all it knows.
 """
 import math
+import time
 
 import numpy as np
 
-from . import losses, optimizers
-from .layers import Dense, Dropout, Flatten, Input
+from . import losses, optimizers, utils
+from . import metrics as metrics_module
+from .callbacks import History, TrainingDiverged
+from .layers import Dense, Dropout, Flatten, Input, Layer
 from .progress import ProgressBar
 from .regularizers import L2
-
-
-class History:
-    """What `fit` returns, as in Keras: `history.history["loss"][epoch]`, ..."""
-
-    def __init__(self):
-        self.epoch = []
-        self.history = {}
-
-    def record(self, epoch, logs):
-        self.epoch.append(epoch)
-        for key, value in logs.items():
-            self.history.setdefault(key, []).append(value)
-
-
-class TrainingDiverged(FloatingPointError):
-    """The loss became NaN or infinite: the weights have blown up."""
-
-    def __init__(self, epoch, batch, loss):
-        self.epoch, self.batch, self.loss = epoch, batch, loss
-        super().__init__(f"training diverged: loss {loss} at epoch {epoch}, batch {batch}")
+from .summary import summary_table
 
 
 class Sequential:
-    """A stack of layers (Dense, Dropout, Flatten) ending in a Dense layer, trained on a cross-entropy.
+    """A stack of layers (Dense, Dropout, Flatten, Softmax) ending in a Dense layer, trained on a cross-entropy.
 
     `seed` and `dtype` stand in for Keras's global `set_random_seed` and
     floatx: they fix the initial weights, the dropout masks and shuffling,
     and the float type of every weight and every computation ("float32" or
-    "float64").
+    "float64"). Without a seed, the model draws one from
+    `utils.set_random_seed`'s sequence, if that was called.
+
+    As in Keras, the model is built (its weights made) as soon as it knows
+    its input shape: from an Input, from `input_shape=` on the first layer,
+    from `build((None, features))`, or from the first data it sees.
     """
 
-    def __init__(self, layers=(), seed=None, dtype="float32"):
+    def __init__(self, layers=(), seed=None, dtype="float32", name=None):
         if np.dtype(dtype) not in (np.float32, np.float64):
             raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
         self.dtype = np.dtype(dtype)
-        self.rng = np.random.default_rng(seed)
+        self.rng = utils.generator(seed)
+        self.name = name or utils.unique_name("Sequential")
         self.layers, self.input_shape, self.optimizer, self.loss = [], None, None, None
-        self.built = False
-        for layer in layers:
+        self.metrics = []
+        self.built, self.batch_dimension = False, None
+        self._weights = []
+        for layer in layers or ():
             self.add(layer)
 
     def add(self, layer):
+        """Append a layer (or every layer of another Sequential, shared, as Keras nests it)."""
         if isinstance(layer, Input):
+            if self.layers:
+                raise ValueError("an Input must come first, before any layer")
             self.input_shape = layer.shape
-        elif isinstance(layer, (Dense, Dropout, Flatten)):
+        elif isinstance(layer, Sequential):
+            if not self.layers and self.input_shape is None:
+                self.input_shape = layer.input_shape
+            for inner in layer.layers:
+                self.add(inner)
+            return
+        elif isinstance(layer, Layer):
+            if not self.layers and self.input_shape is None:
+                self.input_shape = layer.input_shape_argument
+            if any(other.name == layer.name for other in self.layers):
+                raise ValueError(f"a layer named {layer.name!r} is already in the model: layer names must be unique")
             self.layers.append(layer)
         else:
-            raise ValueError(f"Sequential takes Input, Dense, Dropout and Flatten layers, got {type(layer).__name__}")
+            raise ValueError(f"Sequential takes Input, Dense, Dropout, Flatten and Softmax layers, "
+                             f"got {type(layer).__name__}")
+        self._build_layers()
+
+    def pop(self):
+        """Remove the last layer and return it, as Keras's `model.pop()`."""
+        if not self.layers:
+            raise ValueError("there are no layers in the model to pop")
+        layer = self.layers.pop()
+        self._build_layers()
+        return layer
+
+    def get_layer(self, name=None, index=None):
+        """A layer by its name, or by its index in `model.layers`."""
+        if index is not None:
+            if not -len(self.layers) <= index < len(self.layers):
+                raise ValueError(f"there is no layer at index {index}: the model has {len(self.layers)} layers")
+            return self.layers[index]
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"no layer named {name!r}: the layers are {[layer.name for layer in self.layers]}")
 
     def build(self, input_shape):
-        """Create every layer's weights, each layer's input shape the last one's output shape."""
-        self.input_shape = shape = tuple(int(n) for n in input_shape)
+        """Keras's `model.build((None, features...))`: the batch dimension first, then each sample's shape."""
+        input_shape = tuple(input_shape)
+        if len(input_shape) < 2:
+            raise ValueError(f"build takes (batch, features...), e.g. (None, 784), got {input_shape}")
+        self._build_for(input_shape[1:])
+
+    def _build_for(self, sample_shape, batch=None):
+        """Build for samples of this shape. A model first built by calling it on a batch
+        shows that batch's size in summary(), as Keras's does; else None."""
+        self.input_shape = tuple(int(n) for n in sample_shape)
+        self.batch_dimension = batch
+        self._build_layers()
+
+    def _build_layers(self):
+        """Build every layer not yet built, each layer's input shape the last one's output shape."""
+        if self.input_shape is None or not self.layers:
+            self.built = False
+            self._weights = []
+            return
+        shape = self.input_shape
         for layer in self.layers:
-            shape = layer.build(shape, self.rng, self.dtype)
-        self.weights = [w for layer in self.layers for w in layer.weights]
+            shape = layer.build_once(shape, self.rng, self.dtype)
+        self._weights = [w for layer in self.layers for w in layer.weights]
         # weights_below[i]: has any layer before layer i weights? Only then does layer i's
         # backward pass need dL/dx (the first Dense layer's input is data). Fixed once built.
         self.weights_below = [any(layer.weights for layer in self.layers[:index])
@@ -81,13 +124,22 @@ class Sequential:
         self.built = True
 
     @property
+    def weights(self):
+        """[kernel_0, bias_0, kernel_1, ...], the arrays themselves; [] before the model is built."""
+        return self._weights
+
+    @property
     def gradients(self):
         """[dL/dkernel_0, dL/dbias_0, dL/dkernel_1, ...]: what the layers' backward passes last stored."""
         return [g for layer in self.layers for g in layer.gradients]
 
-    def compile(self, optimizer="sgd", loss="categorical_crossentropy", metrics=("accuracy",)):
-        """optimizer: "sgd", "adam", "rmsprop" or an optimizer object; loss: a Keras loss name or object."""
+    def compile(self, optimizer="sgd", loss="categorical_crossentropy", metrics=None):
+        """optimizer: "sgd", "adam", "rmsprop" or an optimizer object; loss: a Keras loss name or object;
+        metrics: e.g. ["accuracy"] (none by default, as in Keras: then History has only "loss")."""
         self.loss = losses.get(loss)
+        self.metrics = [metrics_module.get(metric, self.loss.sparse) for metric in
+                        ([metrics] if isinstance(metrics, (str, metrics_module.CategoricalAccuracy))
+                         else metrics or [])]
         last = self.layers[-1] if self.layers else None
         if not isinstance(last, Dense):
             raise ValueError("the last layer must be a Dense layer")
@@ -98,8 +150,6 @@ class Sequential:
         self.optimizer = optimizers.get(optimizer) if isinstance(optimizer, str) else optimizer
         if not hasattr(self.optimizer, "apply"):
             raise ValueError(f"optimizer must be 'sgd', 'adam', 'rmsprop' or an optimizer object, got {optimizer!r}")
-        if not self.built and self.input_shape is not None:
-            self.build(self.input_shape)
 
     # ---- one training step ----------------------------------------------------
 
@@ -121,7 +171,7 @@ class Sequential:
         probabilities of the batch.
         """
         logits = self.forward(x, training=True)
-        loss, probabilities, grad_logits = self.loss(logits, y)
+        loss, probabilities, grad_logits = self.loss.fused_with_softmax(logits, y)
         self.backward(grad_logits)
         return loss + self.penalty(), probabilities
 
@@ -140,23 +190,26 @@ class Sequential:
 
     def train_step(self, x, y):
         loss, probabilities = self.compute_gradients(x, y)
-        self.optimizer.apply(self.gradients, self.weights)
+        self.optimizer.apply(self.gradients, self._weights)
         return loss, probabilities
 
     # ---- the Keras calls --------------------------------------------------------
 
-    def fit(self, x, y, batch_size=32, epochs=1, verbose=1, shuffle=True, validation_data=None):
+    def fit(self, x, y, batch_size=None, epochs=1, verbose="auto", shuffle=True, validation_data=None):
         """Train with minibatches; returns a History like Keras's.
 
-        verbose: 0 silent, 1 a progress bar per epoch, 2 one line per epoch (Keras's meanings).
+        batch_size None: 32, Keras's default. verbose: 0 silent, 1 (or "auto") a progress bar per
+        epoch, 2 one line per epoch (Keras's meanings).
 
         As in Keras: the last batch may be smaller and its loss is averaged over
-        its own size; History's "loss" and "accuracy" are running means over the
+        its own size; History's "loss" and the metrics are running means over the
         epoch, weighted by batch size and taken before each update.
         """
         if self.optimizer is None:
             raise ValueError("call compile() before fit()")
-        batch_size, epochs = _positive_int("batch_size", batch_size), _positive_int("epochs", epochs)
+        batch_size = _positive_int("batch_size", 32 if batch_size is None else batch_size)
+        epochs = _positive_int("epochs", epochs)
+        verbose = _verbosity(verbose)
         x, y = self._check_data(x, y)
         if validation_data is not None:
             validation_data = self._check_data(*validation_data, what="validation_data")
@@ -181,29 +234,61 @@ class Sequential:
                     if not math.isfinite(loss):
                         raise TrainingDiverged(epoch + 1, step + 1, loss)
                     total_loss += loss * (stop - start)
-                    correct += int(np.count_nonzero(probabilities.argmax(axis=1) == labels[batch]))
-                    if bar:
-                        bar.update(step + 1, {"loss": total_loss / stop, "accuracy": correct / stop})
-            logs = {"loss": total_loss / n, "accuracy": correct / n}
+                    if self.metrics:
+                        correct += int(np.count_nonzero(probabilities.argmax(axis=1) == labels[batch]))
+                    if bar and step + 1 < steps:
+                        bar.update(step + 1, self._logs(total_loss / stop, correct / stop))
+            logs = self._logs(total_loss / n, correct / n)
             if validation_data is not None:
-                logs["val_loss"], logs["val_accuracy"] = self._evaluate(*validation_data)
+                logs.update({f"val_{key}": value for key, value in self._evaluate(*validation_data).items()})
+            if bar:
+                bar.update(steps, logs)      # the epoch's last line, val_ figures included, as Keras's
             history.record(epoch, logs)
         self.history = history
         return history
 
-    def evaluate(self, x, y, batch_size=None, verbose=0):
-        """[mean loss + penalty, accuracy] over all of x, dropout off. batch_size bounds memory only."""
-        return list(self._evaluate(*self._check_data(x, y), batch_size=batch_size))
+    def evaluate(self, x, y, batch_size=None, verbose="auto", return_dict=False):
+        """Mean loss + penalty over all of x, dropout off, then each metric: Keras's return.
+
+        No metrics: the loss alone (a float); else [loss, metric, ...]; return_dict=True:
+        {"loss": ..., "accuracy": ...}. batch_size bounds memory only.
+        """
+        start = time.perf_counter()
+        logs = self._evaluate(*self._check_data(x, y), batch_size=batch_size)
+        if _verbosity(verbose):
+            steps = math.ceil(len(x) / (batch_size or 32))
+            ProgressBar(steps, interactive=False, start=start).update(steps, logs)
+        if return_dict:
+            return logs
+        values = [logs["loss"]] + [logs[metric.name] for metric in self.metrics]
+        return values[0] if len(values) == 1 else values
 
     def predict(self, x, batch_size=None, verbose=0):
         """The last layer's outputs, dropout off: softmax probabilities, or logits if it is linear."""
         x = self._check_x(x)
-        batch_size = _positive_int("batch_size", batch_size or 1024)
-        outputs = np.empty((len(x), self.layers[-1].units), self.dtype)
+        batch_size = _positive_int("batch_size", 1024 if batch_size is None else batch_size)
+        outputs = None
         for start in range(0, len(x), batch_size):
-            logits = self.forward(x[start:start + batch_size])
-            outputs[start:start + batch_size] = self.layers[-1].activation.forward(logits)
+            batch_outputs = self.outputs(x[start:start + batch_size])
+            if outputs is None:
+                outputs = np.empty((len(x),) + batch_outputs.shape[1:], self.dtype)
+            outputs[start:start + batch_size] = batch_outputs
         return outputs
+
+    def __call__(self, x, training=False):
+        """Keras's `model(x)`: the outputs for one batch, as a new array; dropout only if training=True."""
+        if isinstance(x, Input):
+            raise utils.NotSupported(utils.GAPS["functional"])
+        x = np.asarray(x)
+        if not self.built and x.ndim >= 2:
+            self._build_for(x.shape[1:], batch=len(x))
+        return self.outputs(self._check_x(x), training).copy()
+
+    def outputs(self, x, training=False):
+        """Every layer's forward pass in turn, its activation included. (B, features...) -> (B, outputs)"""
+        for layer in self.layers:
+            x = layer.forward(x, training)
+        return x
 
     def get_weights(self):
         """[kernel_0 (in, out), bias_0 (out,), kernel_1, ...], copies, Keras's order."""
@@ -220,20 +305,28 @@ class Sequential:
 
     def summary(self, print_fn=print):
         """The table Keras's model.summary() prints: layer, output shape, parameter count, totals."""
-        print_fn(summary_table(self))
+        if not self.built:
+            raise ValueError("the model is not built yet, so it has no weights to count: start it with "
+                             "Input(shape=...), or call build((None, features)) or the model on data first")
+        print_fn(summary_table(self, self.name))
 
     # ---- helpers ---------------------------------------------------------------
 
+    def _logs(self, loss, accuracy):
+        """{"loss": ..., and each metric under its name}, in Keras's order (sorted by name)."""
+        logs = {"loss": loss, **{metric.name: accuracy for metric in self.metrics}}
+        return dict(sorted(logs.items()))
+
     def _evaluate(self, x, y, batch_size=None):
-        batch_size = _positive_int("batch_size", batch_size or 1024)
+        batch_size = _positive_int("batch_size", 1024 if batch_size is None else batch_size)
         total_loss, correct = 0.0, 0
         labels = self._labels(y)
         for start in range(0, len(x), batch_size):
             xb, yb = x[start:start + batch_size], y[start:start + batch_size]
-            loss, probabilities, _ = self.loss(self.forward(xb), yb)
+            loss, probabilities, _ = self.loss.fused_with_softmax(self.forward(xb), yb)
             total_loss += loss * len(xb)
             correct += int(np.count_nonzero(probabilities.argmax(axis=1) == labels[start:start + batch_size]))
-        return total_loss / len(x) + self.penalty(), correct / len(x)
+        return self._logs(total_loss / len(x) + self.penalty(), correct / len(x))
 
     def _labels(self, y):
         """Integer labels (n,), whichever form y has."""
@@ -244,7 +337,7 @@ class Sequential:
         if not self.built:
             if x.ndim < 2:
                 raise ValueError(f"{what} must have shape (samples, features...), got {x.shape}")
-            self.build(x.shape[1:])
+            self._build_for(x.shape[1:])
         if x.shape[1:] != self.input_shape:
             hint = (f"flatten each sample to {self.input_shape[0]} features" if len(self.input_shape) == 1
                     else f"give samples of shape {self.input_shape}")
@@ -283,56 +376,19 @@ class Sequential:
         return x, y.astype(self.dtype, copy=False)
 
 
-def summary_table(model, name="sequential"):
-    """Keras's summary: one row per layer with its output shape and parameter count, then totals."""
-    rows, counts = [], {}
-    for layer in model.layers:
-        kind = type(layer).__name__
-        base = kind.lower()
-        counts[base] = counts.get(base, -1) + 1
-        layer_name = base if counts[base] == 0 else f"{base}_{counts[base]}"
-        shape = "(None, " + ", ".join(map(str, layer.output_shape)) + ")"
-        params = sum(w.size for w in layer.weights)
-        rows.append((f"{layer_name} ({kind})", shape, f"{params:,}"))
-    total = sum(w.size for w in model.weights)
-    size = total * model.dtype.itemsize
-    widths = (31, 22, 13)                 # Keras's column widths on an 80-column console
-    rule = "┏" + "┳".join("━" * (w + 2) for w in widths) + "┓"
-    line = lambda cells, l, m, r: l + m.join(f" {c:<{w}} " if i < 2 else f" {c:>{w}} "
-                                                  for i, (c, w) in enumerate(zip(cells, widths))) + r
-    table = [f'Model: "{name}"', rule, line(("Layer (type)", "Output Shape", "Param #"), "┃", "┃", "┃"),
-             "┡" + "╇".join("━" * (w + 2) for w in widths) + "┩"]
-    for index, row in enumerate(rows):
-        table.append(line(row, "│", "│", "│"))
-        if index < len(rows) - 1:
-            table.append("├" + "┼".join("─" * (w + 2) for w in widths) + "┤")
-    table.append("└" + "┴".join("─" * (w + 2) for w in widths) + "┘")
-    table += [f" Total params: {total:,} ({_size(size)})", f" Trainable params: {total:,} ({_size(size)})",
-              " Non-trainable params: 0 (0.00 B)"]
-    return "\n".join(table)
-
-
-def _size(nbytes):
-    for unit in ("B", "KB", "MB", "GB"):
-        if nbytes < 1024 or unit == "GB":
-            return f"{nbytes:.2f} {unit}"
-        nbytes /= 1024
+def _verbosity(verbose):
+    """Keras's verbose: "auto" is 1 (a progress bar), 2 one line per epoch, 0 silent."""
+    if verbose == "auto":
+        return 1
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
+    return int(verbose)
 
 
 def _positive_int(name, value):
     if isinstance(value, bool) or int(value) != value or value <= 0:
         raise ValueError(f"{name} must be a positive whole number, got {value!r}")
     return int(value)
-
-
-def one_hot(labels, num_classes, dtype="float32"):
-    """Integer labels (n,) -> one-hot rows (n, num_classes), as keras.utils.to_categorical."""
-    labels = np.asarray(labels)
-    if labels.ndim != 1 or (len(labels) and (labels.min() < 0 or labels.max() >= num_classes)):
-        raise ValueError(f"labels must be integers in 0..{num_classes - 1}, shape (n,)")
-    encoded = np.zeros((len(labels), num_classes), dtype=dtype)
-    encoded[np.arange(len(labels)), labels] = 1
-    return encoded
 
 
 # ---- the shared API (same signatures in keras_impl) -------------------------------

@@ -8,6 +8,8 @@ import math
 
 import numpy as np
 
+from . import utils
+
 
 def _check_learning_rate(learning_rate):
     learning_rate = float(learning_rate)
@@ -165,3 +167,10 @@ def get(name, learning_rate=None, momentum=0.0, nesterov=False, **options):
     if momentum:
         raise ValueError("momentum is not an Adam option: Adam's beta_1 plays that part")
     return Adam(learning_rate, **options)
+
+
+def __getattr__(name):
+    """`optimizers.Adagrad` and the other Keras optimizers numpy_impl leaves out: one line saying so."""
+    if name.startswith("_"):
+        raise AttributeError(name)
+    raise utils.missing("optimizers", name, ("SGD", "Adam", "RMSprop"))

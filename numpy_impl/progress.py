@@ -7,12 +7,12 @@ import time
 
 
 class ProgressBar:
-    def __init__(self, total_steps, width=30, stream=None, min_interval=0.1, interactive=True):
+    def __init__(self, total_steps, width=30, stream=None, min_interval=0.1, interactive=True, start=None):
         self.total = total_steps
         self.width = width
         self.stream = stream or sys.stdout
         self.min_interval = min_interval     # redraw at most 10 times a second
-        self.start = time.perf_counter()
+        self.start = time.perf_counter() if start is None else start
         self._last_draw = 0.0
         # Redrawing with "\r" only works on a terminal; elsewhere (a log file) draw the end.
         self.interactive = interactive and getattr(self.stream, "isatty", lambda: False)()

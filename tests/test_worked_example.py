@@ -11,7 +11,7 @@ from numpy_impl import SGD, Dense, Input, Sequential
 def tiny():
     model = Sequential([Input(shape=(2,)), Dense(2, activation="relu"), Dense(2, activation="softmax")],
                        dtype="float64")
-    model.compile(optimizer=SGD(learning_rate=0.1))
+    model.compile(optimizer=SGD(learning_rate=0.1), metrics=["accuracy"])
     model.set_weights([
         np.array([[1.0, -1.0], [0.5, 1.0]]), np.array([0.0, 0.5]),   # hidden kernel, bias
         np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([0.0, 0.0]),    # output kernel (identity), bias

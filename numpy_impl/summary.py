@@ -1,0 +1,35 @@
+"""`model.summary()`: Keras's table of layers, output shapes and parameter counts."""
+
+
+def summary_table(model, name="sequential"):
+    """Keras's summary: one row per layer with its output shape and parameter count, then totals."""
+    rows = []
+    for layer in model.layers:
+        kind = type(layer).__name__
+        layer_name = layer.name
+        shape = f"({model.batch_dimension}, " + ", ".join(map(str, layer.output_shape)) + ")"
+        params = sum(w.size for w in layer.weights)
+        rows.append((f"{layer_name} ({kind})", shape, f"{params:,}"))
+    total = sum(w.size for w in model.weights)
+    size = total * model.dtype.itemsize
+    widths = (31, 22, 13)                 # Keras's column widths on an 80-column console
+    rule = "┏" + "┳".join("━" * (w + 2) for w in widths) + "┓"
+    line = lambda cells, l, m, r: l + m.join(f" {c:<{w}} " if i < 2 else f" {c:>{w}} "
+                                                  for i, (c, w) in enumerate(zip(cells, widths))) + r
+    table = [f'Model: "{name}"', rule, line(("Layer (type)", "Output Shape", "Param #"), "┃", "┃", "┃"),
+             "┡" + "╇".join("━" * (w + 2) for w in widths) + "┩"]
+    for index, row in enumerate(rows):
+        table.append(line(row, "│", "│", "│"))
+        if index < len(rows) - 1:
+            table.append("├" + "┼".join("─" * (w + 2) for w in widths) + "┤")
+    table.append("└" + "┴".join("─" * (w + 2) for w in widths) + "┘")
+    table += [f" Total params: {total:,} ({_size(size)})", f" Trainable params: {total:,} ({_size(size)})",
+              " Non-trainable params: 0 (0.00 B)"]
+    return "\n".join(table)
+
+
+def _size(nbytes):
+    for unit in ("B", "KB", "MB", "GB"):
+        if nbytes < 1024 or unit == "GB":
+            return f"{nbytes:.2f} {unit}"
+        nbytes /= 1024

@@ -1,0 +1,516 @@
+"""Keras's own tutorials, run twice: against keras and against numpy_impl, with only the import changed.
+
+Each snippet below is written as Keras's documentation writes it (`import keras`,
+`from keras import layers`). `run(snippet, package)` swaps the import lines for
+numpy_impl's (`import numpy_impl as keras`, `from numpy_impl import layers`) and
+nothing else, runs it, and returns its variables; the tests compare what both
+runs produced. Where a snippet needs MNIST, `load_data()` hands it a slice of the
+offline sample in place of `keras.datasets.mnist.load_data()` (the one other change).
+"""
+import contextlib
+import io
+import re
+import textwrap
+
+import numpy as np
+import pytest
+
+import compare.data
+import numpy_impl
+
+keras = pytest.importorskip("keras")
+
+
+def swap_imports(source):
+    """keras's import lines -> numpy_impl's; every other line untouched."""
+    source = re.sub(r"^import keras$", "import numpy_impl as keras", source, flags=re.M)
+    return re.sub(r"^from keras(\.\w+)? import", r"from numpy_impl\1 import", source, flags=re.M)
+
+
+def run(snippet, package, **given):
+    """Run `snippet` (Keras's form) against "keras" or "numpy_impl"; its variables and printed text."""
+    source = textwrap.dedent(snippet)
+    if package == "numpy_impl":
+        source = swap_imports(source)
+    (keras if package == "keras" else numpy_impl).utils.clear_session()     # default names from "dense"
+    (keras if package == "keras" else numpy_impl).utils.set_random_seed(0)
+    namespace = dict(given)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(source, f"<{package} snippet>", "exec"), namespace)
+    namespace["printed"] = printed.getvalue()
+    return namespace
+
+
+def both(snippet, **given):
+    return run(snippet, "keras", **given), run(snippet, "numpy_impl", **given)
+
+
+def summary_rows(printed):
+    """(name, type, output shape, parameters) per layer row, and the totals, from summary()'s table."""
+    rows = re.findall(r"│ (\w+) \((\w+)\)\s+│ (\([\w, ]+\))\s+│\s+([\d,]+) │", printed)
+    totals = re.findall(r"(Total|Trainable|Non-trainable) params: ([\d,]+)", printed)
+    return rows, totals
+
+
+@pytest.fixture(scope="module")
+def mnist_slice():
+    """load_data() for the snippets: 2,000 training and 500 test digits of the offline sample, as
+    keras.datasets.mnist.load_data() gives them (uint8 images (n, 28, 28), uint8 labels (n,))."""
+    (images, labels), _ = compare.data.load_mnist("sample")
+    return lambda: ((images[:2000], labels[:2000]), (images[2000:2500], labels[2000:2500]))
+
+
+# ---- TensorFlow's beginner quickstart ------------------------------------------------
+# tensorflow.org/tutorials/quickstart/beginner, with tf.keras written keras (Keras 3's form),
+# .numpy() left out (numpy_impl's results are NumPy already) and tf.nn.softmax as keras's.
+
+QUICKSTART = """
+import keras
+(x_train, y_train), (x_test, y_test) = load_data()
+x_train, x_test = x_train / 255.0, x_test / 255.0
+
+model = keras.models.Sequential([
+  keras.layers.Flatten(input_shape=(28, 28)),
+  keras.layers.Dense(128, activation='relu'),
+  keras.layers.Dropout(0.2),
+  keras.layers.Dense(10)
+])
+predictions = model(x_train[:1])
+probabilities = keras.activations.softmax(predictions)
+loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+initial_loss = loss_fn(y_train[:1], predictions)
+
+model.compile(optimizer='adam',
+              loss=loss_fn,
+              metrics=['accuracy'])
+history = model.fit(x_train, y_train, epochs=5)
+evaluated = model.evaluate(x_test,  y_test, verbose=2)
+
+probability_model = keras.Sequential([
+  model,
+  keras.layers.Softmax()
+])
+top5 = probability_model(x_test[:5])
+"""
+
+
+@pytest.fixture(scope="module")
+def quickstart(mnist_slice):
+    return both(QUICKSTART, load_data=mnist_slice)
+
+
+def test_quickstart_runs_and_answers_as_keras_does(quickstart):
+    theirs, mine = quickstart
+    assert np.shape(mine["predictions"]) == tuple(theirs["predictions"].shape) == (1, 10)
+    np.testing.assert_allclose(np.sum(mine["probabilities"]), 1, rtol=1e-6)
+    # At Glorot-small weights the first loss is near ln(10) in both: a float in numpy_impl, as float() of Keras's.
+    assert isinstance(mine["initial_loss"], float)
+    assert abs(mine["initial_loss"] - np.log(10)) < 1.0 and abs(float(theirs["initial_loss"]) - np.log(10)) < 1.0
+    assert list(mine["history"].history) == list(theirs["history"].history) == ["accuracy", "loss"]
+    assert len(mine["history"].history["loss"]) == 5
+    assert len(mine["evaluated"]) == len(theirs["evaluated"]) == 2
+    assert mine["evaluated"][1] > 0.75 and theirs["evaluated"][1] > 0.75     # 2,000 digits, 5 epochs
+    # Keras's evaluate(verbose=2) prints one line with the figures; so does numpy_impl's.
+    for run_ in (theirs, mine):
+        assert re.search(r"accuracy: 0\.\d{4} - loss: \d\.\d{4}", run_["printed"])
+    np.testing.assert_allclose(np.asarray(mine["top5"]).sum(axis=1), 1, rtol=1e-6)
+    assert np.shape(mine["top5"]) == tuple(theirs["top5"].shape) == (5, 10)
+
+
+def test_quickstart_model_at_keras_weights_gives_keras_outputs(quickstart):
+    theirs, mine = quickstart
+    model = mine["model"]
+    model.set_weights(theirs["model"].get_weights())
+    x = theirs["x_test"][:50]
+    np.testing.assert_allclose(model(x), np.asarray(theirs["model"](x)), rtol=0, atol=1e-5)
+    np.testing.assert_allclose(mine["probability_model"](x), np.asarray(theirs["probability_model"](x)),
+                               rtol=0, atol=1e-6)       # the nested model shares its layers, as in Keras
+    np.testing.assert_allclose(model.evaluate(x, theirs["y_test"][:50], verbose=0),
+                               theirs["model"].evaluate(x, theirs["y_test"][:50], verbose=0), rtol=1e-5)
+
+
+# ---- The classic mnist_mlp example -------------------------------------------------------
+# keras-team/keras examples/mnist_mlp.py, on the 2,000-digit slice.
+
+MNIST_MLP = """
+import keras
+from keras.models import Sequential
+from keras.layers import Dense, Dropout
+from keras.optimizers import RMSprop
+
+batch_size = 128
+num_classes = 10
+epochs = 20
+
+(x_train, y_train), (x_test, y_test) = load_data()
+
+x_train = x_train.reshape(len(x_train), 784)
+x_test = x_test.reshape(len(x_test), 784)
+x_train = x_train.astype('float32')
+x_test = x_test.astype('float32')
+x_train /= 255
+x_test /= 255
+print(x_train.shape[0], 'train samples')
+print(x_test.shape[0], 'test samples')
+
+# convert class vectors to binary class matrices
+y_train = keras.utils.to_categorical(y_train, num_classes)
+y_test = keras.utils.to_categorical(y_test, num_classes)
+
+model = Sequential()
+model.add(Dense(512, activation='relu', input_shape=(784,)))
+model.add(Dropout(0.2))
+model.add(Dense(512, activation='relu'))
+model.add(Dropout(0.2))
+model.add(Dense(num_classes, activation='softmax'))
+
+model.summary()
+
+model.compile(loss='categorical_crossentropy',
+              optimizer=RMSprop(),
+              metrics=['accuracy'])
+
+history = model.fit(x_train, y_train,
+                    batch_size=batch_size,
+                    epochs=epochs,
+                    verbose=1,
+                    validation_data=(x_test, y_test))
+score = model.evaluate(x_test, y_test, verbose=0)
+print('Test loss:', score[0])
+print('Test accuracy:', score[1])
+"""
+
+
+def test_mnist_mlp_runs_and_answers_as_keras_does(mnist_slice):
+    theirs, mine = both(MNIST_MLP, load_data=mnist_slice)
+    np.testing.assert_array_equal(mine["y_train"], theirs["y_train"])           # to_categorical
+    assert mine["y_train"].dtype == theirs["y_train"].dtype == np.float64
+    assert summary_rows(mine["printed"]) == summary_rows(theirs["printed"])
+    assert summary_rows(mine["printed"])[0][0] == ("dense", "Dense", "(None, 512)", "401,920")
+    keys = ["accuracy", "loss", "val_accuracy", "val_loss"]
+    assert list(mine["history"].history) == list(theirs["history"].history) == keys
+    assert len(mine["score"]) == len(theirs["score"]) == 2
+    assert mine["score"][1] > 0.85 and theirs["score"][1] > 0.85
+    # The progress bar's last line of an epoch shows the validation figures, as Keras's does.
+    assert re.search(r"val_accuracy: 0\.\d{4} - val_loss: \d\.\d{4}", mine["printed"])
+
+
+# ---- Keras's guide "The Sequential model" ----------------------------------------------------
+# keras.io/guides/sequential_model, its snippets a dense network can run (np.ones for ops.ones).
+
+SEQUENTIAL_GUIDE = {
+    "named layers, called on a batch": """
+        import keras
+        from keras import layers
+        model = keras.Sequential(
+            [
+                layers.Dense(2, activation="relu", name="layer1"),
+                layers.Dense(3, activation="relu", name="layer2"),
+                layers.Dense(4, name="layer3"),
+            ]
+        )
+        x = np.ones((3, 3))
+        y = model(x)
+        result = (y.shape, [layer.name for layer in model.layers])
+        """,
+    "add and pop": """
+        import keras
+        from keras import layers
+        model = keras.Sequential()
+        model.add(layers.Dense(2, activation="relu"))
+        model.add(layers.Dense(3, activation="relu"))
+        model.add(layers.Dense(4))
+        model.pop()
+        result = (len(model.layers), [layer.name for layer in model.layers])
+        """,
+    "a named model": """
+        import keras
+        from keras import layers
+        model = keras.Sequential(name="my_sequential")
+        model.add(layers.Dense(2, activation="relu", name="layer1"))
+        model.add(layers.Dense(3, activation="relu", name="layer2"))
+        model.add(layers.Dense(4, name="layer3"))
+        result = (model.name, model.get_layer("layer2").name, model.get_layer(index=0).name)
+        """,
+    "a layer's weights, made on its first call": """
+        import keras
+        from keras import layers
+        layer = layers.Dense(3)
+        before = len(layer.weights)
+        x = np.ones((1, 4))
+        y = layer(x)
+        result = (before, [tuple(w.shape) for w in layer.weights], tuple(y.shape), layer.name)
+        """,
+    "a model's weights, made on its first call": """
+        import keras
+        from keras import layers
+        model = keras.Sequential(
+            [
+                layers.Dense(2, activation="relu"),
+                layers.Dense(3, activation="relu"),
+                layers.Dense(4),
+            ]
+        )  # No weights at this stage!
+        before = len(model.weights)
+        x = np.ones((1, 4))
+        y = model(x)
+        print("Number of weights after calling the model:", len(model.weights))
+        model.summary()
+        result = (before, len(model.weights), [layer.name for layer in model.layers])
+        """,
+    "Input first, summary at once": """
+        import keras
+        from keras import layers
+        model = keras.Sequential()
+        model.add(keras.Input(shape=(4,)))
+        model.add(layers.Dense(2, activation="relu"))
+        model.summary()
+        result = (len(model.layers), model.built)
+        """,
+    "input_shape on the first layer": """
+        import keras
+        from keras import layers
+        model = keras.Sequential()
+        model.add(layers.Dense(2, activation="relu", input_shape=(4,)))
+        model.summary()
+        result = (len(model.layers), len(model.weights))
+        """,
+    "build with the batch dimension": """
+        import keras
+        from keras import layers
+        model = keras.Sequential([layers.Dense(8, activation="relu"), layers.Dropout(0.5), layers.Dense(3)])
+        model.build((None, 16))
+        model.summary()
+        result = ([tuple(w.shape) for w in model.weights], [layer.name for layer in model.layers])
+        """,
+}
+
+
+@pytest.mark.parametrize("name", SEQUENTIAL_GUIDE)
+def test_sequential_guide_snippet(name):
+    theirs, mine = both(SEQUENTIAL_GUIDE[name], np=np)
+
+    def plain(value):       # TensorShape, tuples of ints: compared as plain tuples and lists
+        if isinstance(value, (tuple, list)):
+            return type(value)(plain(v) for v in value)
+        return tuple(value) if hasattr(value, "as_list") else value
+    assert plain(mine["result"]) == plain(theirs["result"])
+    assert summary_rows(mine["printed"]) == summary_rows(theirs["printed"])
+    assert mine["printed"].count("Model:") == theirs["printed"].count("Model:")
+
+
+# ---- Keras's guide "Training & evaluation with the built-in methods" -------------------------------
+# keras.io/guides/training_with_built_in_methods: its model as a Sequential (numpy_impl has no functional API).
+
+TRAINING_GUIDE = """
+import keras
+from keras import layers
+(x_train, y_train), (x_test, y_test) = load_data()
+x_train = x_train.reshape(len(x_train), 784).astype("float32") / 255
+x_test = x_test.reshape(len(x_test), 784).astype("float32") / 255
+y_train = y_train.astype("float32")
+y_test = y_test.astype("float32")
+x_val = x_train[-500:]
+y_val = y_train[-500:]
+x_train = x_train[:-500]
+y_train = y_train[:-500]
+
+model = keras.Sequential([
+    keras.Input(shape=(784,), name="digits"),
+    layers.Dense(64, activation="relu", name="dense_1"),
+    layers.Dense(64, activation="relu", name="dense_2"),
+    layers.Dense(10, activation="softmax", name="predictions"),
+])
+model.compile(
+    optimizer=keras.optimizers.RMSprop(),  # Optimizer
+    # Loss function to minimize
+    loss=keras.losses.SparseCategoricalCrossentropy(),
+    # List of metrics to monitor
+    metrics=[keras.metrics.SparseCategoricalAccuracy()],
+)
+history = model.fit(
+    x_train,
+    y_train,
+    batch_size=64,
+    epochs=2,
+    # We pass some validation for
+    # monitoring validation loss and metrics
+    # at the end of each epoch
+    validation_data=(x_val, y_val),
+)
+results = model.evaluate(x_test, y_test, batch_size=128)
+as_dict = model.evaluate(x_test, y_test, batch_size=128, verbose=0, return_dict=True)
+predictions = model.predict(x_test[:3])
+"""
+
+
+def test_training_guide_runs_and_answers_as_keras_does(mnist_slice):
+    theirs, mine = both(TRAINING_GUIDE, load_data=mnist_slice)
+    keys = ["loss", "sparse_categorical_accuracy", "val_loss", "val_sparse_categorical_accuracy"]
+    assert list(mine["history"].history) == list(theirs["history"].history) == keys
+    assert len(mine["results"]) == len(theirs["results"]) == 2
+    assert list(mine["as_dict"]) == list(theirs["as_dict"]) == ["loss", "sparse_categorical_accuracy"]
+    assert mine["as_dict"]["loss"] == pytest.approx(mine["results"][0])
+    assert mine["predictions"].shape == theirs["predictions"].shape == (3, 10)
+    assert [layer.name for layer in mine["model"].layers] == ["dense_1", "dense_2", "predictions"]
+
+
+# ---- compile's metrics, and evaluate's return ---------------------------------------------------
+
+@pytest.mark.parametrize("metrics", [None, ["accuracy"], ["acc"], ["sparse_categorical_accuracy"],
+                                     "metric object", "named metric object"])
+def test_history_keys_and_evaluate_forms_follow_keras(metrics):
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(40, 4)).astype("float32"), rng.integers(0, 3, 40)
+    answers = []
+    for package in (keras, numpy_impl):
+        chosen = metrics
+        if metrics == "metric object":
+            chosen = [package.metrics.SparseCategoricalAccuracy()]
+        elif metrics == "named metric object":
+            chosen = [package.metrics.SparseCategoricalAccuracy(name="sca")]
+        model = package.Sequential([package.Input(shape=(4,)), package.layers.Dense(3, activation="softmax")])
+        model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=chosen)
+        history = model.fit(x, y, epochs=1, verbose=0, validation_data=(x, y))
+        plain, as_dict = model.evaluate(x, y, verbose=0), model.evaluate(x, y, verbose=0, return_dict=True)
+        answers.append((list(history.history), np.ndim(plain), np.size(plain), list(as_dict)))
+    assert answers[1] == answers[0]
+
+
+def test_accuracy_by_name_fits_one_hot_labels_as_keras():
+    model = numpy_impl.Sequential([numpy_impl.Input(shape=(4,)), numpy_impl.Dense(3, activation="softmax")])
+    model.compile(loss="categorical_crossentropy", metrics=["categorical_accuracy"])
+    x = np.random.default_rng(1).normal(size=(12, 4))
+    history = model.fit(x, numpy_impl.utils.to_categorical(np.arange(12) % 3), verbose=0)
+    assert list(history.history) == ["categorical_accuracy", "loss"]
+    with pytest.raises(ValueError, match="takes integer labels, which the loss does not"):
+        model.compile(loss="categorical_crossentropy", metrics=["sparse_categorical_accuracy"])
+
+
+@pytest.mark.parametrize("kind", ["CategoricalAccuracy", "SparseCategoricalAccuracy"])
+def test_metric_objects_alone_agree_with_keras(kind):
+    rng = np.random.default_rng(2)
+    y_pred, labels = rng.random((30, 5)), rng.integers(0, 5, 30)
+    y_true = labels if kind.startswith("Sparse") else np.eye(5)[labels]
+    results = []
+    for package in (keras, numpy_impl):
+        metric = getattr(package.metrics, kind)()
+        metric.update_state(y_true[:20], y_pred[:20])
+        metric.update_state(y_true[20:], y_pred[20:], sample_weight=np.linspace(0, 1, 10))
+        results.append((metric.name, float(metric.result())))
+        metric.reset_state()
+        results.append(float(metric.result()))
+    assert results[2][0] == results[0][0] and results[2][1] == pytest.approx(results[0][1], abs=1e-6)
+    assert results[3] == results[1] == 0.0
+
+
+# ---- loss objects, called as Keras calls them ------------------------------------------------------
+
+LOSS_CASES = {
+    "the issue's example": (np.array([[0.0, 1, 0]]), np.array([[0.1, 0.8, 0.1]])),
+    "rows not summing to 1": (np.array([[0.0, 1, 0], [1, 0, 0]]), np.array([[0.2, 0.5, 0.1], [0.3, 0.3, 0.9]])),
+    "a zero probability (clipped)": (np.array([[0.0, 1, 0], [0, 0, 1]]), np.array([[0.5, 0.0, 0.5], [0.2, 0.3, 0.5]])),
+}
+
+
+@pytest.mark.parametrize("case", LOSS_CASES)
+@pytest.mark.parametrize("from_logits", [False, True])
+@pytest.mark.parametrize("kind", ["CategoricalCrossentropy", "SparseCategoricalCrossentropy"])
+def test_loss_objects_equal_keras_in_float64(case, from_logits, kind):
+    y_true, y_pred = LOSS_CASES[case]
+    if kind.startswith("Sparse"):
+        y_true = y_true.argmax(axis=1)
+    weights = np.linspace(0.5, 1.5, len(y_pred))
+    mine = getattr(numpy_impl.losses, kind)(from_logits=from_logits, dtype="float64")
+    theirs = getattr(keras.losses, kind)(from_logits=from_logits, dtype="float64")
+    for args in ((y_true, y_pred), (y_true, y_pred, weights)):
+        assert isinstance(mine(*args), float)
+        assert abs(mine(*args) - float(theirs(*args))) <= 1e-12
+    assert mine.name == theirs.name
+
+
+def test_the_issues_loss_example_is_right_not_silently_wrong():
+    value = numpy_impl.losses.CategoricalCrossentropy()(y_true=[[0, 1, 0]], y_pred=[[0.1, 0.8, 0.1]])
+    assert value == pytest.approx(-np.log(0.8), rel=1e-6)          # 0.2231, Keras's answer
+
+
+def test_loss_objects_refuse_labels_of_the_wrong_form():
+    with pytest.raises(ValueError, match="one-hot rows go with CategoricalCrossentropy"):
+        numpy_impl.losses.SparseCategoricalCrossentropy()(np.eye(3), np.full((3, 3), 1 / 3))
+    with pytest.raises(ValueError, match="integer labels with SparseCategoricalCrossentropy"):
+        numpy_impl.losses.CategoricalCrossentropy()(np.arange(3), np.full((3, 3), 1 / 3))
+
+
+# ---- utils -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("labels, num_classes", [([0, 2, 1], None), ([[1], [0]], 3), (np.array([3, 0]), 5)])
+def test_to_categorical_equals_keras(labels, num_classes):
+    mine = numpy_impl.utils.to_categorical(labels, num_classes)
+    theirs = keras.utils.to_categorical(labels, num_classes)
+    np.testing.assert_array_equal(mine, theirs)
+    assert mine.dtype == theirs.dtype
+
+
+def test_set_random_seed_makes_a_script_repeat():
+    def weights():
+        model = numpy_impl.Sequential([numpy_impl.Input(shape=(4,)), numpy_impl.Dense(3), numpy_impl.Dense(2)])
+        return model.get_weights()
+    numpy_impl.utils.set_random_seed(7)
+    first = weights() + weights()
+    numpy_impl.utils.set_random_seed(7)
+    again = weights() + weights()
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(first[0], first[4])                  # two models: two different draws
+    numpy_impl.utils.set_random_seed(8)
+    assert not np.array_equal(weights()[0], first[0])
+
+
+# ---- what numpy_impl deliberately leaves out: one line saying so ----------------------------------------
+
+GAPS = {
+    "the functional API": ("inputs = keras.Input(shape=(4,))\noutputs = keras.layers.Dense(2)(inputs)",
+                           "no functional API"),
+    "a functional Model": ("inputs = keras.Input(shape=(4,))\nmodel = keras.Model(inputs=inputs, outputs=inputs)",
+                           "no functional API"),
+    "another layer type": ("layer = keras.layers.Conv2D(8, 3)", "layers has no Conv2D: numpy_impl builds dense"),
+    "another metric": ("metric = keras.metrics.AUC()", "metrics has no AUC"),
+    "another loss": ("loss = keras.losses.MeanSquaredError()", "losses has no MeanSquaredError"),
+    "a module it has not": ("x = keras.ops.ones((2, 2))", "numpy_impl has no keras.ops"),
+    "a metric by name it has not": ("model = keras.Sequential([keras.Input(shape=(4,)), keras.layers.Dense(2, "
+                                    "activation='softmax')])\nmodel.compile(loss='categorical_crossentropy', "
+                                    "metrics=['mse'])", "no metric 'mse'"),
+}
+
+
+@pytest.mark.parametrize("gap", GAPS)
+def test_a_deliberate_gap_says_so_in_one_line(gap):
+    snippet, message = GAPS[gap]
+    run("import keras\n" + snippet, "keras")                         # Keras has it
+    with pytest.raises(numpy_impl.NotSupported, match=re.escape(message)) as caught:
+        run("import keras\n" + snippet, "numpy_impl")
+    assert "\n" not in str(caught.value)
+    assert isinstance(caught.value, AttributeError) and isinstance(caught.value, NotImplementedError)
+
+
+def test_a_gap_is_simply_missing_to_hasattr():
+    assert not hasattr(numpy_impl.layers, "Conv2D") and hasattr(numpy_impl.layers, "Dense")
+
+
+def test_model_edges_answer_in_one_line():
+    model = numpy_impl.Sequential([numpy_impl.Dense(2)])
+    assert model.weights == []
+    with pytest.raises(ValueError, match="not built yet"):
+        model.summary()
+    with pytest.raises(ValueError, match="no layer named 'nope'"):
+        model.get_layer("nope")
+    with pytest.raises(ValueError, match="no layer at index 3"):
+        model.get_layer(index=3)
+    with pytest.raises(ValueError, match="build takes \\(batch, features...\\)"):
+        model.build((4,))
+    with pytest.raises(ValueError, match="already in the model"):
+        numpy_impl.Sequential([numpy_impl.Dense(2, name="a"), numpy_impl.Dense(2, name="a")])
+    model.pop()
+    with pytest.raises(ValueError, match="no layers in the model to pop"):
+        model.pop()
