@@ -8,9 +8,13 @@ from compare.data import load_mnist, preprocess
 
 @pytest.fixture(scope="session")
 def mnist_xy():
-    """Full MNIST (x, y) when MNIST_PATH is set; otherwise random data of the same shape."""
+    """Full MNIST (x, y) when MNIST_PATH is set; otherwise random data of the same shape.
+    MNIST_PATH set to a path that does not exist fails the benchmarks, never times random data."""
     path = os.environ.get("MNIST_PATH")
-    if path and os.path.exists(path):
+    if path and not os.path.exists(path):
+        pytest.fail(f"MNIST_PATH={path} does not exist: point it at a mnist.npz or a folder of IDX files, "
+                    "or unset it to time random data of MNIST's shape")
+    if path:
         (images, labels), _ = load_mnist(path)
         return preprocess(images, labels)
     rng = np.random.default_rng(0)

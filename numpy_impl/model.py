@@ -221,7 +221,7 @@ class Sequential:
             if verbose and epochs > 1:       # (Keras prints "Epoch 1/1" too; one epoch needs no header)
                 print(f"Epoch {epoch + 1}/{epochs}")
             order = self.rng.permutation(n) if shuffle else None
-            bar = ProgressBar(steps, interactive=verbose == 1) if verbose else None
+            bar = ProgressBar(steps, interactive=verbose == 1, verbose=verbose) if verbose else None
             total_loss, correct = 0.0, 0
             with np.errstate(over="ignore", invalid="ignore"):   # divergence is caught below
                 for step, start in enumerate(range(0, n, batch_size)):
@@ -257,7 +257,7 @@ class Sequential:
         logs = self._evaluate(*self._check_data(x, y), batch_size=batch_size)
         if _verbosity(verbose):
             steps = math.ceil(len(x) / (batch_size or 32))
-            ProgressBar(steps, interactive=False, start=start).update(steps, logs)
+            ProgressBar(steps, interactive=False, start=start, verbose=_verbosity(verbose)).update(steps, logs)
         if return_dict:
             return logs
         values = [logs["loss"]] + [logs[metric.name] for metric in self.metrics]

@@ -1,14 +1,17 @@
 """A Keras-style progress bar, standard library only.
 
-    1875/1875 [==============================] 2s 1ms/step - loss: 0.3012 - accuracy: 0.9123
+    verbose=1:  1875/1875 [==============================] 2.1s 1.12ms/step - accuracy: 0.9123 - loss: 0.3012
+    verbose=2:  1875/1875 - 2s - 1ms/step - accuracy: 0.9123 - loss: 0.3012     (one line at the end)
 """
 import sys
 import time
 
 
 class ProgressBar:
-    def __init__(self, total_steps, width=30, stream=None, min_interval=0.1, interactive=True, start=None):
+    def __init__(self, total_steps, width=30, stream=None, min_interval=0.1, interactive=True, start=None,
+                 verbose=1):
         self.total = total_steps
+        self.one_line = verbose == 2
         self.width = width
         self.stream = stream or sys.stdout
         self.min_interval = min_interval     # redraw at most 10 times a second
@@ -30,7 +33,11 @@ class ProgressBar:
         else:
             timing = f"{elapsed:.1f}s {1000 * elapsed / step:.2f}ms/step"
         metrics = "".join(f" - {name}: {value:.4f}" for name, value in values.items())
+        if self.one_line:
+            self.stream.write(f"{step}/{self.total} - {elapsed:.0f}s - {1000 * elapsed / step:.0f}ms/step{metrics}\n")
+            return
         digits = len(str(self.total))
-        line = f"\r{step:>{digits}}/{self.total} [{bar[:self.width]}] {timing}{metrics}"
+        start = "\r" if self.interactive else ""          # a log file gets plain lines, no carriage returns
+        line = f"{start}{step:>{digits}}/{self.total} [{bar[:self.width]}] {timing}{metrics}"
         self.stream.write(line + ("\n" if step >= self.total else ""))
         self.stream.flush()

@@ -3,7 +3,8 @@ Keras backend, printed as one JSON object for tests/test_backends.py to judge.
 
 Keras picks its backend once per process, so each backend is checked in a process of
 its own. Data: the first 10,000 MNIST digits when MNIST_PATH is set (the acceptance
-figure), else 2,000 random digits of the same shape.
+figure), else 2,000 random digits of the same shape; MNIST_PATH set to a path
+that does not exist is an error.
 """
 import json
 import os
@@ -18,7 +19,10 @@ from compare.data import load_mnist, preprocess
 
 def data(dtype):
     path = os.environ.get("MNIST_PATH")
-    if path and os.path.exists(path):
+    if path and not os.path.exists(path):       # set but wrong: an error, never random data in its place
+        raise SystemExit(f"MNIST_PATH={path} does not exist: point it at a mnist.npz or a folder of IDX files, "
+                         "or unset it to check on 2,000 random digits")
+    if path:
         (images, labels), _ = load_mnist(path)
         images, labels = images[:10000], labels[:10000]
     else:

@@ -111,9 +111,9 @@ def test_quickstart_runs_and_answers_as_keras_does(quickstart):
     assert len(mine["history"].history["loss"]) == 5
     assert len(mine["evaluated"]) == len(theirs["evaluated"]) == 2
     assert mine["evaluated"][1] > 0.75 and theirs["evaluated"][1] > 0.75     # 2,000 digits, 5 epochs
-    # Keras's evaluate(verbose=2) prints one line with the figures; so does numpy_impl's.
+    # Keras's evaluate(verbose=2) prints one line with the figures; so does numpy_impl's, in Keras's form.
     for run_ in (theirs, mine):
-        assert re.search(r"accuracy: 0\.\d{4} - loss: \d\.\d{4}", run_["printed"])
+        assert re.search(r"^16/16 - \d+s - \d+ms/step - accuracy: 0\.\d{4} - loss: \d\.\d{4}$", run_["printed"], re.M)
     np.testing.assert_allclose(np.asarray(mine["top5"]).sum(axis=1), 1, rtol=1e-6)
     assert np.shape(mine["top5"]) == tuple(theirs["top5"].shape) == (5, 10)
 
@@ -290,12 +290,7 @@ SEQUENTIAL_GUIDE = {
 @pytest.mark.parametrize("name", SEQUENTIAL_GUIDE)
 def test_sequential_guide_snippet(name):
     theirs, mine = both(SEQUENTIAL_GUIDE[name], np=np)
-
-    def plain(value):       # TensorShape, tuples of ints: compared as plain tuples and lists
-        if isinstance(value, (tuple, list)):
-            return type(value)(plain(v) for v in value)
-        return tuple(value) if hasattr(value, "as_list") else value
-    assert plain(mine["result"]) == plain(theirs["result"])
+    assert _plain(mine["result"]) == _plain(theirs["result"])
     assert summary_rows(mine["printed"]) == summary_rows(theirs["printed"])
     assert mine["printed"].count("Model:") == theirs["printed"].count("Model:")
 
@@ -514,3 +509,63 @@ def test_model_edges_answer_in_one_line():
     model.pop()
     with pytest.raises(ValueError, match="no layers in the model to pop"):
         model.pop()
+
+
+# ---- the table in docs/keras-tutorials.md: python -m tests.test_keras_api ---------------------------
+
+def comparison_table():
+    """Markdown rows: snippet and what is compared, Keras's result, numpy_impl's result."""
+    (images, labels), _ = compare.data.load_mnist("sample")
+    load_data = lambda: ((images[:2000], labels[:2000]), (images[2000:2500], labels[2000:2500]))  # noqa: E731
+    rounded = lambda values: [round(float(v), 4) for v in values]                                   # noqa: E731
+    rows = []
+    theirs, mine = both(QUICKSTART, load_data=load_data)
+    rows += [("quickstart: History keys", *(list(r["history"].history) for r in (theirs, mine))),
+             ("quickstart: loss before training (a float)",
+              *(f"{float(r['initial_loss']):.4f}" for r in (theirs, mine))),
+             ("quickstart: evaluate, [loss, accuracy]", *(rounded(r["evaluated"]) for r in (theirs, mine))),
+             ("quickstart: probability_model(x_test[:5]) shape", *(tuple(r["top5"].shape) for r in (theirs, mine)))]
+    theirs, mine = both(MNIST_MLP, load_data=load_data)
+    rows += [("mnist_mlp: summary(), each layer's name and parameters",
+              *(", ".join(f"{name} {count}" for name, _, _, count in summary_rows(r["printed"])[0])
+                for r in (theirs, mine))),
+             ("mnist_mlp: total params", *(summary_rows(r["printed"])[1][0][1] for r in (theirs, mine))),
+             ("mnist_mlp: History keys", *(list(r["history"].history) for r in (theirs, mine))),
+             ("mnist_mlp: test accuracy after 20 epochs", *(round(float(r["score"][1]), 4) for r in (theirs, mine)))]
+    for name, snippet in SEQUENTIAL_GUIDE.items():
+        theirs, mine = both(snippet, np=np)
+        rows.append((f"Sequential guide: {name}", *(_plain(r["result"]) for r in (theirs, mine))))
+    theirs, mine = both(TRAINING_GUIDE, load_data=load_data)
+    rows += [("training guide: History keys", *(list(r["history"].history) for r in (theirs, mine))),
+             ("training guide: evaluate(return_dict=True) keys", *(list(r["as_dict"]) for r in (theirs, mine))),
+             ("training guide: predict(x_test[:3]).shape", *(tuple(r["predictions"].shape) for r in (theirs, mine)))]
+    y_true, y_pred = LOSS_CASES["the issue's example"]
+    for kind, labels_ in (("CategoricalCrossentropy", y_true),
+                          ("SparseCategoricalCrossentropy", y_true.argmax(axis=1))):
+        rows.append((f"{kind}(dtype='float64')(y_true, [[0.1, 0.8, 0.1]])",
+                     *(f"{float(getattr(p.losses, kind)(dtype='float64')(labels_, y_pred)):.16f}"
+                       for p in (keras, numpy_impl))))
+    worst = 0.0
+    for y_true, y_pred in LOSS_CASES.values():
+        for from_logits in (False, True):
+            for kind in ("CategoricalCrossentropy", "SparseCategoricalCrossentropy"):
+                labels_ = y_true.argmax(axis=1) if kind.startswith("Sparse") else y_true
+                values = [float(getattr(p.losses, kind)(from_logits=from_logits, dtype="float64")(labels_, y_pred))
+                          for p in (keras, numpy_impl)]
+                worst = max(worst, abs(values[0] - values[1]))
+    rows.append(("loss objects, 12 fixed cases in float64: largest difference", "", f"{worst:.1e}"))
+    header = "| snippet, and what is compared | Keras | numpy_impl |\n| --- | --- | --- |\n"
+    return header + "\n".join(f"| {name} | {a} | {b} |" for name, a, b in rows)
+
+
+def _plain(value):
+    """TensorShape and nested tuples as plain tuples and lists, for comparing and printing."""
+    if isinstance(value, (tuple, list)):
+        return type(value)(_plain(v) for v in value)
+    return tuple(value) if hasattr(value, "as_list") else value
+
+
+if __name__ == "__main__":
+    import warnings
+    warnings.filterwarnings("ignore")
+    print(comparison_table())
