@@ -25,10 +25,11 @@ def run_epoch(benchmark, model, x, y, batch_size):
         model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0)  # warm-up: Keras builds its graph
     else:
         x, y = x[:4096], y[:4096]          # --benchmark-disable: check that it runs, quickly
+    before, _ = model.evaluate(x[:2000], y[:2000], verbose=0)
     benchmark.pedantic(model.fit, args=(x, y), kwargs=dict(batch_size=batch_size, epochs=1, verbose=0),
                        rounds=ROUNDS, iterations=1)
-    _, accuracy = model.evaluate(x[:2000], y[:2000], verbose=0)
-    assert 0.0 <= accuracy <= 1.0 and all(np.isfinite(w).all() for w in model.get_weights())
+    after, _ = model.evaluate(x[:2000], y[:2000], verbose=0)
+    assert after < before, (before, after)       # the timed epochs trained the network: the loss went down
 
 
 # ---- one training epoch ------------------------------------------------------------------
@@ -77,7 +78,12 @@ def test_backward_numpy(benchmark, mnist_xy, batch_size):
         return (grad_logits,), {}
 
     benchmark.pedantic(model.backward, setup=forward, rounds=50 if benchmark.enabled else 1, iterations=1)
-    np.testing.assert_allclose(model.gradients[-1], numpy_impl.loss_and_gradients(model, x, y)[1][-1], rtol=1e-5)
+    timed = [g.copy() for g in model.gradients]             # what the timed backward pass left
+    keras_model = build("keras")
+    keras_model.set_weights(model.get_weights())
+    _, reference = keras_impl.loss_and_gradients(keras_model, x, y)   # TensorFlow's autodiff, float32
+    for mine, theirs in zip(timed, reference):
+        np.testing.assert_allclose(mine, np.asarray(theirs), rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.parametrize("batch_size", BATCH_SIZES)

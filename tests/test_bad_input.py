@@ -101,3 +101,52 @@ def test_divergence_names_epoch_and_batch(data):
         model.fit(x * 1e10, y, batch_size=4, epochs=3, shuffle=False, verbose=0)
     assert caught.value.epoch >= 1 and caught.value.batch >= 1
     assert "diverged" in str(caught.value)
+
+
+# ---- more of numpy_impl's input errors, each with its own line ----------------------------------
+
+def test_fit_before_compile(data):
+    model = Sequential([numpy_impl.Input(shape=(6,)), Dense(3, activation="softmax")])
+    with pytest.raises(ValueError, match=r"call compile\(\) before fit\(\)"):
+        model.fit(*data, verbose=0)
+
+
+@pytest.mark.parametrize("validation, message", [
+    (lambda x, y: (x[:, :5], y), r"validation_data has shape \(12, 5\) but the model expects \(samples, 6\)"),
+    (lambda x, y: (x, y[:7]), "validation_data has 12 samples but its labels have 7"),
+    (lambda x, y: (x, y[:, :2]), r"labels must be one-hot of shape \(samples, 3\), got \(12, 2\)"),
+])
+def test_bad_validation_data(model, data, validation, message):
+    with pytest.raises(ValueError, match=message):
+        model.fit(*data, verbose=0, validation_data=validation(*data))
+
+
+def test_images_without_a_flatten():
+    # the model is built as soon as it knows its input, so the missing Flatten is named right there
+    with pytest.raises(ValueError, match=r"Dense takes \(batch, features\) inputs, got features of shape "
+                                         r"\(4, 4\): put a Flatten\(\) before it"):
+        Sequential([numpy_impl.Input(shape=(4, 4)), Dense(3, activation="softmax")])
+
+
+@pytest.mark.parametrize("labels, message", [
+    (np.array([0, 1, 2, 3]), r"integer labels 0..2 of shape \(samples,\), got shape \(4,\)"),
+    (np.array([0, 1, -1, 2]), r"integer labels 0..2"),
+    (np.array([0, 1.5, 2, 1]), r"integer labels 0..2"),
+])
+def test_integer_labels_out_of_range_or_not_whole(rng, labels, message):
+    model = numpy_impl.build_model(input_dim=6, hidden=(5,), num_classes=3, loss="sparse_categorical_crossentropy")
+    with pytest.raises(ValueError, match=message):
+        model.fit(rng.random((4, 6)), labels, verbose=0)
+
+
+@pytest.mark.parametrize("optimizer, kwargs, message", [
+    ("Adam", {"beta_1": 1.0}, r"beta_1 must be in \[0, 1\), got 1.0"),
+    ("Adam", {"beta_2": -0.1}, r"beta_2 must be in \[0, 1\), got -0.1"),
+    ("Adam", {"learning_rate": -1e-3}, "learning_rate must be a positive number, got -0.001"),
+    ("RMSprop", {"rho": 1.5}, r"rho must be in \[0, 1\), got 1.5"),
+    ("RMSprop", {"momentum": 1.0}, r"momentum must be in \[0, 1\), got 1.0"),
+    ("RMSprop", {"learning_rate": float("inf")}, "learning_rate must be a positive number, got inf"),
+])
+def test_adam_and_rmsprop_hyperparameters_out_of_range(optimizer, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        getattr(numpy_impl, optimizer)(**kwargs)

@@ -24,15 +24,20 @@ def test_first_labels_and_mean_pixels(mnist):
     assert x_test.mean() == pytest.approx(33.791, abs=1e-3)
 
 
-def test_npz_gzipped_idx_and_raw_idx_give_identical_arrays(mnist, mnist_path, tmp_path):
-    shared = Path(mnist_path).parent
-    idx_folder = shared / "mnist" if (shared / "mnist").is_dir() else Path(mnist_path)
-    if not idx_folder.is_dir():
-        pytest.skip("no IDX folder beside MNIST_PATH")
+def test_npz_gzipped_idx_and_raw_idx_give_identical_arrays(mnist_path, tmp_path):
+    """Three readers of three files: the .npz, the gzipped IDX folder beside it (or the other way
+    round, whichever MNIST_PATH names), and that folder gunzipped here. All must give the same arrays."""
+    given = Path(mnist_path)
+    npz = given if given.is_file() else given.parent / "mnist.npz"
+    idx_folder = given if given.is_dir() else given.parent / "mnist"
+    if not (npz.is_file() and idx_folder.is_dir()):
+        pytest.skip(f"needs a mnist.npz and an IDX folder side by side; found {npz} and {idx_folder}")
     for gz in idx_folder.glob("*.gz"):
         (tmp_path / gz.stem).write_bytes(gzip.decompress(gz.read_bytes()))
-    for other in (load_mnist(str(idx_folder)), load_mnist(str(tmp_path))):
-        for part_a, part_b in zip(mnist, other):
+    loads = [load_mnist(str(npz)), load_mnist(str(idx_folder)), load_mnist(str(tmp_path))]
+    assert [load.source for load in loads] == [str(npz), str(idx_folder), str(tmp_path)]
+    for other in loads[1:]:
+        for part_a, part_b in zip(loads[0], other):
             for a, b in zip(part_a, part_b):
                 assert a.dtype == b.dtype and np.array_equal(a, b)
 
