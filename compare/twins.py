@@ -10,8 +10,8 @@ a small subclass here (`KerasTwin`), not in an `if` inside the loop.
 """
 import importlib
 import importlib.util
-import itertools
 import inspect
+import itertools
 import math
 import sys
 import traceback

@@ -1,7 +1,6 @@
 """The walkthrough notebook runs top to bottom, offline, and reads on GitHub with its outputs."""
-from pathlib import Path
-
 import re
+from pathlib import Path
 
 # nbformat and nbclient are declared in the [dev] extra, which the README's install brings:
 # without them this is a broken install, so the tests fail (ImportError) rather than skip.
