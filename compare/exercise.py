@@ -40,7 +40,7 @@ NETWORK = [
     ("activations.py", "ReLU.backward",
      "dL/dz = dL/doutputs * [z > 0], shape (B, units): the gradient passes where the forward input was "
      "positive (where self.outputs > 0) and is 0 elsewhere."),
-    ("optimizers.py", "SGD.apply",
+    ("optimizers.py", "SGD.update",
      "for each (g, w): plain w = w - lr * g; with momentum m, v = m * v - lr * g (v starts at 0, one per "
      "weight) then w = w + v; Nesterov: w = w + m * v - lr * g after the same v update. Update each w in "
      "place (w -= ..., w += ...)."),
@@ -58,14 +58,14 @@ DROPOUT = [
      "was dropped), return grad_outputs unchanged."),
 ]
 OPTIMIZERS = [
-    ("optimizers.py", "Adam.apply",
+    ("optimizers.py", "Adam.update",
      "t = self.iterations + 1; alpha = lr * sqrt(1 - beta_2**t) / (1 - beta_1**t): Keras folds the bias "
      "correction into the step size. For each (g, w): m += (g - m) * (1 - beta_1); v += (g*g - v) * "
      "(1 - beta_2); with amsgrad, v_hat = max(v_hat, v), used in place of v below; w -= m * alpha / "
      "(sqrt(v) + epsilon): epsilon OUTSIDE the root, Keras's 1e-7, not the paper's 1e-8. Make m, v "
      "(and v_hat) at the first call, zeros like each weight; update them and w in place; end with "
      "self.iterations = t."),
-    ("optimizers.py", "RMSprop.apply",
+    ("optimizers.py", "RMSprop.update",
      "for each (g, w): v = rho * v + (1 - rho) * g * g; centered: a = rho * a + (1 - rho) * g and "
      "d = v - a * a + epsilon, else d = v + epsilon: epsilon INSIDE the square root, unlike Adam. "
      "increment = lr * g / sqrt(d); with momentum > 0: buffer = momentum * buffer + increment and "

@@ -189,7 +189,7 @@ def _code_pairs(config=None):
                   "adam": "keras.optimizers.Adam(learning_rate)   # beta_1=0.9, beta_2=0.999, epsilon=1e-7",
                   "rmsprop": "keras.optimizers.RMSprop(learning_rate)   # rho=0.9, epsilon=1e-7"}[optimizer]
     numpy_class = {"sgd": optimizers.SGD, "adam": optimizers.Adam, "rmsprop": optimizers.RMSprop}[optimizer]
-    pairs.append((f"{numpy_class.__name__} step", textwrap.dedent(inspect.getsource(numpy_class.apply)),
+    pairs.append((f"{numpy_class.__name__} step", textwrap.dedent(inspect.getsource(numpy_class.update)),
                   f"model.compile(optimizer={keras_call}, ...)\n# model.fit(...) then calls, for each weight,\n"
                   f"# optimizer.update_step(gradient, variable, learning_rate)"))
     if any(rate > 0 for rate in config.get("dropout") or ()):

@@ -93,23 +93,32 @@ def build_model(input_dim=784, hidden=(128, 128), num_classes=10, learning_rate=
 
 def _optimizer(name, learning_rate, momentum, nesterov, dtype, **options):
     """Keras's optimizer by name. Where Keras casts a Python-float hyperparameter through a
-    float32 tensor (ops.cast: SGD's momentum, Adam's beta_1 and beta_2 in their powers),
-    a float64 twin hands it over as np.float64, which stays exact (0.9 would become 0.8999999762)."""
+    float32 tensor (ops.cast: SGD's momentum, Adam's beta_1 and beta_2 in their powers, weight_decay,
+    Adagrad's initial accumulator), a float64 twin hands it over as np.float64, which stays exact
+    (0.9 would become 0.8999999762)."""
     exact = np.float64 if dtype == "float64" else float
+    cast_by_keras = ("beta_1", "beta_2", "weight_decay", "initial_accumulator_value")
+    options = {key: exact(value) if key in cast_by_keras and value is not None else value
+               for key, value in options.items()}
     if name == "sgd":
         return keras.optimizers.SGD(learning_rate, momentum=exact(momentum), nesterov=nesterov, **options)
     if nesterov:
         raise ValueError(f"nesterov=True is an SGD option; {name} does not take it")
-    if name == "adam":
-        if momentum:
-            raise ValueError("momentum is not an Adam option: Adam's beta_1 plays that part")
-        options = {key: exact(value) if key.startswith("beta") else value for key, value in options.items()}
-        options.setdefault("beta_1", exact(0.9))
-        options.setdefault("beta_2", exact(0.999))
-        return keras.optimizers.Adam(learning_rate, **options)
     if name == "rmsprop":        # rho, momentum and epsilon meet tensors as Python floats: exact already
         return keras.optimizers.RMSprop(learning_rate, momentum=momentum, **options)
-    raise ValueError(f"unknown optimizer {name!r}: use one of sgd, adam, rmsprop")
+    if momentum:
+        raise ValueError(f"momentum is not an option of {name}" +
+                         (": Adam's beta_1 plays that part" if name.startswith("adam") else ""))
+    if name in ("adam", "adamw"):
+        options.setdefault("beta_1", exact(0.9))
+        options.setdefault("beta_2", exact(0.999))
+        if name == "adamw":
+            options.setdefault("weight_decay", exact(0.004))
+        return (keras.optimizers.AdamW if name == "adamw" else keras.optimizers.Adam)(learning_rate, **options)
+    if name == "adagrad":
+        options.setdefault("initial_accumulator_value", exact(0.1))
+        return keras.optimizers.Adagrad(learning_rate, **options)
+    raise ValueError(f"unknown optimizer {name!r}: use one of sgd, adam, adamw, rmsprop, adagrad")
 
 
 def _l2(l2, dtype):

@@ -1,4 +1,8 @@
-"""Optimizers with Keras 3's update rules, each a short class with one method, `apply`.
+"""Optimizers with Keras 3's update rules, each a short class with one method, `update`.
+
+`Optimizer.apply` does what Keras's base optimizer does around every update,
+in Keras's order: clip the gradients (clipnorm, global_clipnorm or clipvalue),
+decay the weights (weight_decay), then the optimizer's own `update`.
 
 Every optimizer keeps `learning_rate` as a plain attribute (a schedule may set
 it between epochs) and its state per weight, made at the first step with the
@@ -8,7 +12,7 @@ import math
 
 import numpy as np
 
-from . import utils
+from . import schedules, utils  # noqa: F401 (schedules: reachable as optimizers.schedules, as in Keras)
 
 
 def _check_learning_rate(learning_rate):
@@ -25,7 +29,75 @@ def _check_fraction(name, value):
     return value
 
 
-class SGD:
+def _check_positive_or_none(name, value):
+    if value is None:
+        return None
+    value = float(value)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive number or None, got {value}")
+    return value
+
+
+class Optimizer:
+    """What every Keras 3 optimizer does around its own update (keras/src/optimizers/base_optimizer.py).
+
+    apply(grads, variables), in Keras's order:
+      1. clip the gradients, with one of:
+           clipnorm c:         g = g * c / max(||g||, c)            each tensor on its own
+           global_clipnorm c:  g = g * c * min(1 / G, 1 / c)        G = sqrt(sum of ||g||^2 over all tensors)
+           clipvalue v:        g = clip(g, -v, v)                   entry by entry
+      2. weight_decay wd (decoupled, every weight, biases too):  w = w - w * wd * lr
+      3. the optimizer's update(grads, variables), with the gradients taken before the decay
+    """
+
+    def __init__(self, learning_rate, weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None):
+        self.iterations = 0                    # updates made so far
+        self.learning_rate = learning_rate     # a number, or a schedule (see the property below)
+        self.weight_decay = None if weight_decay is None else float(weight_decay)
+        if self.weight_decay is not None and not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ValueError(f"weight_decay must be a non-negative number or None, got {weight_decay}")
+        self.clipnorm = _check_positive_or_none("clipnorm", clipnorm)
+        self.clipvalue = _check_positive_or_none("clipvalue", clipvalue)
+        self.global_clipnorm = _check_positive_or_none("global_clipnorm", global_clipnorm)
+        if sum(c is not None for c in (self.clipnorm, self.clipvalue, self.global_clipnorm)) > 1:
+            raise ValueError("give at most one of clipnorm, clipvalue and global_clipnorm (Keras takes one)")
+
+    @property
+    def learning_rate(self):
+        """The rate of the next update: a schedule's value at `iterations` (the updates made so
+        far, 0 before the first), as Keras calls it before its increment; or the number given."""
+        return float(self.schedule(self.iterations)) if self.schedule else self._learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        self.schedule = value if callable(value) else None        # numpy_impl.optimizers.schedules
+        self._learning_rate = None if self.schedule else _check_learning_rate(value)
+
+    def apply(self, grads, variables):
+        """Update each variable in place from its gradient (Keras: optimizer.apply)."""
+        step = self.iterations
+        grads = self.clip(grads)
+        if self.weight_decay:
+            lr = self.learning_rate
+            for w in variables:
+                w -= w * self.weight_decay * lr                     # Keras: w - w * wd * lr
+        self.update(grads, variables)
+        self.iterations = step + 1
+
+    def clip(self, grads):
+        """The gradients clipped as Keras clips them (unchanged without a clip option)."""
+        if self.clipnorm:
+            return [g * self.clipnorm / max(math.sqrt(float(np.sum(np.square(g)))), self.clipnorm) for g in grads]
+        if self.global_clipnorm:
+            norm = math.sqrt(sum(float(np.sum(np.square(g))) for g in grads))      # G, over every tensor
+            scale = self.global_clipnorm * min(1.0 / norm, 1.0 / self.global_clipnorm)
+            return [g * scale for g in grads]
+        if self.clipvalue:
+            return [np.clip(g, -self.clipvalue, self.clipvalue) for g in grads]
+        return grads
+
+
+class SGD(Optimizer):
     """Keras 3 `SGD` (learning rate lr, momentum m, velocity v starting at zero):
 
         plain:     w = w - lr * g
@@ -33,15 +105,14 @@ class SGD:
         Nesterov:  v = m * v - lr * g;  w = w + m * v - lr * g
     """
 
-    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False):
-        self.learning_rate = _check_learning_rate(learning_rate)
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **options):
+        super().__init__(learning_rate, **options)
         self.momentum = _check_fraction("momentum", momentum)
         self.nesterov = bool(nesterov)
         self.velocities = None
         self._scratch = None
 
-    def apply(self, grads, variables):
-        """Update each variable in place from its gradient (Keras: optimizer.apply)."""
+    def update(self, grads, variables):
         if self._scratch is None:
             # One work array per variable, kept from step to step, holds lr * g:
             # no new (in, out) array allocated for every weight at every step.
@@ -63,7 +134,7 @@ class SGD:
                 w += v                                # w = w + v
 
 
-class Adam:
+class Adam(Optimizer):
     """Keras 3 `Adam` (keras/src/optimizers/adam.py), step t = 1, 2, ...; m, v (and v_hat) start at 0:
 
         alpha = lr * sqrt(1 - beta_2**t) / (1 - beta_1**t)     the bias correction, folded into the step size
@@ -75,16 +146,15 @@ class Adam:
     Keras's defaults: lr 0.001, beta_1 0.9, beta_2 0.999, epsilon 1e-7 (the papers' 1e-8 is not Keras's).
     """
 
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False):
-        self.learning_rate = _check_learning_rate(learning_rate)
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False, **options):
+        super().__init__(learning_rate, **options)
         self.beta_1 = _check_fraction("beta_1", beta_1)
         self.beta_2 = _check_fraction("beta_2", beta_2)
         self.epsilon = float(epsilon)
         self.amsgrad = bool(amsgrad)
-        self.iterations = 0
         self.momentums = self.velocities = self.velocity_hats = None
 
-    def apply(self, grads, variables):
+    def update(self, grads, variables):
         if self.momentums is None:
             self.momentums = [np.zeros_like(w) for w in variables]
             self.velocities = [np.zeros_like(w) for w in variables]
@@ -101,7 +171,7 @@ class Adam:
         self.iterations = t
 
 
-class RMSprop:
+class RMSprop(Optimizer):
     """Keras 3 `RMSprop` (keras/src/optimizers/rmsprop.py); v, a and the momentum buffer start at 0:
 
         v = rho * v + (1 - rho) * g * g                     running mean of g squared
@@ -114,15 +184,15 @@ class RMSprop:
     Keras's defaults: lr 0.001, rho 0.9, momentum 0, epsilon 1e-7, centered False.
     """
 
-    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False):
-        self.learning_rate = _check_learning_rate(learning_rate)
+    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, **options):
+        super().__init__(learning_rate, **options)
         self.rho = _check_fraction("rho", rho)
         self.momentum = _check_fraction("momentum", momentum)
         self.epsilon = float(epsilon)
         self.centered = bool(centered)
         self.velocities = self.average_gradients = self.momentums = None
 
-    def apply(self, grads, variables):
+    def update(self, grads, variables):
         if self.velocities is None:
             self.velocities = [np.zeros_like(w) for w in variables]
             self.average_gradients = [np.zeros_like(w) for w in variables] if self.centered else None
@@ -146,7 +216,47 @@ class RMSprop:
                 w -= increment
 
 
-OPTIMIZERS = {"sgd": SGD, "adam": Adam, "rmsprop": RMSprop}
+class AdamW(Adam):
+    """Keras 3 `AdamW`: Adam with weight decay on by default (0.004), decoupled from the gradient:
+
+        w = w - w * weight_decay * lr      first, every weight (Optimizer.apply)
+        then Adam's update, from the gradients taken before the decay
+    """
+
+    def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 amsgrad=False, **options):
+        if weight_decay is None:
+            raise ValueError("AdamW needs a weight_decay (Keras's default is 0.004)")
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay=weight_decay, **options)
+
+
+class Adagrad(Optimizer):
+    """Keras 3 `Adagrad` (keras/src/optimizers/adagrad.py); each weight's accumulator starts at 0.1:
+
+        accumulator = accumulator + g * g                  the sum of every squared gradient so far
+        w = w - lr * g / sqrt(accumulator + epsilon)       epsilon inside the square root
+
+    Keras's defaults: lr 0.001, initial_accumulator_value 0.1, epsilon 1e-7.
+    """
+
+    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7, **options):
+        super().__init__(learning_rate, **options)
+        self.initial_accumulator_value = float(initial_accumulator_value)
+        if not self.initial_accumulator_value >= 0:
+            raise ValueError(f"initial_accumulator_value must be >= 0, got {initial_accumulator_value}")
+        self.epsilon = float(epsilon)
+        self.accumulators = None
+
+    def update(self, grads, variables):
+        if self.accumulators is None:
+            self.accumulators = [np.full_like(w, self.initial_accumulator_value) for w in variables]
+        lr = self.learning_rate
+        for g, w, accumulator in zip(grads, variables, self.accumulators):
+            accumulator += g * g
+            w -= (lr * g) / np.sqrt(accumulator + self.epsilon)
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad}
 
 
 def get(name, learning_rate=None, momentum=0.0, nesterov=False, **options):
@@ -165,12 +275,13 @@ def get(name, learning_rate=None, momentum=0.0, nesterov=False, **options):
     if name == "rmsprop":
         return RMSprop(learning_rate, momentum=momentum, **options)
     if momentum:
-        raise ValueError("momentum is not an Adam option: Adam's beta_1 plays that part")
-    return Adam(learning_rate, **options)
+        raise ValueError(f"momentum is not an option of {name}" +
+                         (": Adam's beta_1 plays that part" if name.startswith("adam") else ""))
+    return OPTIMIZERS[name](learning_rate, **options)
 
 
 def __getattr__(name):
     """`optimizers.Adagrad` and the other Keras optimizers numpy_impl leaves out: one line saying so."""
     if name.startswith("_"):
         raise AttributeError(name)
-    raise utils.missing("optimizers", name, ("SGD", "Adam", "RMSprop"))
+    raise utils.missing("optimizers", name, ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad"))

@@ -118,7 +118,7 @@ def plant(twin, bug):
                     w += self.momentum * v - self.learning_rate * g
                 else:
                     w += v
-        twin.optimizers.SGD.apply = apply
+        twin.optimizers.SGD.update = apply
     elif bug == "loss summed over the batch":
         right = twin.losses.categorical_crossentropy_from_logits
 
@@ -133,7 +133,7 @@ def plant(twin, bug):
                     w += self.learning_rate * g
                 else:
                     w -= g
-        twin.optimizers.SGD.apply = apply
+        twin.optimizers.SGD.update = apply
     elif bug == "fit drops the partial last batch":
         right = twin.model.Sequential.fit
 
@@ -306,12 +306,12 @@ def test_the_rest_of_the_vocabulary_is_checked_where_the_twin_has_it(tmp_path):
 
 def test_a_wrong_adam_is_caught_in_the_last_stage():
     twin = fresh_twin()
-    right = twin.optimizers.Adam.apply
+    right = twin.optimizers.Adam.update
 
     def apply(self, grads, variables):
         self.epsilon = 1e-8               # the papers' epsilon, not Keras's 1e-7
         right(self, grads, variables)
-    twin.optimizers.Adam.apply = apply
+    twin.optimizers.Adam.update = apply
     passed, checker, _ = run(twin)
     assert not passed and checker.failed_stage == "more of Keras"
-    assert first_failure(checker).what == "3 steps, Adam" and "Adam.apply" in checker.hint
+    assert first_failure(checker).what == "3 steps, Adam" and "Adam.update" in checker.hint

@@ -70,7 +70,7 @@ ANSWERS = {
         "self.grad_bias = grad_z.sum(axis=0)\n"
         "return grad_z @ self.kernel.T if need_grad_inputs else None"),
     "ReLU.backward": "return grad_outputs * (self.outputs > 0)",
-    "SGD.apply": (
+    "SGD.update": (
         "if self.velocities is None:\n"
         "    self.velocities = [np.zeros_like(w) for w in variables]\n"
         "for g, w, v in zip(grads, variables, self.velocities):\n"
@@ -91,7 +91,7 @@ ANSWERS = {
         "    return grad_outputs\n"
         "return grad_outputs * self.mask * self.scale"),
     "Flatten.forward": "return x.reshape(len(x), -1)",
-    "Adam.apply": (
+    "Adam.update": (
         "if self.momentums is None:\n"
         "    self.momentums = [np.zeros_like(w) for w in variables]\n"
         "    self.velocities = [np.zeros_like(w) for w in variables]\n"
@@ -106,7 +106,7 @@ ANSWERS = {
         "        v = v_hat\n"
         "    w -= m * alpha / (np.sqrt(v) + self.epsilon)\n"
         "self.iterations = t"),
-    "RMSprop.apply": (
+    "RMSprop.update": (
         "if self.velocities is None:\n"
         "    self.velocities = [np.zeros_like(w) for w in variables]\n"
         "    self.average_gradients = [np.zeros_like(w) for w in variables]\n"
@@ -203,8 +203,8 @@ def test_every_topic_blanks_its_functions_and_leaves_the_rest_whole(tmp_path):
 
 def test_each_blank_names_the_trap_keras_sets():
     what = {name: text for _, name, text in exercise.functions_to_write("all")}
-    assert "OUTSIDE the root" in what["Adam.apply"] and "bias correction" in what["Adam.apply"]
-    assert "INSIDE the square root" in what["RMSprop.apply"]
+    assert "OUTSIDE the root" in what["Adam.update"] and "bias correction" in what["Adam.update"]
+    assert "INSIDE the square root" in what["RMSprop.update"]
     assert "2 * l2 * kernel" in what["L2.gradient"] and "no 1/2" in what["L2.__call__"]
     assert "(1 / (1 - rate))" in what["Dropout.forward"] and "not the keep probability" in what["Dropout.forward"]
 
@@ -272,10 +272,10 @@ def test_cli_topic_optimizers_names_adam_first(tmp_path, capsys):
     folder = tmp_path / "ex"
     assert main(["exercise", str(folder), "--topic", "optimizers"]) == 0
     out = capsys.readouterr().out
-    assert "Adam.apply" in out and "RMSprop.apply" in out and "Dense.affine" not in out
+    assert "Adam.update" in out and "RMSprop.update" in out and "Dense.affine" not in out
     assert main(["check", str(folder)]) == 1
     captured = capsys.readouterr()
-    assert "Adam.apply (optimizers.py:" in captured.out and "failed at stage 'more of Keras'" in captured.err
+    assert "Adam.update (optimizers.py:" in captured.out and "failed at stage 'more of Keras'" in captured.err
 
 
 def test_cli_unknown_topic_is_one_line(tmp_path, capsys):

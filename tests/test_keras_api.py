@@ -353,6 +353,43 @@ def test_training_guide_runs_and_answers_as_keras_does(mnist_slice):
     assert [layer.name for layer in mine["model"].layers] == ["dense_1", "dense_2", "predictions"]
 
 
+# ---- optimizers with Keras's options, as its optimizer docs write them -----------------------------------
+
+OPTIMIZER_SNIPPET = """
+import keras
+from keras import layers
+model = keras.Sequential([keras.Input(shape=(4,)), layers.Dense(8, activation="relu"),
+                          layers.Dense(3, activation="softmax")])
+opt = {optimizer}
+model.compile(loss="sparse_categorical_crossentropy", optimizer=opt, metrics=["accuracy"])
+history = model.fit(x, y, batch_size=16, epochs=2, verbose=0)
+result = (list(history.history), len(history.history["loss"]))
+"""
+
+
+@pytest.mark.parametrize("optimizer", [
+    "keras.optimizers.AdamW(learning_rate=0.001, weight_decay=0.004)",
+    "keras.optimizers.Adagrad(learning_rate=0.01)",
+    "keras.optimizers.SGD(learning_rate=0.01, momentum=0.9, weight_decay=1e-4)",
+    "keras.optimizers.Adam(learning_rate=0.01, global_clipnorm=1.0)",
+    "keras.optimizers.RMSprop(clipnorm=1.0)",
+    "keras.optimizers.SGD(clipvalue=0.5)",
+    "keras.optimizers.SGD(learning_rate=keras.optimizers.schedules.ExponentialDecay("
+    "initial_learning_rate=1e-2, decay_steps=10000, decay_rate=0.9))",
+    "keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay("
+    "0.0, 1000, warmup_target=0.1, warmup_steps=1000))",
+    "keras.optimizers.SGD(keras.optimizers.schedules.PiecewiseConstantDecay([4, 6], [1.0, 0.5, 0.1]))",
+])
+def test_optimizers_with_keras_options(optimizer):
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(48, 4)).astype("float32"), rng.integers(0, 3, 48)
+    theirs, mine = both(OPTIMIZER_SNIPPET.format(optimizer=optimizer), x=x, y=y)
+    assert mine["result"] == theirs["result"] == (["accuracy", "loss"], 2)
+    for option in ("weight_decay", "clipnorm", "clipvalue", "global_clipnorm"):
+        assert getattr(mine["opt"], option) == getattr(theirs["opt"], option), option
+    assert float(mine["opt"].learning_rate) == pytest.approx(float(theirs["opt"].learning_rate), rel=1e-6)
+
+
 # ---- compile's metrics, and evaluate's return ---------------------------------------------------
 
 @pytest.mark.parametrize("metrics", [None, ["accuracy"], ["acc"], ["sparse_categorical_accuracy"],
@@ -474,6 +511,7 @@ GAPS = {
     "another layer type": ("layer = keras.layers.Conv2D(8, 3)", "layers has no Conv2D: numpy_impl builds dense"),
     "another metric": ("metric = keras.metrics.AUC()", "metrics has no AUC"),
     "another loss": ("loss = keras.losses.MeanSquaredError()", "losses has no MeanSquaredError"),
+    "another optimizer": ("opt = keras.optimizers.Nadam()", "optimizers has no Nadam"),
     "a module it has not": ("x = keras.ops.ones((2, 2))", "numpy_impl has no keras.ops"),
     "a metric by name it has not": ("model = keras.Sequential([keras.Input(shape=(4,)), keras.layers.Dense(2, "
                                     "activation='softmax')])\nmodel.compile(loss='categorical_crossentropy', "

@@ -23,6 +23,12 @@ VOCABULARY = {
     "sparse labels, logits": dict(learning_rate=0.05, loss="sparse_categorical_crossentropy", from_logits=True),
     "one-hot labels, logits": dict(learning_rate=0.05, from_logits=True),
     "flatten": dict(learning_rate=0.05, input_shape=(4, 5)),
+    "adamw": dict(optimizer="adamw", learning_rate=0.01, optimizer_options={"weight_decay": 0.05}),
+    "adagrad": dict(optimizer="adagrad", learning_rate=0.05),
+    "sgd momentum weight_decay": dict(learning_rate=0.05, momentum=0.9, optimizer_options={"weight_decay": 0.01}),
+    "rmsprop clipnorm": dict(optimizer="rmsprop", learning_rate=0.01, optimizer_options={"clipnorm": 0.05}),
+    "adam global_clipnorm": dict(optimizer="adam", learning_rate=0.01, optimizer_options={"global_clipnorm": 0.1}),
+    "sgd clipvalue": dict(learning_rate=0.05, optimizer_options={"clipvalue": 0.01}),
 }
 
 
@@ -209,9 +215,13 @@ def test_summary_reads_like_keras(rng):
     (dict(dropout=-0.1), "Dropout rate must be in"),
     (dict(dropout=(0.1, 0.2)), "dropout needs one rate, or 3"),
     (dict(l2=-1), "l2 must be a non-negative"),
-    (dict(optimizer="adagrad"), "unknown optimizer 'adagrad'"),
+    (dict(optimizer="adadelta"), "unknown optimizer 'adadelta'"),
     (dict(optimizer="adam", nesterov=True), "nesterov=True is an SGD option"),
-    (dict(optimizer="adam", momentum=0.9), "momentum is not an Adam option"),
+    (dict(optimizer="adam", momentum=0.9), "momentum is not an option of adam: Adam's beta_1 plays that part"),
+    (dict(optimizer="adagrad", momentum=0.9), "momentum is not an option of adagrad"),
+    (dict(optimizer_options={"clipnorm": 1.0, "clipvalue": 0.5}), "give at most one of clipnorm, clipvalue"),
+    (dict(optimizer_options={"weight_decay": -0.1}), "weight_decay must be a non-negative number"),
+    (dict(optimizer_options={"clipnorm": 0}), "clipnorm must be a positive number or None"),
     (dict(loss="hinge"), "unknown loss 'hinge'"),
 ])
 def test_nonsense_settings_are_refused(kwargs, message):
@@ -235,3 +245,82 @@ def test_softmax_output_with_from_logits_is_refused():
     model = numpy_impl.Sequential([numpy_impl.Input((6,)), numpy_impl.Dense(3, activation="softmax")])
     with pytest.raises(ValueError, match="from_logits=True the last layer must be Dense"):
         model.compile(optimizer="adam", loss=numpy_impl.SparseCategoricalCrossentropy(from_logits=True))
+
+
+# ---- the options every optimizer takes: clipping and weight decay ---------------------------------
+
+@pytest.mark.parametrize("name", ["adamw", "sgd momentum weight_decay", "rmsprop clipnorm", "adam global_clipnorm",
+                                  "sgd clipvalue"])
+def test_each_option_changes_the_run(rng, name):
+    """Not vacuous: the clip or the decay acts in these runs (so the lockstep above proves it equal)."""
+    kwargs = dict(VOCABULARY[name])
+    options = kwargs.pop("optimizer_options")
+    if kwargs.get("optimizer") == "adamw":
+        kwargs["optimizer"] = "adam"                    # AdamW is Adam with the decay
+    x, y = data(rng, "float64", kwargs)
+    weights = []
+    for extra in (options, {}):
+        model = numpy_impl.build_model(input_dim=20, hidden=(16, 12), num_classes=4, seed=3, dtype="float64",
+                                       optimizer_options=extra, **kwargs)
+        model.fit(x, y, batch_size=32, epochs=1, shuffle=False, verbose=0)
+        weights.append(model.get_weights())
+    assert max(np.abs(a - b).max() for a, b in zip(*weights)) > 1e-6
+
+
+def test_clipping_by_hand():
+    g = [np.array([3.0, 4.0]), np.array([12.0])]               # norms 5 and 12; together 13
+    clip = lambda **option: numpy_impl.SGD(**option).clip(g)   # noqa: E731
+    np.testing.assert_allclose(clip(clipnorm=1.0)[0], [0.6, 0.8])
+    np.testing.assert_allclose(clip(clipnorm=1.0)[1], [1.0])
+    np.testing.assert_allclose(clip(clipnorm=100.0)[0], [3.0, 4.0])                    # under the norm: as is
+    np.testing.assert_allclose(np.concatenate(clip(global_clipnorm=1.3)), [0.3, 0.4, 1.2])   # 1.3 / 13
+    np.testing.assert_allclose(np.concatenate(clip(clipvalue=3.5)), [3.0, 3.5, 3.5])
+
+
+def test_weight_decay_by_hand():
+    """One step of SGD(0.1, weight_decay=0.5) from w = 2 with gradient 1: decay w - w * 0.5 * 0.1 = 1.9,
+    then the step 1.9 - 0.1 * 1 = 1.8, the gradient taken before the decay."""
+    w = np.array([2.0])
+    numpy_impl.SGD(0.1, weight_decay=0.5).apply([np.array([1.0])], [w])
+    assert w[0] == pytest.approx(1.8, rel=1e-15)
+
+
+# ---- learning-rate schedules, stepped as Keras steps them ------------------------------------------------
+
+SCHEDULES = {      # package, exact -> a schedule; exact() keeps a float64 twin's numbers float64 in Keras
+    "exponential": lambda p, exact: p.optimizers.schedules.ExponentialDecay(exact(0.1), 3, exact(0.5)),
+    "exponential staircase": lambda p, exact: p.optimizers.schedules.ExponentialDecay(
+        exact(0.1), 3, exact(0.5), staircase=True),
+    "cosine": lambda p, exact: p.optimizers.schedules.CosineDecay(exact(0.1), 10, alpha=0.1),
+    "cosine with warmup": lambda p, exact: p.optimizers.schedules.CosineDecay(
+        exact(0.01), 8, warmup_target=exact(0.1), warmup_steps=5),
+    "piecewise constant": lambda p, exact: p.optimizers.schedules.PiecewiseConstantDecay(
+        [4, 9], [exact(0.1), exact(0.05), exact(0.01)]),
+}
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+@pytest.mark.parametrize("name", list(SCHEDULES))
+def test_schedules_in_lockstep_with_keras(rng, name, optimizer):
+    import keras
+    options = dict(input_dim=20, hidden=(16, 12), num_classes=4, seed=3, dtype="float64", optimizer=optimizer,
+                   optimizer_options={"weight_decay": 0.01})           # the decay follows the schedule too
+    numpy_model = numpy_impl.build_model(learning_rate=SCHEDULES[name](numpy_impl, float), **options)
+    keras_model = keras_impl.build_model(learning_rate=SCHEDULES[name](keras, np.float64), **options)
+    keras_model.set_weights(numpy_model.get_weights())
+    x, y = data(rng, "float64", {})                   # 7 steps an epoch: warmup, decay and the flat end
+    history_np = numpy_model.fit(x, y, batch_size=32, epochs=2, shuffle=False, verbose=0)
+    history_tf = keras_model.fit(x, y, batch_size=32, epochs=2, shuffle=False, verbose=0)
+    for w_np, w_tf in zip(numpy_model.get_weights(), keras_model.get_weights()):
+        assert np.abs(w_np - w_tf).max() < 1e-13, name
+    np.testing.assert_allclose(history_np.history["loss"], history_tf.history["loss"], rtol=0, atol=1e-13)
+    assert numpy_model.optimizer.iterations == 14
+
+
+@pytest.mark.parametrize("name", list(SCHEDULES))
+def test_schedules_give_keras_values_step_by_step(name):
+    import keras
+    mine, theirs = SCHEDULES[name](numpy_impl, float), SCHEDULES[name](keras, np.float64)
+    np.testing.assert_allclose([mine(step) for step in range(20)], [float(theirs(step)) for step in range(20)],
+                               rtol=1e-15, atol=0)
+    assert len({mine(step) for step in range(20)}) > 2              # it does change the rate
