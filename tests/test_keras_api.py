@@ -46,6 +46,22 @@ def both(snippet, **given):
     return run(snippet, "keras", **given), run(snippet, "numpy_impl", **given)
 
 
+@contextlib.contextmanager
+def keras_eagerly():
+    """Keras runs a few steps op by op: for six steps, tracing its train function (a second or two
+    a model) costs more than the steps. The snippet's text and what it returns are the same."""
+    compile_traced = keras.Model.compile
+
+    def compile_eagerly(self, *args, **kwargs):
+        kwargs.setdefault("run_eagerly", True)
+        return compile_traced(self, *args, **kwargs)
+    keras.Model.compile = compile_eagerly
+    try:
+        yield
+    finally:
+        keras.Model.compile = compile_traced
+
+
 def summary_rows(printed):
     """(name, type, output shape, parameters) per layer row, and the totals, from summary()'s table."""
     rows = re.findall(r"│ (\w+) \((\w+)\)\s+│ (\([\w, ]+\))\s+│\s+([\d,]+) │", printed)
@@ -383,7 +399,8 @@ result = (list(history.history), len(history.history["loss"]))
 def test_optimizers_with_keras_options(optimizer):
     rng = np.random.default_rng(3)
     x, y = rng.normal(size=(48, 4)).astype("float32"), rng.integers(0, 3, 48)
-    theirs, mine = both(OPTIMIZER_SNIPPET.format(optimizer=optimizer), x=x, y=y)
+    with keras_eagerly():
+        theirs, mine = both(OPTIMIZER_SNIPPET.format(optimizer=optimizer), x=x, y=y)
     assert mine["result"] == theirs["result"] == (["accuracy", "loss"], 2)
     for option in ("weight_decay", "clipnorm", "clipvalue", "global_clipnorm"):
         assert getattr(mine["opt"], option) == getattr(theirs["opt"], option), option
@@ -405,7 +422,8 @@ def test_history_keys_and_evaluate_forms_follow_keras(metrics):
         elif metrics == "named metric object":
             chosen = [package.metrics.SparseCategoricalAccuracy(name="sca")]
         model = package.Sequential([package.Input(shape=(4,)), package.layers.Dense(3, activation="softmax")])
-        model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=chosen)
+        with keras_eagerly():
+            model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=chosen)
         history = model.fit(x, y, epochs=1, verbose=0, validation_data=(x, y))
         plain, as_dict = model.evaluate(x, y, verbose=0), model.evaluate(x, y, verbose=0, return_dict=True)
         answers.append((list(history.history), np.ndim(plain), np.size(plain), list(as_dict)))
