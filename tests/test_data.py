@@ -162,3 +162,27 @@ def test_images_not_28_by_28(tmp_path, arrays):
     np.savez(tmp_path / "m.npz", **arrays)
     with pytest.raises(DataError, match=r"x_test has shape \(5, 27, 28\); MNIST images are 28x28"):
         load_mnist(str(tmp_path / "m.npz"))
+
+
+@pytest.mark.parametrize("keep, message", [(6, "6 bytes is too short for an IDX header"),
+                                           (12, "truncated IDX header")])
+def test_idx_file_shorter_than_its_header(tmp_path, arrays, keep, message):
+    folder = write_idx_folder(tmp_path / "idx", arrays, gzipped=False)
+    path = folder / "train-images-idx3-ubyte"
+    path.write_bytes(path.read_bytes()[:keep])
+    with pytest.raises(DataError, match=f"train-images-idx3-ubyte: {message}"):
+        load_mnist(str(folder))
+
+
+def test_npz_of_float_pixels_is_read_as_uint8(tmp_path, arrays):
+    floats = {**arrays, "x_train": arrays["x_train"].astype(np.float32)}      # 0..255 in float: fine
+    np.savez(tmp_path / "floats.npz", **floats)
+    (x_train, _), _ = load_mnist(str(tmp_path / "floats.npz"))
+    assert x_train.dtype == np.uint8 and np.array_equal(x_train, arrays["x_train"])
+
+
+def test_npz_of_pixels_outside_0_to_255_is_refused(tmp_path, arrays):
+    scaled = {**arrays, "x_test": arrays["x_test"].astype(np.float32) - 300}   # not MNIST's pixels
+    np.savez(tmp_path / "scaled.npz", **scaled)
+    with pytest.raises(DataError, match="scaled.npz: x_test pixels must lie in 0..255"):
+        load_mnist(str(tmp_path / "scaled.npz"))
