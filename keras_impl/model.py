@@ -55,7 +55,7 @@ class TwinSequential(keras.Sequential):
 def build_model(input_dim=784, hidden=(128, 128), num_classes=10, learning_rate=0.01,
                 momentum=0.0, nesterov=False, seed=0, dtype="float32", optimizer="sgd",
                 optimizer_options=None, dropout=0.0, l2=0.0, loss="categorical_crossentropy",
-                from_logits=False, input_shape=None):
+                from_logits=False, input_shape=None, l1=0.0):
     """Dense(relu) for each width in `hidden`, then the output Dense; compiled. Same arguments as numpy_impl's."""
     if dtype not in ("float32", "float64"):
         raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
@@ -72,12 +72,12 @@ def build_model(input_dim=784, hidden=(128, 128), num_classes=10, learning_rate=
     layers += [keras.layers.Dropout(rates[0], seed=seed, dtype=dtype)] if rates[0] else []
     for index, (units, rate) in enumerate(zip(hidden, rates[1:])):
         layers.append(keras.layers.Dense(
-            units, activation="relu", dtype=dtype, kernel_regularizer=_l2(l2, dtype),
+            units, activation="relu", dtype=dtype, kernel_regularizer=_regularizer(l1, l2, dtype),
             kernel_initializer=keras.initializers.GlorotUniform(seed=seed + index)))
         layers += [keras.layers.Dropout(rate, seed=seed + 100 + index, dtype=dtype)] if rate else []
     layers.append(keras.layers.Dense(
-        num_classes, activation=None if linear_output else "softmax", dtype=dtype, kernel_regularizer=_l2(l2, dtype),
-        kernel_initializer=keras.initializers.GlorotUniform(seed=seed + len(hidden))))
+        num_classes, activation=None if linear_output else "softmax", dtype=dtype,
+        kernel_regularizer=_regularizer(l1, l2, dtype), kernel_initializer=keras.initializers.GlorotUniform(seed=seed + len(hidden))))
     # Keras makes its optimizer's learning-rate variable and its loss and metric
     # trackers in the floatx of the moment: build under the twin's dtype, or a
     # float64 twin steps with 0.05 rounded to 0.0500000007 and reports float32 means.
@@ -121,14 +121,18 @@ def _optimizer(name, learning_rate, momentum, nesterov, dtype, **options):
     raise ValueError(f"unknown optimizer {name!r}: use one of sgd, adam, adamw, rmsprop, adagrad")
 
 
-def _l2(l2, dtype):
-    """keras.regularizers.L2, kept exact in float64: it stores l2 as a Python float and
-    casts it through float32 on each call (ops.cast), so a float64 twin re-stores it as np.float64."""
-    if not l2:
+def _regularizer(l1, l2, dtype):
+    """keras.regularizers.L1L2, L1 or L2, kept exact in float64: Keras stores l1 and l2 as Python
+    floats and casts them through float32 on each call (ops.cast), so a float64 twin re-stores them
+    as np.float64."""
+    if not (l1 or l2):
         return None
-    regularizer = keras.regularizers.L2(l2)
+    regularizers = keras.regularizers
+    regularizer = regularizers.L1L2(l1, l2) if l1 and l2 else regularizers.L1(l1) if l1 else regularizers.L2(l2)
     if dtype == "float64":
-        regularizer.l2 = np.float64(l2)
+        for name, value in (("l1", l1), ("l2", l2)):
+            if hasattr(regularizer, name):           # the factor given, not Keras's float32 copy of it
+                setattr(regularizer, name, np.float64(value))
     return regularizer
 
 

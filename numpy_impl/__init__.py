@@ -14,11 +14,11 @@ from .losses import CategoricalCrossentropy, SparseCategoricalCrossentropy
 from .model import Sequential, build_model, loss_and_gradients
 from .models import Model
 from .optimizers import SGD, Adam, RMSprop
-from .regularizers import L2
+from .regularizers import L1, L1L2, L2
 from .utils import NotSupported, one_hot
 
-__all__ = ["Adam", "CategoricalCrossentropy", "Dense", "Dropout", "Flatten", "History", "Input", "L2", "Model",
-           "NotSupported", "RMSprop", "SGD", "Sequential", "Softmax", "SparseCategoricalCrossentropy",
+__all__ = ["Adam", "CategoricalCrossentropy", "Dense", "Dropout", "Flatten", "History", "Input", "L1", "L1L2", "L2",
+           "Model", "NotSupported", "RMSprop", "SGD", "Sequential", "Softmax", "SparseCategoricalCrossentropy",
            "TrainingDiverged", "activations", "build_model", "callbacks", "layers", "loss_and_gradients", "losses",
            "metrics", "models", "one_hot", "optimizers", "regularizers", "utils"]
 

@@ -15,12 +15,11 @@ import time
 
 import numpy as np
 
-from . import losses, optimizers, utils
+from . import losses, optimizers, regularizers, utils
 from . import metrics as metrics_module
 from .callbacks import History, TrainingDiverged
 from .layers import Dense, Dropout, Flatten, Input, Layer
 from .progress import ProgressBar
-from .regularizers import L2
 from .summary import summary_table
 
 
@@ -396,18 +395,18 @@ def _positive_int(name, value):
 def build_model(input_dim=784, hidden=(128, 128), num_classes=10, learning_rate=0.01,
                 momentum=0.0, nesterov=False, seed=0, dtype="float32", optimizer="sgd",
                 optimizer_options=None, dropout=0.0, l2=0.0, loss="categorical_crossentropy",
-                from_logits=False, input_shape=None):
+                from_logits=False, input_shape=None, l1=0.0):
     """Dense(relu) for each width in `hidden`, then the output Dense; compiled.
 
     optimizer: "sgd" (learning_rate, momentum, nesterov), "adam" or "rmsprop" (learning_rate,
         momentum for rmsprop); optimizer_options: more of its Keras arguments, e.g. {"amsgrad": True}.
     dropout: a rate after each hidden layer, or a sequence: the input's rate, then each hidden layer's.
-    l2: L2(l2) on every kernel. loss: "categorical_crossentropy" (one-hot labels) or
+    l2, l1: L2(l2), L1(l1) or L1L2(l1, l2) on every kernel. loss: "categorical_crossentropy" (one-hot labels) or
         "sparse_categorical_crossentropy" (integer labels); from_logits=True ends in a linear layer.
     input_shape: e.g. (28, 28) to take images, flattened by a Flatten layer; else (input_dim,).
     """
     rates = _dropout_rates(dropout, len(hidden))
-    regularizer = L2(l2) if l2 else None
+    regularizer = regularizers.get(l1, l2)
     layers = [Input(shape=input_shape or (input_dim,))] + ([Flatten()] if input_shape else [])
     layers += [Dropout(rates[0])] if rates[0] else []
     for units, rate in zip(hidden, rates[1:]):

@@ -407,6 +407,29 @@ def test_optimizers_with_keras_options(optimizer):
     assert float(mine["opt"].learning_rate) == pytest.approx(float(theirs["opt"].learning_rate), rel=1e-6)
 
 
+REGULARIZER_SNIPPET = """
+import keras
+from keras import layers, regularizers
+model = keras.Sequential([
+    keras.Input(shape=(4,)),
+    layers.Dense(units=8, activation="relu", kernel_regularizer=regularizers.L1L2(l1=1e-5, l2=1e-4)),
+    layers.Dense(units=3, activation="softmax", kernel_regularizer=regularizers.L1(0.01)),
+])
+model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+history = model.fit(x, y, epochs=1, verbose=0)
+penalty = regularizers.L2(0.01)(np.ones((2, 2)))
+"""
+
+
+def test_regularizers_as_keras_docs_write_them():
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(32, 4)).astype("float32"), rng.integers(0, 3, 32)
+    with keras_eagerly():
+        theirs, mine = both(REGULARIZER_SNIPPET, x=x, y=y, np=np)
+    assert list(mine["history"].history) == list(theirs["history"].history) == ["loss"]
+    assert mine["penalty"] == pytest.approx(float(theirs["penalty"]), rel=1e-6) == 0.04
+
+
 # ---- compile's metrics, and evaluate's return ---------------------------------------------------
 
 @pytest.mark.parametrize("metrics", [None, ["accuracy"], ["acc"], ["sparse_categorical_accuracy"],
@@ -530,6 +553,7 @@ GAPS = {
     "another metric": ("metric = keras.metrics.AUC()", "metrics has no AUC"),
     "another loss": ("loss = keras.losses.MeanSquaredError()", "losses has no MeanSquaredError"),
     "another optimizer": ("opt = keras.optimizers.Nadam()", "optimizers has no Nadam"),
+    "another regularizer": ("r = keras.regularizers.OrthogonalRegularizer()", "regularizers has no Orthogonal"),
     "a module it has not": ("x = keras.ops.ones((2, 2))", "numpy_impl has no keras.ops"),
     "a metric by name it has not": ("model = keras.Sequential([keras.Input(shape=(4,)), keras.layers.Dense(2, "
                                     "activation='softmax')])\nmodel.compile(loss='categorical_crossentropy', "

@@ -29,6 +29,8 @@ VOCABULARY = {
     "rmsprop clipnorm": dict(optimizer="rmsprop", learning_rate=0.01, optimizer_options={"clipnorm": 0.05}),
     "adam global_clipnorm": dict(optimizer="adam", learning_rate=0.01, optimizer_options={"global_clipnorm": 0.1}),
     "sgd clipvalue": dict(learning_rate=0.05, optimizer_options={"clipvalue": 0.01}),
+    "sgd l1": dict(learning_rate=0.05, l1=0.001),
+    "adam l1l2": dict(optimizer="adam", learning_rate=0.01, l1=0.001, l2=0.01),
 }
 
 
@@ -55,7 +57,8 @@ def data(rng, dtype, kwargs, n=203):
 
 # the optimizers' options (clipping, decay) run in float64 only: in float32 they would repeat
 # their optimizers' own float32 runs, at a second and a half each
-OPTIONS = ("sgd momentum weight_decay", "rmsprop clipnorm", "adam global_clipnorm", "sgd clipvalue")
+OPTIONS = ("sgd momentum weight_decay", "rmsprop clipnorm", "adam global_clipnorm", "sgd clipvalue", "sgd l1",
+           "adam l1l2")
 LOCKSTEP = [(name, "float64", 1e-13) for name in VOCABULARY] + \
            [(name, "float32", 1e-4) for name in VOCABULARY if name not in OPTIONS]
 
@@ -338,3 +341,21 @@ def test_schedules_give_keras_values_step_by_step(name):
     np.testing.assert_allclose([mine(step) for step in range(20)], [float(theirs(step)) for step in range(20)],
                                rtol=1e-15, atol=0)
     assert len({mine(step) for step in range(20)}) > 2              # it does change the rate
+
+
+@pytest.mark.parametrize("kind, factors", [("L1", dict(l1=0.01)), ("L1L2", dict(l1=0.01, l2=0.02)),
+                                           ("L2", dict(l2=0.02))])
+def test_regularizers_penalty_and_gradient(rng, kind, factors):
+    """The penalty equals Keras's own regularizer's in float64 (its factors kept exact), and the
+    gradient is l1 * sign(W) + 2 * l2 * W, by hand, with 0 where W is 0."""
+    import keras
+    kernel = rng.normal(size=(5, 4))
+    kernel[0, 0] = 0.0
+    mine = getattr(numpy_impl.regularizers, kind)(**factors)
+    theirs = getattr(keras.regularizers, kind)(**factors)
+    for name, value in factors.items():                # Keras keeps a float32 copy: re-store it exact
+        setattr(theirs, name, np.float64(value))
+    assert mine(kernel) == pytest.approx(float(theirs(kernel)), rel=1e-15)
+    l1, l2 = factors.get("l1", 0.0), factors.get("l2", 0.0)
+    np.testing.assert_allclose(mine.gradient(kernel), l1 * np.sign(kernel) + 2 * l2 * kernel, rtol=1e-15)
+    assert mine.gradient(kernel)[0, 0] == 0.0
