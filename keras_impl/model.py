@@ -77,7 +77,8 @@ def build_model(input_dim=784, hidden=(128, 128), num_classes=10, learning_rate=
         layers += [keras.layers.Dropout(rate, seed=seed + 100 + index, dtype=dtype)] if rate else []
     layers.append(keras.layers.Dense(
         num_classes, activation=None if linear_output else "softmax", dtype=dtype,
-        kernel_regularizer=_regularizer(l1, l2, dtype), kernel_initializer=keras.initializers.GlorotUniform(seed=seed + len(hidden))))
+        kernel_regularizer=_regularizer(l1, l2, dtype),
+        kernel_initializer=keras.initializers.GlorotUniform(seed=seed + len(hidden))))
     # Keras makes its optimizer's learning-rate variable and its loss and metric
     # trackers in the floatx of the moment: build under the twin's dtype, or a
     # float64 twin steps with 0.05 rounded to 0.0500000007 and reports float32 means.
