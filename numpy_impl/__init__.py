@@ -7,7 +7,7 @@ runs with `import numpy_impl as keras`: `keras.Sequential`, `keras.Input`,
 functional API, other layer types, tensors) raises `NotSupported` with one
 line saying so.
 """
-from . import activations, callbacks, layers, losses, metrics, models, optimizers, regularizers, utils
+from . import activations, callbacks, initializers, layers, losses, metrics, models, optimizers, regularizers, utils
 from .callbacks import History, TrainingDiverged
 from .layers import Dense, Dropout, Flatten, Input, Softmax
 from .losses import CategoricalCrossentropy, SparseCategoricalCrossentropy
@@ -17,10 +17,11 @@ from .optimizers import SGD, Adam, RMSprop
 from .regularizers import L1, L1L2, L2
 from .utils import NotSupported, one_hot
 
-__all__ = ["Adam", "CategoricalCrossentropy", "Dense", "Dropout", "Flatten", "History", "Input", "L1", "L1L2", "L2",
-           "Model", "NotSupported", "RMSprop", "SGD", "Sequential", "Softmax", "SparseCategoricalCrossentropy",
-           "TrainingDiverged", "activations", "build_model", "callbacks", "layers", "loss_and_gradients", "losses",
-           "metrics", "models", "one_hot", "optimizers", "regularizers", "utils"]
+__all__ = ["Adam", "CategoricalCrossentropy", "Dense", "Dropout", "Flatten", "History", "Input", "L1", "L1L2",
+           "L2", "Model", "NotSupported", "RMSprop", "SGD", "Sequential", "Softmax",
+           "SparseCategoricalCrossentropy", "TrainingDiverged", "activations", "build_model", "callbacks",
+           "initializers", "layers", "loss_and_gradients", "losses", "metrics", "models", "one_hot", "optimizers",
+           "regularizers", "utils"]
 
 
 def __getattr__(name):

@@ -72,23 +72,25 @@ class Dense(Layer):
     """
 
     def __init__(self, units, activation=None, kernel_regularizer=None, name=None, input_shape=None,
-                 input_dim=None):
+                 input_dim=None, kernel_initializer="glorot_uniform"):
         if isinstance(units, bool) or int(units) != units or units <= 0:
             raise ValueError(f"Dense units must be a positive whole number, got {units!r}")
         super().__init__(name, (input_dim,) if input_dim is not None else input_shape)
         self.units = int(units)
         self.activation = activations.get(activation)
         self.kernel_regularizer = kernel_regularizer     # e.g. L2(0.01): its penalty joins the loss
+        self.kernel_initializer = initializers.get(kernel_initializer)   # e.g. "he_normal"
         self.kernel = self.bias = None
 
     def build(self, input_shape, rng, dtype):
-        """Create the weights: Glorot-uniform kernel, zero bias (Keras's defaults). Returns (units,)."""
+        """Create the weights: the kernel from its initializer (Keras's default: Glorot uniform), a zero
+        bias. Returns (units,)."""
         if len(input_shape) != 1:
             raise ValueError(f"Dense takes (batch, features) inputs, got features of shape {input_shape}: "
                              "put a Flatten() before it")
         self.input_dim = int(input_shape[0])
         self.dtype = np.dtype(dtype)
-        self.kernel = initializers.glorot_uniform(self.input_dim, self.units, rng, self.dtype)
+        self.kernel = self.kernel_initializer(self.input_dim, self.units, rng, self.dtype)
         self.bias = initializers.zeros((self.units,), self.dtype)
         self.grad_kernel = np.zeros_like(self.kernel)
         self.grad_bias = np.zeros_like(self.bias)

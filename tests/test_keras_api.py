@@ -430,6 +430,24 @@ def test_regularizers_as_keras_docs_write_them():
     assert mine["penalty"] == pytest.approx(float(theirs["penalty"]), rel=1e-6) == 0.04
 
 
+INITIALIZER_SNIPPET = """
+import keras
+from keras import layers, initializers
+layer = layers.Dense(units=64, kernel_initializer=initializers.RandomNormal(stddev=0.01))
+by_name = layers.Dense(units=64, kernel_initializer="he_normal")
+y = layer(np.ones((2, 400)))
+z = by_name(np.ones((2, 400)))
+result = ([tuple(w.shape) for w in layer.weights], float(np.std(layer.weights[0])), float(np.std(by_name.weights[0])))
+"""
+
+
+def test_initializers_as_keras_docs_write_them():
+    theirs, mine = both(INITIALIZER_SNIPPET, np=np)
+    assert mine["result"][0] == theirs["result"][0] == [(400, 64), (64,)]
+    for got, want in zip(mine["result"][1:], theirs["result"][1:]):
+        assert got == pytest.approx(want, rel=0.05)                 # 0.01 and sqrt(2 / 400)
+
+
 # ---- compile's metrics, and evaluate's return ---------------------------------------------------
 
 @pytest.mark.parametrize("metrics", [None, ["accuracy"], ["acc"], ["sparse_categorical_accuracy"],
@@ -554,6 +572,7 @@ GAPS = {
     "another loss": ("loss = keras.losses.MeanSquaredError()", "losses has no MeanSquaredError"),
     "another optimizer": ("opt = keras.optimizers.Nadam()", "optimizers has no Nadam"),
     "another regularizer": ("r = keras.regularizers.OrthogonalRegularizer()", "regularizers has no Orthogonal"),
+    "another initializer": ("i = keras.initializers.Orthogonal()", "initializers has no Orthogonal"),
     "a module it has not": ("x = keras.ops.ones((2, 2))", "numpy_impl has no keras.ops"),
     "a metric by name it has not": ("model = keras.Sequential([keras.Input(shape=(4,)), keras.layers.Dense(2, "
                                     "activation='softmax')])\nmodel.compile(loss='categorical_crossentropy', "

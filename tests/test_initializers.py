@@ -1,0 +1,80 @@
+"""Keras's initializers in numpy_impl: NumPy's draws, Keras's distributions.
+
+The generators differ (NumPy's PCG64, Keras's per-backend streams), so the
+numbers cannot match; the distributions must. Each is compared with Keras's
+own draws of the same shape by a two-sample Kolmogorov-Smirnov statistic and
+by its moments, and the truncated normals by their range: cut at two standard
+deviations, and rescaled by 0.8796... so that the variance is scale / fan again.
+"""
+import math
+
+import numpy as np
+import pytest
+
+import numpy_impl
+from numpy_impl import initializers
+
+keras = pytest.importorskip("keras")
+
+SHAPE = (300, 200)                                   # 60,000 draws: fan_in 300, fan_out 200
+# scale / fan for each: the variance both must draw with
+KINDS = {"GlorotUniform": 1 / 250, "GlorotNormal": 1 / 250, "HeNormal": 2 / 300, "HeUniform": 2 / 300,
+         "LecunNormal": 1 / 300, "RandomNormal": 0.05 ** 2}
+TRUNCATED = ("GlorotNormal", "HeNormal", "LecunNormal")
+
+
+def ks_statistic(a, b):
+    """The largest gap between the two samples' empirical distribution functions."""
+    a, b = np.sort(a), np.sort(b)
+    grid = np.concatenate([a, b])
+    return float(np.max(np.abs(np.searchsorted(a, grid, side="right") / len(a)
+                               - np.searchsorted(b, grid, side="right") / len(b))))
+
+
+# the 0.1% critical value for two samples of n: 1.95 * sqrt(2 / n)
+KS_BOUND = 1.95 * math.sqrt(2 / (SHAPE[0] * SHAPE[1]))
+
+
+def draws(kind):
+    mine = getattr(initializers, kind)()(*SHAPE, np.random.default_rng(1), "float64").ravel()
+    theirs = np.asarray(getattr(keras.initializers, kind)(seed=1)(SHAPE, dtype="float32"), np.float64).ravel()
+    return mine, theirs
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_the_same_distribution_as_keras(kind):
+    mine, theirs = draws(kind)
+    assert ks_statistic(mine, theirs) < KS_BOUND, kind
+    for sample in (mine, theirs):
+        assert abs(sample.mean()) < 5 * math.sqrt(KINDS[kind] / sample.size)
+        assert sample.var() == pytest.approx(KINDS[kind], rel=0.03)       # the 0.8796 rescale shows here
+
+
+@pytest.mark.parametrize("kind", TRUNCATED)
+def test_truncated_at_two_standard_deviations(kind):
+    mine, theirs = draws(kind)
+    stddev = math.sqrt(KINDS[kind]) / initializers.TRUNCATION_RESCALE        # the normal before the cut
+    for sample in (mine, theirs):
+        assert np.abs(sample).max() <= 2 * stddev * (1 + 1e-6)
+        assert np.abs(sample).max() > 1.99 * stddev                     # and the cut is reached
+
+
+def test_the_statistic_can_tell_distributions_apart():
+    """Not vacuous: an untruncated normal of the same variance, or the rescale left out, fails."""
+    _, theirs = draws("HeNormal")
+    rng = np.random.default_rng(2)
+    untruncated = rng.normal(0, math.sqrt(KINDS["HeNormal"]), theirs.size)
+    unscaled = initializers.truncated_normal(theirs.size, math.sqrt(KINDS["HeNormal"]), rng)
+    assert ks_statistic(untruncated, theirs) > KS_BOUND
+    assert ks_statistic(unscaled, theirs) > KS_BOUND
+
+
+def test_dense_takes_an_initializer_by_name_or_object():
+    layer = numpy_impl.Dense(200, kernel_initializer="he_normal")
+    layer.build((300,), np.random.default_rng(0), "float64")
+    assert layer.kernel.var() == pytest.approx(2 / 300, rel=0.03) and not layer.bias.any()
+    layer = numpy_impl.Dense(3, kernel_initializer=initializers.RandomNormal(stddev=0.5))
+    layer.build((1000,), np.random.default_rng(0), "float32")
+    assert layer.kernel.std() == pytest.approx(0.5, rel=0.05) and layer.kernel.dtype == np.float32
+    with pytest.raises(ValueError, match="unknown initializer 'orthogonal'"):
+        numpy_impl.Dense(3, kernel_initializer="orthogonal")
