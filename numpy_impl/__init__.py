@@ -8,7 +8,7 @@ functional API, other layer types, tensors) raises `NotSupported` with one
 line saying so.
 """
 from . import activations, callbacks, initializers, layers, losses, metrics, models, optimizers, regularizers, utils
-from .callbacks import History, TrainingDiverged
+from .callbacks import EarlyStopping, History, TrainingDiverged
 from .layers import Dense, Dropout, Flatten, Input, Softmax
 from .losses import CategoricalCrossentropy, SparseCategoricalCrossentropy
 from .model import Sequential, build_model, loss_and_gradients
@@ -17,8 +17,8 @@ from .optimizers import SGD, Adam, RMSprop
 from .regularizers import L1, L1L2, L2
 from .utils import NotSupported, one_hot
 
-__all__ = ["Adam", "CategoricalCrossentropy", "Dense", "Dropout", "Flatten", "History", "Input", "L1", "L1L2",
-           "L2", "Model", "NotSupported", "RMSprop", "SGD", "Sequential", "Softmax",
+__all__ = ["Adam", "CategoricalCrossentropy", "Dense", "Dropout", "EarlyStopping", "Flatten", "History", "Input",
+           "L1", "L1L2", "L2", "Model", "NotSupported", "RMSprop", "SGD", "Sequential", "Softmax",
            "SparseCategoricalCrossentropy", "TrainingDiverged", "activations", "build_model", "callbacks",
            "initializers", "layers", "loss_and_gradients", "losses", "metrics", "models", "one_hot", "optimizers",
            "regularizers", "utils"]

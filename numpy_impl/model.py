@@ -194,11 +194,14 @@ class Sequential:
 
     # ---- the Keras calls --------------------------------------------------------
 
-    def fit(self, x, y, batch_size=None, epochs=1, verbose="auto", shuffle=True, validation_data=None):
+    def fit(self, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
+            validation_data=None, shuffle=True):
         """Train with minibatches; returns a History like Keras's.
 
         batch_size None: 32, Keras's default. verbose: 0 silent, 1 (or "auto") a progress bar per
         epoch, 2 one line per epoch (Keras's meanings).
+        validation_split: the LAST share of x and y held out for validation (before any shuffling),
+        as Keras cuts it; validation_data, if given, wins. callbacks: e.g. [EarlyStopping(...)].
 
         As in Keras: the last batch may be smaller and its loss is averaged over
         its own size; History's "loss" and the metrics are running means over the
@@ -210,8 +213,21 @@ class Sequential:
         epochs = _positive_int("epochs", epochs)
         verbose = _verbosity(verbose)
         x, y = self._check_data(x, y)
-        if validation_data is not None:
+        if not 0.0 <= validation_split < 1.0:
+            raise ValueError(f"validation_split must be in [0, 1), got {validation_split}")
+        if validation_data is None and validation_split:
+            split_at = math.floor(len(x) * (1.0 - validation_split))     # Keras: the last samples
+            if split_at == 0 or split_at == len(x):
+                raise ValueError(f"validation_split={validation_split} of {len(x)} samples leaves no "
+                                 "training or no validation samples")
+            validation_data, x, y = (x[split_at:], y[split_at:]), x[:split_at], y[:split_at]
+        elif validation_data is not None:
             validation_data = self._check_data(*validation_data, what="validation_data")
+        callbacks = list(callbacks or [])
+        self.stop_training = False
+        for callback in callbacks:
+            callback.set_model(self)
+            callback.on_train_begin()
         labels = self._labels(y)
         n = len(x)
         steps = math.ceil(n / batch_size)
@@ -243,6 +259,12 @@ class Sequential:
             if bar:
                 bar.update(steps, logs)      # the epoch's last line, val_ figures included, as Keras's
             history.record(epoch, logs)
+            for callback in callbacks:
+                callback.on_epoch_end(epoch, logs)
+            if self.stop_training:
+                break
+        for callback in callbacks:
+            callback.on_train_end()
         self.history = history
         return history
 

@@ -448,6 +448,47 @@ def test_initializers_as_keras_docs_write_them():
         assert got == pytest.approx(want, rel=0.05)                 # 0.01 and sqrt(2 / 400)
 
 
+EARLY_STOPPING = """
+import keras
+from keras import layers
+(x_train, y_train), _ = load_data()
+x_train = x_train.reshape(len(x_train), 784).astype("float32") / 255
+model = keras.Sequential([keras.Input(shape=(784,)), layers.Dense(64, activation="relu"),
+                          layers.Dense(10, activation="softmax")])
+model.compile(optimizer=keras.optimizers.RMSprop(), loss="sparse_categorical_crossentropy",
+              metrics=["sparse_categorical_accuracy"])
+callbacks = [
+    keras.callbacks.EarlyStopping(
+        # Stop training when `val_loss` is no longer improving
+        monitor="val_loss",
+        # "no longer improving" being defined as "no better than 1e-2 less"
+        min_delta=1e-2,
+        # "no longer improving" being further defined as "for at least 2 epochs"
+        patience=2,
+        verbose=1,
+    )
+]
+history = model.fit(
+    x_train,
+    y_train,
+    epochs=20,
+    batch_size=64,
+    callbacks=callbacks,
+    validation_split=0.2,
+)
+"""
+
+
+def test_early_stopping_as_the_training_guide_writes_it(mnist_slice):
+    theirs, mine = both(EARLY_STOPPING, load_data=mnist_slice)
+    keys = ["loss", "sparse_categorical_accuracy", "val_loss", "val_sparse_categorical_accuracy"]
+    assert list(mine["history"].history) == list(theirs["history"].history) == keys
+    for run_ in (theirs, mine):                   # 1,600 training digits: both stop well before 20 epochs
+        epochs = len(run_["history"].history["loss"])
+        assert epochs < 20 and f"Epoch {epochs}: early stopping" in run_["printed"]
+        assert len(re.findall(r"^Epoch \d+/20$", run_["printed"], re.M)) == epochs     # no epoch after the stop
+
+
 # ---- compile's metrics, and evaluate's return ---------------------------------------------------
 
 @pytest.mark.parametrize("metrics", [None, ["accuracy"], ["acc"], ["sparse_categorical_accuracy"],

@@ -359,3 +359,43 @@ def test_regularizers_penalty_and_gradient(rng, kind, factors):
     l1, l2 = factors.get("l1", 0.0), factors.get("l2", 0.0)
     np.testing.assert_allclose(mine.gradient(kernel), l1 * np.sign(kernel) + 2 * l2 * kernel, rtol=1e-15)
     assert mine.gradient(kernel)[0, 0] == 0.0
+
+
+# ---- validation_split and EarlyStopping --------------------------------------------------------------
+
+@pytest.mark.parametrize("monitor, restore", [("val_loss", True), ("val_accuracy", False)])
+def test_validation_split_and_early_stopping_as_keras(rng, monitor, restore):
+    """Random labels and a large step: the validation loss soon rises, and both twins must stop
+    at the same epoch, with the same History, holding the same (restored) weights."""
+    import keras
+    numpy_model, keras_model = twins("float64", learning_rate=0.3, momentum=0.9)
+    x, y = data(rng, "float64", {}, n=120)
+    histories = []
+    for model, package in ((numpy_model, numpy_impl), (keras_model, keras)):
+        stopper = package.callbacks.EarlyStopping(monitor=monitor, patience=1, restore_best_weights=restore)
+        histories.append(model.fit(x, y, batch_size=16, epochs=12, shuffle=False, verbose=0,
+                                   validation_split=0.25, callbacks=[stopper]).history)
+        histories[-1]["stopped_epoch"] = stopper.stopped_epoch
+    assert 0 < histories[0]["stopped_epoch"] < 11                  # it did stop early
+    assert histories[0]["stopped_epoch"] == histories[1]["stopped_epoch"]
+    assert sorted(k for k in histories[0] if k != "stopped_epoch") == \
+        ["accuracy", "loss", "val_accuracy", "val_loss"]
+    for key in ("loss", "val_loss", "val_accuracy"):
+        np.testing.assert_allclose(histories[0][key], histories[1][key], rtol=0, atol=1e-13)
+    for w_np, w_tf in zip(numpy_model.get_weights(), keras_model.get_weights()):
+        assert np.abs(w_np - w_tf).max() < 1e-13
+
+
+def test_validation_split_holds_out_the_last_samples(rng):
+    """validation_split=0.25 of 10 samples: the last 3 (10 - floor(7.5)), as Keras cuts them."""
+    x, y = random_batch(rng, n=10, features=20, classes=4)
+    cut = numpy_impl.build_model(input_dim=20, hidden=(5,), num_classes=4, seed=0, dtype="float64")
+    given = numpy_impl.build_model(input_dim=20, hidden=(5,), num_classes=4, seed=0, dtype="float64")
+    split = cut.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0, validation_split=0.25).history
+    explicit = given.fit(x[:7], y[:7], batch_size=4, epochs=1, shuffle=False, verbose=0,
+                         validation_data=(x[7:], y[7:])).history
+    assert split == explicit
+    with pytest.raises(ValueError, match="validation_split must be in"):
+        cut.fit(x, y, verbose=0, validation_split=1.0)
+    with pytest.raises(ValueError, match="EarlyStopping monitors 'val_loss', which fit does not report"):
+        cut.fit(x, y, verbose=0, callbacks=[numpy_impl.EarlyStopping()])
