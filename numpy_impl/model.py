@@ -3,12 +3,14 @@
 Read it beside keras_impl/model.py: `build_model` and `loss_and_gradients`
 have the same signatures there, and `Sequential` here answers the calls a
 Keras model answers (compile, fit, evaluate, predict, get_weights,
-set_weights). What Keras does for us there is written out here: the forward
-pass, the loss, the backward pass and the optimizer's update.
+set_weights, summary, model(x), ...). What Keras does for us there is written
+out here: the forward pass, the loss, the backward pass and the optimizer's
+update.
 
-This is a teaching network, not a framework: Dense, Dropout and Flatten
-layers, ReLU and softmax, cross-entropy with one-hot or integer labels, an
-L2 penalty, and SGD, Adam and RMSprop are all it knows.
+This is a teaching network, not a framework: Dense, Dropout, Flatten and
+Softmax layers, ReLU and softmax, cross-entropy with one-hot or integer
+labels, L1 and L2 penalties, and the optimizers of optimizers.py are all it
+knows; what it leaves out of Keras raises utils.NotSupported.
 """
 import math
 import time
