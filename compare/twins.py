@@ -29,7 +29,7 @@ class Diverged(RuntimeError):
             f"try a smaller learning rate, e.g. --learning-rate {learning_rate / 10:g}")
 
 
-def _quiet(method):
+def quiet(method):
     """{"verbose": 0} for a method that takes it (numpy_impl's and Keras's do; a learner's need not)."""
     try:
         parameters = inspect.signature(method).parameters
@@ -73,7 +73,7 @@ class Twin:
 
     def evaluate(self, model, x, y):
         """[loss, accuracy] over all of x, quietly if the twin's evaluate takes verbose (as Keras's does)."""
-        return model.evaluate(x, y, **_quiet(model.evaluate))
+        return model.evaluate(x, y, **quiet(model.evaluate))
 
     def predict(self, model, x):
         """Probabilities, shape (samples, classes)."""

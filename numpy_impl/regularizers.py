@@ -14,10 +14,7 @@ class L2:
     """
 
     def __init__(self, l2=0.01):
-        l2 = float(l2)
-        if not (l2 >= 0 and l2 != float("inf")):
-            raise ValueError(f"l2 must be a non-negative number, got {l2}")
-        self.l2 = l2
+        self.l2 = _non_negative("l2", l2)
 
     def __call__(self, kernel):
         return self.l2 * float(_sum_of_squares(kernel))

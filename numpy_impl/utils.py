@@ -43,13 +43,10 @@ def to_categorical(x, num_classes=None):
 
 
 def one_hot(labels, num_classes, dtype="float32"):
-    """Integer labels (n,) -> one-hot rows (n, num_classes), as keras.utils.to_categorical."""
-    labels = np.asarray(labels)
-    if labels.ndim != 1 or (len(labels) and (labels.min() < 0 or labels.max() >= num_classes)):
-        raise ValueError(f"labels must be integers in 0..{num_classes - 1}, shape (n,)")
-    encoded = np.zeros((len(labels), num_classes), dtype=dtype)
-    encoded[np.arange(len(labels)), labels] = 1
-    return encoded
+    """Integer labels (n,) -> one-hot rows (n, num_classes) in the twin's float type: to_categorical, in `dtype`."""
+    if np.ndim(labels) != 1:
+        raise ValueError(f"labels must be integers in 0..{num_classes - 1}, shape (n,), got shape {np.shape(labels)}")
+    return to_categorical(labels, num_classes).astype(dtype, copy=False)
 
 
 # ---- seeds ----------------------------------------------------------------------
