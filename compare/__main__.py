@@ -389,7 +389,7 @@ def run(args):
               "agreement is checked in evaluation mode at equal weights after training")
     # Keras redraws its bar only on a terminal; in a log it gets one line per epoch (verbose=2).
     verbose = 1 if sys.stdout.isatty() else 2
-    _, records, weight_differences = run_lockstep(config, train, test, verbose=verbose,
+    models, records, weight_differences = run_lockstep(config, train, test, verbose=verbose,
                                                   log=lambda m: print(f"  {m}", flush=True))
 
     step(4, total, "Evaluating on the test set")
@@ -437,8 +437,11 @@ def run(args):
         report.write_epochs_csv(folder.path / "epochs.csv", records, weight_differences)
         report.write_report(folder.path / "report.html", metrics, figures)
         report.write_metrics(folder.path / "metrics.json", metrics)
+        for name, model in models.items():    # Keras's layout: either file loads into either twin
+            model.save_weights(folder.path / f"{name}.weights.h5")
     print("\n" + report.summary_table(metrics))
-    print(f"\nResults: {folder.final}/ (report.html, metrics.json, epochs.csv, {len(figures)} figures)")
+    print(f"\nResults: {folder.final}/ (report.html, metrics.json, epochs.csv, {len(figures)} figures, "
+          f"{' and '.join(f'{name}.weights.h5' for name in models)})")
     return folder.final
 
 

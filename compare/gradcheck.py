@@ -54,7 +54,7 @@ def finite_difference_check(model, x, y, entries_per_tensor=20, eps=1e-4, seed=0
         return loss_and_gradients(model, x, y)[0]
 
     errors = []
-    for weights, gradient in zip(model.weights, analytic):
+    for weights, gradient in zip(model.trainable_weights, analytic):
         flat = rng.choice(weights.size, size=min(entries_per_tensor, weights.size), replace=False)
         worst = 0.0
         for index in (np.unravel_index(i, weights.shape) for i in flat):
@@ -68,8 +68,17 @@ def gradient_agreement(grads_a, grads_b):
     return [float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30)) for a, b in zip(grads_a, grads_b)]
 
 
-def tensor_names(num_layers):
-    return [f"{kind}_{index}" for index in range(num_layers) for kind in ("kernel", "bias")]
+def tensor_names(model):
+    """kernel_0, bias_0, kernel_1, ... (gamma_0, beta_0 for a normalization layer): one per trainable
+    weight of a numpy_impl model, numbered per layer type."""
+    names, seen = [], {}
+    for layer in model.layers:
+        kinds = (("kernel", "bias")[:len(layer.trainable_weights)] if isinstance(layer, numpy_impl.Dense)
+                 else ("gamma", "beta")[:len(layer.trainable_weights)])
+        if kinds:
+            index = seen[type(layer)] = seen.get(type(layer), -1) + 1
+            names += [f"{kind}_{index}" for kind in kinds]
+    return names
 
 
 def fix_dropout_masks(model, batch_size, seed=0):
@@ -98,7 +107,7 @@ def run_gradient_checks(config, x, y, entries_per_tensor=20, with_keras=True):
     result = {
         "batch_size": len(x),
         "entries_per_tensor": entries_per_tensor,
-        "tensor_names": tensor_names(len(per_tensor) // 2),
+        "tensor_names": tensor_names(reference),
         "finite_difference_per_tensor": per_tensor,
         "finite_difference_max_rel_error": max(per_tensor),
         "dropout_masks_fixed": config.has_dropout,

@@ -55,10 +55,12 @@ class TwinSequential(keras.Sequential):
 def build_model(input_dim=784, hidden=(128, 128), num_classes=10, learning_rate=0.01,
                 momentum=0.0, nesterov=False, seed=0, dtype="float32", optimizer="sgd",
                 optimizer_options=None, dropout=0.0, l2=0.0, loss="categorical_crossentropy",
-                from_logits=False, input_shape=None, l1=0.0):
+                from_logits=False, input_shape=None, l1=0.0, batchnorm=False, layernorm=False):
     """Dense(relu) for each width in `hidden`, then the output Dense; compiled. Same arguments as numpy_impl's."""
     if dtype not in ("float32", "float64"):
         raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    if batchnorm and layernorm:
+        raise ValueError("give batchnorm or layernorm, not both")
     rates = _dropout_rates(dropout, len(hidden))
     # Keras on TensorFlow computes the cross-entropy of a softmax layer from its logits
     # (the softmax output carries them along); on JAX and PyTorch it takes log(p) with p
@@ -71,9 +73,14 @@ def build_model(input_dim=784, hidden=(128, 128), num_classes=10, learning_rate=
     layers += [keras.layers.Flatten(dtype=dtype)] if input_shape else []
     layers += [keras.layers.Dropout(rates[0], seed=seed, dtype=dtype)] if rates[0] else []
     for index, (units, rate) in enumerate(zip(hidden, rates[1:])):
+        normalized = batchnorm or layernorm
         layers.append(keras.layers.Dense(
-            units, activation="relu", dtype=dtype, kernel_regularizer=_regularizer(l1, l2, dtype),
+            units, activation=None if normalized else "relu", use_bias=not batchnorm, dtype=dtype,
+            kernel_regularizer=_regularizer(l1, l2, dtype),
             kernel_initializer=keras.initializers.GlorotUniform(seed=seed + index)))
+        if normalized:
+            norm = keras.layers.BatchNormalization if batchnorm else keras.layers.LayerNormalization
+            layers += [norm(dtype=dtype), keras.layers.Activation("relu", dtype=dtype)]
         layers += [keras.layers.Dropout(rate, seed=seed + 100 + index, dtype=dtype)] if rate else []
     layers.append(keras.layers.Dense(
         num_classes, activation=None if linear_output else "softmax", dtype=dtype,

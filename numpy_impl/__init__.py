@@ -9,7 +9,7 @@ line saying so.
 """
 from . import activations, callbacks, initializers, layers, losses, metrics, models, optimizers, regularizers, utils
 from .callbacks import EarlyStopping, History, TrainingDiverged
-from .layers import Dense, Dropout, Flatten, Input, Softmax
+from .layers import Activation, BatchNormalization, Dense, Dropout, Flatten, Input, LayerNormalization, Softmax
 from .losses import CategoricalCrossentropy, SparseCategoricalCrossentropy
 from .model import Sequential, build_model, loss_and_gradients
 from .models import Model
@@ -17,8 +17,8 @@ from .optimizers import SGD, Adam, RMSprop
 from .regularizers import L1, L1L2, L2
 from .utils import NotSupported, one_hot
 
-__all__ = ["Adam", "CategoricalCrossentropy", "Dense", "Dropout", "EarlyStopping", "Flatten", "History", "Input",
-           "L1", "L1L2", "L2", "Model", "NotSupported", "RMSprop", "SGD", "Sequential", "Softmax",
+__all__ = ["Activation", "Adam", "BatchNormalization", "CategoricalCrossentropy", "Dense", "Dropout", "EarlyStopping", "Flatten", "History", "Input",
+           "L1", "L1L2", "L2", "LayerNormalization", "Model", "NotSupported", "RMSprop", "SGD", "Sequential", "Softmax",
            "SparseCategoricalCrossentropy", "TrainingDiverged", "activations", "build_model", "callbacks",
            "initializers", "layers", "loss_and_gradients", "losses", "metrics", "models", "one_hot", "optimizers",
            "regularizers", "utils"]

@@ -1,8 +1,10 @@
-"""Layers, each with its forward and backward pass side by side: Dense, Dropout, Flatten, Softmax.
+"""Layers, each with its forward and backward pass side by side: Dense, BatchNormalization,
+LayerNormalization, Activation, Dropout, Flatten, Softmax.
 
 Every layer answers build(input_shape, rng, dtype) -> its output shape,
 forward(x, training) and backward(grad_outputs, need_grad_inputs), and has a
-(possibly empty) list of weights and of their gradients.
+(possibly empty) list of weights (Keras's get_weights() order), of trainable
+weights (what the optimizer updates) and of their gradients.
 """
 import math
 
@@ -72,7 +74,7 @@ class Dense(Layer):
     """
 
     def __init__(self, units, activation=None, kernel_regularizer=None, name=None, input_shape=None,
-                 input_dim=None, kernel_initializer="glorot_uniform"):
+                 input_dim=None, kernel_initializer="glorot_uniform", use_bias=True):
         if isinstance(units, bool) or int(units) != units or units <= 0:
             raise ValueError(f"Dense units must be a positive whole number, got {units!r}")
         super().__init__(name, (input_dim,) if input_dim is not None else input_shape)
@@ -80,20 +82,21 @@ class Dense(Layer):
         self.activation = activations.get(activation)
         self.kernel_regularizer = kernel_regularizer     # e.g. L2(0.01): its penalty joins the loss
         self.kernel_initializer = initializers.get(kernel_initializer)   # e.g. "he_normal"
+        self.use_bias = bool(use_bias)       # False before a BatchNormalization, whose beta does its work
         self.kernel = self.bias = None
 
     def build(self, input_shape, rng, dtype):
         """Create the weights: the kernel from its initializer (Keras's default: Glorot uniform), a zero
-        bias. Returns (units,)."""
+        bias (none if use_bias=False). Returns (units,)."""
         if len(input_shape) != 1:
             raise ValueError(f"Dense takes (batch, features) inputs, got features of shape {input_shape}: "
                              "put a Flatten() before it")
         self.input_dim = int(input_shape[0])
         self.dtype = np.dtype(dtype)
         self.kernel = self.kernel_initializer(self.input_dim, self.units, rng, self.dtype)
-        self.bias = initializers.zeros((self.units,), self.dtype)
+        self.bias = initializers.zeros((self.units,), self.dtype) if self.use_bias else None
         self.grad_kernel = np.zeros_like(self.kernel)
-        self.grad_bias = np.zeros_like(self.bias)
+        self.grad_bias = np.zeros_like(self.bias) if self.use_bias else None
         # Work arrays reused from step to step: a fresh (B, units) array per
         # step costs an allocation and page faults at large batch sizes.
         self._buffers = {}
@@ -102,12 +105,14 @@ class Dense(Layer):
 
     @property
     def weights(self):
-        """[kernel (in, out), bias (out,)]; [] until built, as in Keras."""
-        return [self.kernel, self.bias] if self.kernel is not None else []
+        """[kernel (in, out), bias (out,)] ([kernel] without a bias); [] until built, as in Keras."""
+        return [w for w in (self.kernel, self.bias) if w is not None]
+
+    trainable_weights = weights
 
     @property
     def gradients(self):
-        return [self.grad_kernel, self.grad_bias] if self.kernel is not None else []
+        return [g for g in (self.grad_kernel, self.grad_bias) if g is not None] if self.kernel is not None else []
 
     # ---- forward ------------------------------------------------------------
 
@@ -115,7 +120,8 @@ class Dense(Layer):
         """z = x @ kernel + bias; remembers x for the backward pass."""
         self.inputs = x                                                  # (B, in)
         z = np.matmul(x, self.kernel, out=self._buffer("z", (x.shape[0], self.units)))
-        z += self.bias                                                   # (B, out)
+        if self.use_bias:
+            z += self.bias                                               # (B, out)
         return z
 
     def forward(self, x, training=False):
@@ -134,7 +140,8 @@ class Dense(Layer):
         model skips it: that saves a third of that layer's backward work.
         """
         np.matmul(self.inputs.T, grad_z, out=self.grad_kernel)   # (in, B) @ (B, out)
-        np.sum(grad_z, axis=0, out=self.grad_bias)               # (out,)
+        if self.use_bias:
+            np.sum(grad_z, axis=0, out=self.grad_bias)           # (out,)
         if self.kernel_regularizer:
             self.grad_kernel += self.kernel_regularizer.gradient(self.kernel)   # + d penalty / dkernel
         if not need_grad_inputs:
@@ -155,15 +162,153 @@ class Dense(Layer):
         return buffer
 
 
+class Normalization(Layer):
+    """What BatchNormalization and LayerNormalization share; they differ only in the axis.
+
+    Forward, with mean and var the biased moments of x over `axis` (divide by the count, not count - 1):
+        x_hat   = (x - mean) / sqrt(var + epsilon)
+        outputs = gamma * x_hat + beta              gamma, beta: (features,), learned
+    computed as Keras computes it: inv = gamma / sqrt(var + epsilon); outputs = x * inv + (beta - mean * inv).
+
+    Backward (docs/backprop.md derives it), with N entries along `axis` and g = dL/doutputs:
+        dL/dgamma = sum_B g * x_hat                 dL/dbeta = sum_B g
+        dL/dx_hat = g * gamma
+        dL/dx     = (mean(dL/dx_hat) over axis, subtracted; then x_hat * mean(dL/dx_hat * x_hat), subtracted)
+                    / sqrt(var + epsilon)
+    The two means are the gradient's paths through `mean` and `var`: every x moves both.
+    """
+
+    axis = None                         # 0: over the batch (BatchNormalization); 1: over features (Layer...)
+
+    def __init__(self, epsilon=1e-3, name=None, input_shape=None):
+        super().__init__(name, input_shape)
+        epsilon = float(epsilon)
+        if not (math.isfinite(epsilon) and epsilon > 0):
+            raise ValueError(f"{type(self).__name__} epsilon must be a positive number, got {epsilon}")
+        self.epsilon = epsilon
+
+    def build(self, input_shape, rng, dtype):
+        """gamma = 1 and beta = 0, one per feature: at first the layer only normalises."""
+        if len(input_shape) != 1:
+            raise ValueError(f"{type(self).__name__} takes (batch, features) inputs here, got features of "
+                             f"shape {input_shape}: put a Flatten() before it")
+        self.dtype = np.dtype(dtype)
+        self.gamma = np.ones(input_shape, self.dtype)
+        self.beta = np.zeros(input_shape, self.dtype)
+        self.grad_gamma, self.grad_beta = np.zeros_like(self.gamma), np.zeros_like(self.beta)
+        self.output_shape = tuple(input_shape)
+        return self.output_shape
+
+    @property
+    def trainable_weights(self):
+        return [self.gamma, self.beta] if self.built else []
+
+    weights = trainable_weights
+
+    @property
+    def gradients(self):
+        return [self.grad_gamma, self.grad_beta] if self.built else []
+
+    def normalize(self, x, mean, variance):
+        """gamma * (x - mean) / sqrt(variance + epsilon) + beta, in Keras's arrangement; keeps x_hat."""
+        inv_std = 1.0 / np.sqrt(variance + self.epsilon)
+        inv = inv_std * self.gamma
+        self.inv_std, self.x_hat = inv_std, (x - mean) * inv_std     # for the backward pass
+        return x * inv + (self.beta - mean * inv)
+
+    def backward(self, grad_outputs, need_grad_inputs=True):
+        g, x_hat = grad_outputs, self.x_hat                             # (B, features) each
+        np.sum(g * x_hat, axis=0, out=self.grad_gamma)                  # (features,)
+        np.sum(g, axis=0, out=self.grad_beta)                           # (features,)
+        if not need_grad_inputs:
+            return None
+        grad_x_hat = g * self.gamma
+        return (grad_x_hat - grad_x_hat.mean(axis=self.axis, keepdims=True)
+                - x_hat * (grad_x_hat * x_hat).mean(axis=self.axis, keepdims=True)) * self.inv_std
+
+
+class BatchNormalization(Normalization):
+    """Keras's `BatchNormalization(momentum=0.99, epsilon=0.001)`: each feature normalised over the batch.
+
+    Training: mean, var = the batch's moments per feature, (features,) each; outputs as in
+              Normalization; then the running estimates, updated from this batch:
+                  moving_mean     = moving_mean * momentum + mean * (1 - momentum)
+                  moving_variance = moving_variance * momentum + var * (1 - momentum)
+    evaluate / predict: the same formula with moving_mean and moving_variance in place of the
+              batch's moments, so a sample's output does not depend on the rest of its batch.
+    Weights, Keras's order: gamma, beta (trained), moving_mean, moving_variance (not trained; start 0 and 1).
+    """
+
+    axis = 0
+
+    def __init__(self, momentum=0.99, epsilon=1e-3, name=None, input_shape=None):
+        super().__init__(epsilon, name, input_shape)
+        momentum = float(momentum)
+        if not (0.0 <= momentum <= 1.0):
+            raise ValueError(f"BatchNormalization momentum must be in [0, 1], got {momentum}")
+        self.momentum = momentum
+
+    def build(self, input_shape, rng, dtype):
+        shape = super().build(input_shape, rng, dtype)
+        self.moving_mean = np.zeros(shape, self.dtype)
+        self.moving_variance = np.ones(shape, self.dtype)
+        return shape
+
+    @property
+    def weights(self):
+        return [self.gamma, self.beta, self.moving_mean, self.moving_variance] if self.built else []
+
+    def forward(self, x, training=False):
+        if not training:
+            return self.normalize(x, self.moving_mean, self.moving_variance)
+        mean = x.mean(axis=0)                                     # (features,)
+        variance = np.square(x - mean).mean(axis=0)               # biased: divided by B, as Keras does
+        self.moving_mean[...] = self.moving_mean * self.momentum + mean * (1.0 - self.momentum)
+        self.moving_variance[...] = self.moving_variance * self.momentum + variance * (1.0 - self.momentum)
+        return self.normalize(x, mean, variance)
+
+
+class LayerNormalization(Normalization):
+    """Keras's `LayerNormalization(epsilon=0.001)`: each sample normalised over its own features.
+
+    mean, var = each sample's moments, (B, 1) each; outputs as in Normalization. The same in
+    training and evaluation (no running estimates). Weights: gamma, beta.
+    """
+
+    axis = 1
+
+    def forward(self, x, training=False):
+        mean = x.mean(axis=1, keepdims=True)                      # (B, 1)
+        variance = np.square(x - mean).mean(axis=1, keepdims=True)
+        return self.normalize(x, mean, variance)
+
+
 class Weightless(Layer):
     """A layer with nothing to learn: no weights, so no gradients to hand the optimizer."""
 
-    weights = gradients = ()
+    weights = trainable_weights = gradients = ()
 
     def build(self, input_shape, rng, dtype):
         self.dtype = np.dtype(dtype)
         self.output_shape = tuple(input_shape)
         return self.output_shape
+
+
+class Activation(Weightless):
+    """Keras's `Activation("relu")`: an activation as a layer of its own, e.g. after BatchNormalization.
+
+    Forward: outputs = activation(x); backward: the activation's own backward pass.
+    """
+
+    def __init__(self, activation, name=None, input_shape=None):
+        super().__init__(name, input_shape)
+        self.activation = activations.get(activation)
+
+    def forward(self, x, training=False):
+        return self.activation.forward(x)
+
+    def backward(self, grad_outputs, need_grad_inputs=True):
+        return self.activation.backward(grad_outputs)
 
 
 class Dropout(Weightless):
@@ -239,7 +384,7 @@ class Softmax(Weightless):
         return self.activation.backward(grad_outputs)
 
 
-KNOWN = ("Dense", "Dropout", "Flatten", "Input", "Softmax")
+KNOWN = ("Activation", "BatchNormalization", "Dense", "Dropout", "Flatten", "Input", "LayerNormalization", "Softmax")
 
 
 def __getattr__(name):

@@ -20,7 +20,8 @@ import numpy as np
 from . import losses, optimizers, regularizers, utils
 from . import metrics as metrics_module
 from .callbacks import History, TrainingDiverged
-from .layers import Dense, Dropout, Flatten, Input, Layer
+from .layers import KNOWN as KNOWN_LAYERS
+from .layers import Activation, BatchNormalization, Dense, Dropout, Flatten, Input, Layer, LayerNormalization
 from .progress import ProgressBar
 from .summary import summary_table
 
@@ -48,7 +49,7 @@ class Sequential:
         self.layers, self.input_shape, self.optimizer, self.loss = [], None, None, None
         self.metrics = []
         self.built, self.batch_dimension = False, None
-        self._weights = []
+        self._weights, self._trainable = [], []
         for layer in layers or ():
             self.add(layer)
 
@@ -71,8 +72,8 @@ class Sequential:
                 raise ValueError(f"a layer named {layer.name!r} is already in the model: layer names must be unique")
             self.layers.append(layer)
         else:
-            raise ValueError(f"Sequential takes Input, Dense, Dropout, Flatten and Softmax layers, "
-                             f"got {type(layer).__name__}")
+            raise ValueError(f"Sequential takes Input and the layers of numpy_impl.layers "
+                             f"({', '.join(KNOWN_LAYERS)}), got {type(layer).__name__}")
         self._build_layers()
 
     def pop(self):
@@ -112,12 +113,13 @@ class Sequential:
         """Build every layer not yet built, each layer's input shape the last one's output shape."""
         if self.input_shape is None or not self.layers:
             self.built = False
-            self._weights = []
+            self._weights, self._trainable = [], []
             return
         shape = self.input_shape
         for layer in self.layers:
             shape = layer.build_once(shape, self.rng, self.dtype)
         self._weights = [w for layer in self.layers for w in layer.weights]
+        self._trainable = [w for layer in self.layers for w in layer.trainable_weights]
         # weights_below[i]: has any layer before layer i weights? Only then does layer i's
         # backward pass need dL/dx (the first Dense layer's input is data). Fixed once built.
         self.weights_below = [any(layer.weights for layer in self.layers[:index])
@@ -126,12 +128,24 @@ class Sequential:
 
     @property
     def weights(self):
-        """[kernel_0, bias_0, kernel_1, ...], the arrays themselves; [] before the model is built."""
+        """[kernel_0, bias_0, kernel_1, ...], the arrays themselves, Keras's order (a BatchNormalization
+        adds gamma, beta, moving_mean, moving_variance in its place); [] before the model is built."""
         return self._weights
 
     @property
+    def trainable_weights(self):
+        """The weights the optimizer updates: all but BatchNormalization's moving statistics."""
+        return self._trainable
+
+    @property
+    def non_trainable_weights(self):
+        trained = {id(w) for w in self._trainable}
+        return [w for w in self._weights if id(w) not in trained]
+
+    @property
     def gradients(self):
-        """[dL/dkernel_0, dL/dbias_0, dL/dkernel_1, ...]: what the layers' backward passes last stored."""
+        """[dL/dkernel_0, dL/dbias_0, dL/dkernel_1, ...], one per trainable weight: what the layers'
+        backward passes last stored."""
         return [g for layer in self.layers for g in layer.gradients]
 
     def compile(self, optimizer="sgd", loss="categorical_crossentropy", metrics=None):
@@ -191,7 +205,7 @@ class Sequential:
 
     def train_step(self, x, y):
         loss, probabilities = self.compute_gradients(x, y)
-        self.optimizer.apply(self.gradients, self._weights)
+        self.optimizer.apply(self.gradients, self._trainable)
         return loss, probabilities
 
     # ---- the Keras calls --------------------------------------------------------
@@ -326,6 +340,16 @@ class Sequential:
                 raise ValueError(f"weight {index} has shape {new.shape}, the model needs {mine.shape}")
             mine[...] = new             # in place: the optimizer keeps its references
 
+    def save_weights(self, filepath):
+        """Keras's `model.save_weights("name.weights.h5")`: a file Keras's own load_weights reads."""
+        from .saving import save_weights
+        save_weights(self, filepath)
+
+    def load_weights(self, filepath):
+        """Keras's `model.load_weights(...)`: from this twin's save_weights or from Keras's."""
+        from .saving import load_weights
+        load_weights(self, filepath)
+
     def summary(self, print_fn=print):
         """The table Keras's model.summary() prints: layer, output shape, parameter count, totals."""
         if not self.built:
@@ -419,7 +443,7 @@ def _positive_int(name, value):
 def build_model(input_dim=784, hidden=(128, 128), num_classes=10, learning_rate=0.01,
                 momentum=0.0, nesterov=False, seed=0, dtype="float32", optimizer="sgd",
                 optimizer_options=None, dropout=0.0, l2=0.0, loss="categorical_crossentropy",
-                from_logits=False, input_shape=None, l1=0.0):
+                from_logits=False, input_shape=None, l1=0.0, batchnorm=False, layernorm=False):
     """Dense(relu) for each width in `hidden`, then the output Dense; compiled.
 
     optimizer: "sgd" (learning_rate, momentum, nesterov), "adam" or "rmsprop" (learning_rate,
@@ -428,13 +452,21 @@ def build_model(input_dim=784, hidden=(128, 128), num_classes=10, learning_rate=
     l2, l1: L2(l2), L1(l1) or L1L2(l1, l2) on every kernel. loss: "categorical_crossentropy" (one-hot labels) or
         "sparse_categorical_crossentropy" (integer labels); from_logits=True ends in a linear layer.
     input_shape: e.g. (28, 28) to take images, flattened by a Flatten layer; else (input_dim,).
+    batchnorm / layernorm: each hidden layer becomes Dense -> BatchNormalization (or LayerNormalization)
+        -> Activation("relu"); before BatchNormalization the Dense has no bias (its beta does that work).
     """
+    if batchnorm and layernorm:
+        raise ValueError("give batchnorm or layernorm, not both")
     rates = _dropout_rates(dropout, len(hidden))
     regularizer = regularizers.get(l1, l2)
     layers = [Input(shape=input_shape or (input_dim,))] + ([Flatten()] if input_shape else [])
     layers += [Dropout(rates[0])] if rates[0] else []
     for units, rate in zip(hidden, rates[1:]):
-        layers.append(Dense(units, activation="relu", kernel_regularizer=regularizer))
+        if batchnorm or layernorm:
+            layers += [Dense(units, kernel_regularizer=regularizer, use_bias=not batchnorm),
+                       BatchNormalization() if batchnorm else LayerNormalization(), Activation("relu")]
+        else:
+            layers.append(Dense(units, activation="relu", kernel_regularizer=regularizer))
         layers += [Dropout(rate)] if rate else []
     layers.append(Dense(num_classes, activation=None if from_logits else "softmax", kernel_regularizer=regularizer))
     model = Sequential(layers, seed=seed, dtype=dtype)
@@ -455,7 +487,8 @@ def _dropout_rates(dropout, hidden_layers):
 
 
 def loss_and_gradients(model, x, y):
-    """Mean loss and d loss / d weight for each array of get_weights(), in that order."""
+    """Mean loss and d loss / d weight for each trainable weight, in get_weights() order (all of
+    get_weights() unless a BatchNormalization adds its moving statistics, which are not trained)."""
     x, y = model._check_data(x, y)
     loss, _ = model.compute_gradients(x, y)
     return loss, [g.copy() for g in model.gradients]

@@ -11,20 +11,25 @@ def summary_table(model, name="sequential"):
         params = sum(w.size for w in layer.weights)
         rows.append((f"{layer_name} ({kind})", shape, f"{params:,}"))
     total = sum(w.size for w in model.weights)
-    size = total * model.dtype.itemsize
+    trainable = sum(w.size for w in model.trainable_weights)     # all but BatchNormalization's moving statistics
+    size = lambda count: _size(count * model.dtype.itemsize)
     widths = (31, 22, 13)                 # Keras's column widths on an 80-column console
     rule = "┏" + "┳".join("━" * (w + 2) for w in widths) + "┓"
     line = lambda cells, l, m, r: l + m.join(f" {c:<{w}} " if i < 2 else f" {c:>{w}} "
                                                   for i, (c, w) in enumerate(zip(cells, widths))) + r
     table = [f'Model: "{name}"', rule, line(("Layer (type)", "Output Shape", "Param #"), "┃", "┃", "┃"),
              "┡" + "╇".join("━" * (w + 2) for w in widths) + "┩"]
-    for index, row in enumerate(rows):
-        table.append(line(row, "│", "│", "│"))
+    for index, (layer, shape, params) in enumerate(rows):
+        # a name too long for its column goes on two lines, the type on the second, as Keras does
+        first, second = (layer, "") if len(layer) <= widths[0] else layer.rsplit(" ", 1)
+        table.append(line((first, shape, params), "│", "│", "│"))
+        if second:
+            table.append(line((second, "", ""), "│", "│", "│"))
         if index < len(rows) - 1:
             table.append("├" + "┼".join("─" * (w + 2) for w in widths) + "┤")
     table.append("└" + "┴".join("─" * (w + 2) for w in widths) + "┘")
-    table += [f" Total params: {total:,} ({_size(size)})", f" Trainable params: {total:,} ({_size(size)})",
-              " Non-trainable params: 0 (0.00 B)"]
+    table += [f" Total params: {total:,} ({size(total)})", f" Trainable params: {trainable:,} ({size(trainable)})",
+              f" Non-trainable params: {total - trainable:,} ({size(total - trainable)})"]
     return "\n".join(table)
 
 

@@ -86,10 +86,15 @@ def unique_name(kind):
 
     Dense -> "dense", "dense_1", "dense_2", ...; Sequential -> "sequential", ...
     """
-    base = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", kind).lower()
+    base = snake_case(kind)
     count = _name_counts[base]
     _name_counts[base] += 1
     return base if count == 0 else f"{base}_{count}"
+
+
+def snake_case(kind):
+    """BatchNormalization -> batch_normalization, as Keras names layers and their weight-file groups."""
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", kind).lower()
 
 
 def clear_session():

@@ -313,7 +313,7 @@ def test_a_set_weights_that_keeps_the_callers_arrays_is_named():
         for layer in self.layers:
             if layer.weights:
                 layer.kernel, layer.bias = next(arrays), next(arrays)   # no copy: training writes into them
-        self._weights = [w for layer in self.layers for w in layer.weights]
+        self._weights = self._trainable = [w for layer in self.layers for w in layer.weights]
     twin.model.Sequential.set_weights = set_weights
     passed, checker, _ = checked(twin)
     assert not passed

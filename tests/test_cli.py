@@ -25,10 +25,26 @@ def small_run(tmp_path_factory):
 def test_run_folder_holds_everything(small_run):
     names = {p.name for p in small_run.iterdir()}
     assert {"metrics.json", "epochs.csv", "report.html", "training.png", "timing.png", "agreement.png",
-            "predictions.png", "confusion.png", "gradcheck.png"} <= names
+            "predictions.png", "confusion.png", "gradcheck.png", "numpy.weights.h5", "keras.weights.h5"} <= names
     assert not [n for n in names if n.startswith(".")]          # no temporary leftovers
     for png in small_run.glob("*.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_each_twins_final_weights_load_into_the_other(small_run):
+    """The run saves numpy.weights.h5 and keras.weights.h5; each loads into the other twin, and
+    together with metrics.json's test accuracy they predict what the run reported."""
+    import keras_impl
+    import numpy_impl
+    from compare.data import load_mnist, preprocess
+    metrics = json.loads((small_run / "metrics.json").read_text())
+    (_, _), (images, labels) = load_mnist("sample")
+    x, _ = preprocess(images, labels, "float32")
+    for saved, twin in (("numpy", keras_impl), ("keras", numpy_impl)):
+        model = twin.build_model(hidden=(128, 128), seed=7)
+        model.load_weights(small_run / f"{saved}.weights.h5")
+        accuracy = float(np.mean(model.predict(x, verbose=0).argmax(axis=1) == labels))
+        assert accuracy == pytest.approx(metrics[saved]["test_accuracy"], abs=2e-3), saved   # float32: a digit may flip
 
 
 def test_metrics_schema_and_agreement(small_run):

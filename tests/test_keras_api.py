@@ -601,6 +601,44 @@ def test_set_random_seed_makes_a_script_repeat():
     assert not np.array_equal(weights()[0], first[0])
 
 
+NORMALIZATION_SNIPPET = """
+import keras
+from keras import layers
+model = keras.Sequential([
+    keras.Input(shape=(4,)),
+    layers.Dense(8, use_bias=False),
+    layers.BatchNormalization(),
+    layers.Activation("relu"),
+    layers.Dense(8),
+    layers.LayerNormalization(),
+    layers.Activation("relu"),
+    layers.Dense(3, activation="softmax"),
+])
+model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+history = model.fit(x, y, batch_size=8, epochs=2, verbose=0)
+model.save_weights(path)
+shapes = [tuple(w.shape) for w in model.get_weights()]
+"""
+
+
+@pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer")
+def test_normalization_layers_and_weight_files_as_keras_writes_them(tmp_path):
+    """The snippet runs in both; each one's weights file loads into the other and predicts the same."""
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=(32, 4)).astype("float32"), rng.integers(0, 3, 32)
+    with keras_eagerly():
+        theirs = run(NORMALIZATION_SNIPPET, "keras", x=x, y=y, path=str(tmp_path / "keras.weights.h5"))
+    mine = run(NORMALIZATION_SNIPPET, "numpy_impl", x=x, y=y, path=str(tmp_path / "numpy.weights.h5"))
+    assert mine["shapes"] == theirs["shapes"] == [(4, 8), (8,), (8,), (8,), (8,), (8, 8), (8,), (8,), (8,), (8, 3), (3,)]
+    assert list(mine["history"].history) == list(theirs["history"].history)
+    before_mine, before_theirs = mine["model"].predict(x), theirs["model"].predict(x, verbose=0)
+    assert np.abs(before_mine - before_theirs).max() > 1e-3          # two different trainings
+    mine["model"].load_weights(tmp_path / "keras.weights.h5")       # each loads the other's file
+    theirs["model"].load_weights(tmp_path / "numpy.weights.h5")
+    np.testing.assert_allclose(mine["model"].predict(x), before_theirs, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(theirs["model"].predict(x, verbose=0), before_mine, rtol=0, atol=1e-5)
+
+
 # ---- what numpy_impl deliberately leaves out: one line saying so ----------------------------------------
 
 GAPS = {

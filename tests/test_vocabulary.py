@@ -31,6 +31,8 @@ VOCABULARY = {
     "sgd clipvalue": dict(learning_rate=0.05, optimizer_options={"clipvalue": 0.01}),
     "sgd l1": dict(learning_rate=0.05, l1=0.001),
     "adam l1l2": dict(optimizer="adam", learning_rate=0.01, l1=0.001, l2=0.01),
+    "sgd momentum batchnorm": dict(learning_rate=0.05, momentum=0.9, batchnorm=True),
+    "adam layernorm": dict(optimizer="adam", learning_rate=0.01, layernorm=True),
 }
 
 
