@@ -21,7 +21,7 @@ from .bench import WorkerError
 from .check.guard import DEFAULT_TIMEOUT
 from .exercise import TOPIC_HELP, TOPICS
 from .data import DataError, load_mnist, preprocess
-from .experiment import Config, prepare, time_to_accuracy
+from .experiment import Config, prepare, split_validation, time_to_accuracy
 from .quiet import import_keras_quietly
 from .twins import Diverged
 
@@ -46,6 +46,13 @@ PRESET_HELP = {"seed": "784-128-128-10, SGD 0.01, batch 32, 5 epochs",
                              "logits; Adam 0.001; integer labels; batch 32, 5 epochs",
                "best": "784-1024-1024-10, dropout 0.2/0.5/0.5, SGD 0.05 with Nesterov momentum 0.9 and a "
                        "cosine schedule, batch 128, 70 epochs"}
+
+
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
+SCHEDULE_HELP = {"cosine": "from the learning rate to 0",
+                 "exponential": "to a hundredth of it, smoothly",
+                 "piecewise": "a tenth of it after half the steps, a hundredth after three quarters"}
+INITIALIZERS = ("glorot_uniform", "glorot_normal", "he_normal", "he_uniform", "lecun_normal", "random_normal")
 
 
 class UsageError(ValueError):
@@ -141,13 +148,35 @@ def build_parser():
                         help="Nesterov momentum (seed preset: off)")
     parser.add_argument("--hidden", type=positive_int, nargs="+", metavar="N",
                         help="widths of the hidden ReLU layers (seed preset: 128 128)")
-    parser.add_argument("--optimizer", choices=["sgd", "adam", "rmsprop"],
+    parser.add_argument("--optimizer", choices=list(OPTIMIZERS),
                         help="update rule, Keras's formulas (seed preset: sgd)")
+    parser.add_argument("--weight-decay", type=_number(float, 0.0, True), metavar="WD",
+                        help="decoupled weight decay, Keras 3's weight_decay=: w -= w * WD * learning rate before "
+                             "each update (any optimizer; adamw's own default: 0.004)")
+    parser.add_argument("--clipnorm", type=positive_float, metavar="C",
+                        help="clip each gradient tensor to norm C before the update")
+    parser.add_argument("--schedule", choices=list(SCHEDULE_HELP),
+                        help="a Keras learning-rate schedule stepped every update, over the run's steps: " +
+                             "; ".join(f"{name}: {text}" for name, text in SCHEDULE_HELP.items()))
+    parser.add_argument("--batchnorm", action="store_true",
+                        help="Dense (no bias) -> BatchNormalization -> ReLU in each hidden layer")
+    parser.add_argument("--layernorm", action="store_true",
+                        help="Dense -> LayerNormalization -> ReLU in each hidden layer")
+    parser.add_argument("--init", choices=list(INITIALIZERS),
+                        help="the kernels' initializer, Keras's name (seed preset: glorot_uniform)")
+    parser.add_argument("--validation-split", type=_number(float, 0.0, False, 1.0), metavar="F",
+                        help="hold out the last share F of the training digits, as Keras's validation_split cuts "
+                             "it, and report val_loss and val_accuracy each epoch")
+    parser.add_argument("--early-stopping", type=_number(int, 0, True), metavar="PATIENCE",
+                        help="stop when val_loss has not improved for PATIENCE epochs (Keras's EarlyStopping; "
+                             "needs --validation-split)")
     parser.add_argument("--dropout", type=_number(float, 0.0, True, 1.0), nargs="+", metavar="R",
                         help="dropout rate in [0, 1) after each hidden layer; or one rate for the input and one "
                              "per hidden layer (seed preset: 0)")
     parser.add_argument("--l2", type=_number(float, 0.0, True), metavar="L",
                         help="L2 penalty L * sum(W**2) on every kernel (seed preset: 0)")
+    parser.add_argument("--l1", type=_number(float, 0.0, True), metavar="L",
+                        help="L1 penalty L * sum(|W|) on every kernel (seed preset: 0)")
     parser.add_argument("--labels", choices=["onehot", "sparse"],
                         help="one-hot labels (categorical_crossentropy) or integer labels "
                              "(sparse_categorical_crossentropy) (seed preset: onehot)")
@@ -262,9 +291,14 @@ def run_exercise_command(args):
 def make_config(args):
     values = dict(PRESETS[args.preset])
     for key in ("epochs", "batch_size", "learning_rate", "momentum", "nesterov", "hidden", "optimizer",
-                "dropout", "l2", "labels", "from_logits"):
+                "dropout", "l2", "labels", "from_logits", "l1", "weight_decay", "clipnorm", "schedule", "init",
+                "validation_split", "early_stopping"):
         if getattr(args, key) is not None:
             values[key] = getattr(args, key)
+    for key in ("batchnorm", "layernorm"):
+        values[key] = values.get(key, False) or getattr(args, key)
+    if args.schedule:
+        values["lr_schedule"] = "step"            # a --schedule replaces the preset's per-epoch cosine
     values["hidden"] = tuple(values["hidden"])
     values["dropout"] = tuple(values.get("dropout", (0.0,)))
     config = Config(seed=args.seed, dtype=args.dtype, impl=args.impl, limit=args.limit, preset=args.preset,
@@ -280,8 +314,15 @@ def validate(config):
                          f"hidden layer), got {len(config.dropout)}")
     if config.nesterov and config.optimizer != "sgd":
         raise UsageError(f"--nesterov is an SGD option; {config.optimizer} does not take it: drop --nesterov")
-    if config.momentum and config.optimizer == "adam":
-        raise UsageError("--momentum is not an Adam option (its beta_1 plays that part): drop --momentum")
+    if config.momentum and config.optimizer in ("adam", "adamw", "adagrad"):
+        raise UsageError(f"--momentum is not an option of {config.optimizer}"
+                         + (" (its beta_1 plays that part)" if config.optimizer != "adagrad" else "")
+                         + ": drop --momentum")
+    if config.batchnorm and config.layernorm:
+        raise UsageError("--batchnorm and --layernorm each normalise the hidden layers: give one of them")
+    if config.early_stopping is not None and not config.validation_split:
+        raise UsageError("--early-stopping watches val_loss, which needs held-out digits: add --validation-split, "
+                         "e.g. --validation-split 0.1")
 
 
 def check_memory(config, n_train=60000, features=784):
@@ -290,7 +331,7 @@ def check_memory(config, n_train=60000, features=784):
     widths = [features, *config.hidden, 10]
     parameters = sum(a * b + b for a, b in zip(widths, widths[1:]))
     itemsize = 8 if config.dtype == "float64" else 4
-    slots = {"sgd": 2 if config.momentum else 1, "adam": 3, "rmsprop": 3}[config.optimizer]
+    slots = {"sgd": 2 if config.momentum else 1, "adam": 3, "adamw": 3, "rmsprop": 3, "adagrad": 2}[config.optimizer]
     twins = 1 if config.impl != "both" else 2
     per_twin = parameters * itemsize * (2 + slots) + 4 * config.batch_size * sum(widths) * itemsize
     needed = twins * per_twin + 3 * n_train * features * itemsize
@@ -363,6 +404,8 @@ def run(args):
         print(f"  --limit: training on the first {len(images_train):,} digits")
     train = prepare(images_train, labels_train, config)
     test = prepare(images_test, labels_test, config)
+    if config.validation_split:           # said now, not after the gradient checks
+        split_validation(*train, config.validation_split)
 
     with_keras = config.impl != "numpy"
     if with_keras:

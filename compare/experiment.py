@@ -35,9 +35,30 @@ class Config:
     input_shape: tuple = None             # (28, 28): images in, flattened by a Flatten layer
     backend: str = "tensorflow"           # the engine under the Keras twin: tensorflow, jax or torch
     preset: str = "seed"                  # the named preset these values came from
+    batchnorm: bool = False               # Dense -> BatchNormalization -> ReLU in each hidden layer
+    layernorm: bool = False               # Dense -> LayerNormalization -> ReLU in each hidden layer
+    l1: float = 0.0                       # L1 penalty factor on every kernel
+    weight_decay: float = None            # decoupled weight decay (Keras 3's weight_decay=) on any optimizer
+    clipnorm: float = None                # clip each gradient tensor to this norm
+    init: str = "glorot_uniform"          # the kernels' initializer (Keras's name)
+    schedule: str = None                  # a Keras schedule stepped every update: cosine, exponential, piecewise
+    validation_split: float = 0.0         # the last share of the training digits held out, as Keras cuts it
+    early_stopping: int = None            # patience: stop a twin when val_loss has not improved for this many epochs
+
+    def schedule_spec(self, total_steps):
+        """The run's step schedule for build_model(schedule=...), its defaults over the run's steps:
+        cosine from the learning rate to 0; exponential to a hundredth of it; piecewise constant at
+        the rate, a tenth after half the steps, a hundredth after three quarters."""
+        if self.schedule is None:
+            return None
+        return {"cosine": dict(name="cosine", decay_steps=total_steps),
+                "exponential": dict(name="exponential", decay_steps=total_steps, decay_rate=0.01),
+                "piecewise": dict(name="piecewise", boundaries=[total_steps // 2, 3 * total_steps // 4],
+                                  factors=[1.0, 0.1, 0.01])}[self.schedule]
 
     def learning_rate_at(self, epoch):
-        """The learning rate for 0-based `epoch`: step drops, or a cosine from the start value to 0."""
+        """The learning rate for 0-based `epoch`: step drops, or a cosine from the start value to 0.
+        (A --schedule instead changes it every step, inside each twin's optimizer.)"""
         if self.lr_schedule == "cosine":
             return self.learning_rate * 0.5 * (1 + math.cos(math.pi * epoch / self.epochs))
         drops = sum(1 for boundary in self.lr_decay_epochs if epoch >= boundary)
@@ -58,14 +79,27 @@ class Config:
         return values
 
 
-def model_options(config, input_dim, num_classes):
-    """The keyword arguments of `build_model` for this run: the same for every twin."""
+def model_options(config, input_dim, num_classes, total_steps=None):
+    """The keyword arguments of `build_model` for this run: the same for every twin.
+
+    The pieces beyond the seed model (normalization, L1, weight decay, clipping, an initializer,
+    a schedule) are passed only when the run uses them, so a learner's twin that has not got
+    them still takes every other run. `total_steps`: the run's updates, for a --schedule.
+    """
     dropout = config.dropout[0] if len(config.dropout) == 1 else tuple(config.dropout)
-    return dict(input_dim=input_dim, hidden=tuple(config.hidden), num_classes=num_classes,
-                learning_rate=config.learning_rate, momentum=config.momentum,
-                nesterov=config.nesterov, seed=config.seed, dtype=config.dtype,
-                optimizer=config.optimizer, dropout=dropout, l2=config.l2, loss=config.loss,
-                from_logits=config.from_logits, input_shape=config.input_shape)
+    options = dict(input_dim=input_dim, hidden=tuple(config.hidden), num_classes=num_classes,
+                   learning_rate=config.learning_rate, momentum=config.momentum,
+                   nesterov=config.nesterov, seed=config.seed, dtype=config.dtype,
+                   optimizer=config.optimizer, dropout=dropout, l2=config.l2, loss=config.loss,
+                   from_logits=config.from_logits, input_shape=config.input_shape)
+    extras = dict(batchnorm=config.batchnorm, layernorm=config.layernorm, l1=config.l1,
+                  kernel_initializer=None if config.init == "glorot_uniform" else config.init,
+                  schedule=config.schedule_spec(total_steps) if total_steps else None,
+                  optimizer_options={key: value for key, value in (("weight_decay", config.weight_decay),
+                                                                     ("clipnorm", config.clipnorm))
+                                     if value is not None})
+    options.update({key: value for key, value in extras.items() if value})
+    return options
 
 
 def prepare(images, labels, config, dtype=None, num_classes=10):
@@ -89,13 +123,13 @@ def default_twins(config):
     return twins
 
 
-def build_twins(config, input_dim, num_classes, twins=None):
+def build_twins(config, input_dim, num_classes, twins=None, total_steps=None):
     """{name: (twin, model)}: every model holding a copy of the NumPy twin's initial weights.
 
     Seeds differ between NumPy and Keras (and a learner's twin), so the NumPy
     twin draws the initial weights and every other twin is handed a copy.
     """
-    options = model_options(config, input_dim, num_classes)
+    options = model_options(config, input_dim, num_classes, total_steps)
     initial = numpy_impl.build_model(**options).get_weights()
     built = {}
     for twin in twins if twins is not None else default_twins(config):
@@ -105,42 +139,86 @@ def build_twins(config, input_dim, num_classes, twins=None):
     return built
 
 
+class Patience:
+    """EarlyStopping's rule on val_loss, as Keras's callback applies it (min_delta 0): each epoch
+    `wait` grows by one and an epoch with a strictly lower val_loss resets it; once `wait` reaches
+    `patience` (after the first epoch) the twin should stop."""
+
+    def __init__(self, patience):
+        self.patience, self.best, self.wait = patience, math.inf, 0
+
+    def should_stop(self, epoch, val_loss):
+        self.wait += 1
+        if val_loss < self.best:
+            self.best, self.wait = val_loss, 0
+            return False
+        return self.wait >= self.patience and epoch > 0
+
+
+def split_validation(x, y, fraction):
+    """Keras's validation_split: the LAST share of the samples, cut before any shuffling."""
+    split_at = math.floor(len(x) * (1.0 - fraction))
+    if split_at == 0 or split_at == len(x):
+        raise ValueError(f"--validation-split {fraction} of {len(x)} digits leaves no training or no validation "
+                         "digits: use more digits or another split")
+    return (x[:split_at], y[:split_at]), (x[split_at:], y[split_at:])
+
+
 def run_lockstep(config, train, test, log=print, verbose=1, twins=None):
     """Train the twins epoch by epoch in lockstep; returns per-twin records and agreement.
 
     Each epoch draws one permutation from the run's seed and feeds it to every
     twin with shuffle=False, so all see exactly the same batches. `twins` is a
     list of `Twin`s (default: those `config.impl` names); the weight difference
-    is measured between the first two.
+    is measured between the first two. With a validation split each twin is
+    evaluated on the held-out digits every epoch; with early stopping each
+    twin's own val_loss decides when it would stop, and the run stops at the
+    first epoch where one would (records say which, and when).
     """
     x, y = train
+    validation = None
+    if config.validation_split:
+        (x, y), validation = split_validation(x, y, config.validation_split)
     x_test, y_test = test
     num_classes = y.shape[1] if y.ndim == 2 else 10       # integer labels: MNIST's ten digits
-    built = build_twins(config, int(np.prod(x.shape[1:])), num_classes, twins)
+    total_steps = config.epochs * math.ceil(len(x) / config.batch_size)
+    built = build_twins(config, int(np.prod(x.shape[1:])), num_classes, twins, total_steps)
     rng = np.random.default_rng(config.seed)
-    records = {name: {"epoch_seconds": [], "history": {"loss": [], "accuracy": [], "test_loss": [],
-                                                       "test_accuracy": []}} for name in built}
+    keys = ["loss", "accuracy", "test_loss", "test_accuracy"] + (["val_loss", "val_accuracy"] if validation else [])
+    records = {name: {"epoch_seconds": [], "history": {key: [] for key in keys}} for name in built}
+    patience = {name: Patience(config.early_stopping) for name in built} if config.early_stopping is not None else {}
     weight_differences = []
     for epoch in range(config.epochs):
         order = rng.permutation(len(x))
         x_epoch, y_epoch = x[order], y[order]
         learning_rate = config.learning_rate_at(epoch)
         for name, (twin, model) in built.items():
-            log(f"Epoch {epoch + 1}/{config.epochs}, {name} twin (learning rate {learning_rate:g})")
-            model.optimizer.learning_rate = learning_rate       # the schedule, the same for every twin
+            if config.schedule:
+                log(f"Epoch {epoch + 1}/{config.epochs}, {name} twin ({config.schedule} schedule)")
+            else:
+                log(f"Epoch {epoch + 1}/{config.epochs}, {name} twin (learning rate {learning_rate:g})")
+                model.optimizer.learning_rate = learning_rate   # the epoch's rate, the same for every twin
             start = time.perf_counter()
             loss, accuracy = twin.fit_epoch(model, x_epoch, y_epoch, config.batch_size, epoch,
                                             learning_rate, verbose)
             seconds = time.perf_counter() - start
-            test_loss, test_accuracy = twin.evaluate(model, x_test, y_test)
             record = records[name]
             record["epoch_seconds"].append(seconds)
-            for key, value in (("loss", loss), ("accuracy", accuracy), ("test_loss", test_loss),
-                               ("test_accuracy", test_accuracy)):
+            values = [loss, accuracy, *twin.evaluate(model, x_test, y_test)]
+            values += list(twin.evaluate(model, *validation)) if validation else []
+            for key, value in zip(keys, values):
                 record["history"][key].append(float(value))
         if len(built) >= 2:
             (_, first), (_, second) = list(built.values())[:2]
             weight_differences.append(max_weight_difference(first, second))
+        stopping = [name for name in patience
+                    if patience[name].should_stop(epoch, records[name]["history"]["val_loss"][-1])]
+        if stopping:
+            for name in built:
+                records[name]["stopped_epoch"] = epoch + 1 if name in stopping else None
+            log(f"Early stopping after epoch {epoch + 1}: val_loss has not improved for {config.early_stopping} "
+                f"epoch(s) ({' and '.join(f'the {name} twin' for name in stopping)})")
+            break
     for name, (twin, model) in built.items():
         records[name].update(_summarise(records[name], len(x)))
         records[name]["probabilities"] = twin.predict(model, x_test)
@@ -148,9 +226,11 @@ def run_lockstep(config, train, test, log=print, verbose=1, twins=None):
         # Different dropout masks make different weights, by design. What must still hold: given
         # equal weights, the twins' outputs in evaluation mode (dropout off) are the same.
         (first_twin, first), (second_twin, second) = list(built.values())[:2]
+        own = second.get_weights()
         second.set_weights(first.get_weights())
         difference = np.abs(first_twin.predict(first, x_test) - second_twin.predict(second, x_test)).max()
         records[second_twin.name]["output_difference_at_equal_weights"] = float(difference)
+        second.set_weights(own)                          # its own trained weights back, to be saved
     return {name: model for name, (_, model) in built.items()}, records, weight_differences
 
 

@@ -45,6 +45,10 @@ def training_curves(records, path, accuracy_floor=None, legend=LABELS):
                     label=f"{legend[name]}, test", **style)
         ax_loss.plot(epochs, history["loss"], lw=width, label=f"{legend[name]}, train", **style)
         ax_loss.plot(epochs, history["test_loss"], lw=width, ls="--", label=f"{legend[name]}, test", **style)
+        if "val_loss" in history:             # --validation-split: the held-out digits, dotted
+            ax_acc.plot(epochs, 100 * np.array(history["val_accuracy"]), lw=width, ls=":",
+                        label=f"{legend[name]}, validation", **style)
+            ax_loss.plot(epochs, history["val_loss"], lw=width, ls=":", label=f"{legend[name]}, validation", **style)
     ax_acc.set(title="Accuracy per epoch", xlabel="epoch", ylabel="accuracy (%)")
     if accuracy_floor is not None:
         ax_acc.set_ylim(accuracy_floor, 100)

@@ -71,8 +71,8 @@ def write_metrics(path, metrics):
 def write_epochs_csv(path, records, weight_differences):
     """One row per epoch: each twin's train/test loss and accuracy and seconds."""
     names = list(records)
-    columns = ["epoch"] + [f"{name}_{key}" for name in names for key in
-                           ("loss", "accuracy", "test_loss", "test_accuracy", "seconds")]
+    keys = list(records[names[0]]["history"])          # loss, accuracy, test_..., and val_... with a split
+    columns = ["epoch"] + [f"{name}_{key}" for name in names for key in keys + ["seconds"]]
     if weight_differences:
         columns.append("max_weight_difference")
     rows = []
@@ -80,7 +80,7 @@ def write_epochs_csv(path, records, weight_differences):
         row = {"epoch": epoch + 1}
         for name in names:
             history = records[name]["history"]
-            for key in ("loss", "accuracy", "test_loss", "test_accuracy"):
+            for key in keys:
                 row[f"{name}_{key}"] = history[key][epoch]
             row[f"{name}_seconds"] = records[name]["epoch_seconds"][epoch]
         if weight_differences:
@@ -106,6 +106,15 @@ def summary_rows(metrics):
 
     add("test accuracy", "test_accuracy", lambda v: f"{100 * v:.2f}%")
     add("test loss", "test_loss", lambda v: f"{v:.4f}")
+    if any("val_loss" in (metrics[name].get("history") or {}) for name in twins):
+        rows.append(("validation loss / accuracy (last epoch)",
+                     *[f"{metrics[name]['history']['val_loss'][-1]:.4f} / "
+                       f"{100 * metrics[name]['history']['val_accuracy'][-1]:.2f}%" if metrics.get(name) else "-"
+                       for name in ("numpy", "keras")]))
+    if any("stopped_epoch" in metrics[name] for name in twins):
+        rows.append(("early stopping: stops after epoch",
+                     *[str(metrics[name].get("stopped_epoch") or "would go on") if metrics.get(name) else "-"
+                       for name in ("numpy", "keras")]))
     add("first epoch (s)", "first_epoch_seconds", lambda v: f"{v:.2f}")
     add("seconds per epoch (steady)", "seconds_per_epoch", lambda v: f"{v:.2f}")
     add("samples per second", "samples_per_second", lambda v: f"{v:,.0f}")
@@ -187,8 +196,11 @@ def _code_pairs(config=None):
     optimizer = config.get("optimizer", "sgd")
     keras_call = {"sgd": "keras.optimizers.SGD(learning_rate, momentum=momentum, nesterov=nesterov)",
                   "adam": "keras.optimizers.Adam(learning_rate)   # beta_1=0.9, beta_2=0.999, epsilon=1e-7",
-                  "rmsprop": "keras.optimizers.RMSprop(learning_rate)   # rho=0.9, epsilon=1e-7"}[optimizer]
-    numpy_class = {"sgd": optimizers.SGD, "adam": optimizers.Adam, "rmsprop": optimizers.RMSprop}[optimizer]
+                  "adamw": "keras.optimizers.AdamW(learning_rate)   # weight_decay=0.004, as Adam otherwise",
+                  "rmsprop": "keras.optimizers.RMSprop(learning_rate)   # rho=0.9, epsilon=1e-7",
+                  "adagrad": "keras.optimizers.Adagrad(learning_rate)   # initial_accumulator_value=0.1"}[optimizer]
+    numpy_class = {"sgd": optimizers.SGD, "adam": optimizers.Adam, "adamw": optimizers.AdamW,
+                   "rmsprop": optimizers.RMSprop, "adagrad": optimizers.Adagrad}[optimizer]
     pairs.append((f"{numpy_class.__name__} step", textwrap.dedent(inspect.getsource(numpy_class.update)),
                   f"model.compile(optimizer={keras_call}, ...)\n# model.fit(...) then calls, for each weight,\n"
                   f"# optimizer.update_step(gradient, variable, learning_rate)"))
@@ -198,6 +210,15 @@ def _code_pairs(config=None):
                       + textwrap.dedent(inspect.getsource(layers.Dropout.backward)),
                       "keras.layers.Dropout(rate)\n# training: " + DROPOUT_CALLS[backend]
                       + "\n# evaluate / predict: the identity"))
+    if config.get("batchnorm") or config.get("layernorm"):
+        kind = layers.BatchNormalization if config.get("batchnorm") else layers.LayerNormalization
+        pairs.append((f"{kind.__name__}, forward and backward",
+                      textwrap.dedent(inspect.getsource(kind.forward))
+                      + textwrap.dedent(inspect.getsource(layers.Normalization.normalize))
+                      + textwrap.dedent(inspect.getsource(layers.Normalization.backward)),
+                      f"keras.layers.{kind.__name__}()   # epsilon=1e-3"
+                      + (", momentum=0.99" if config.get("batchnorm") else "")
+                      + "\n# backward: " + AUTODIFF_CALLS[backend].splitlines()[-1]))
     return pairs
 
 

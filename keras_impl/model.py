@@ -55,7 +55,8 @@ class TwinSequential(keras.Sequential):
 def build_model(input_dim=784, hidden=(128, 128), num_classes=10, learning_rate=0.01,
                 momentum=0.0, nesterov=False, seed=0, dtype="float32", optimizer="sgd",
                 optimizer_options=None, dropout=0.0, l2=0.0, loss="categorical_crossentropy",
-                from_logits=False, input_shape=None, l1=0.0, batchnorm=False, layernorm=False):
+                from_logits=False, input_shape=None, l1=0.0, batchnorm=False, layernorm=False,
+                kernel_initializer="glorot_uniform", schedule=None):
     """Dense(relu) for each width in `hidden`, then the output Dense; compiled. Same arguments as numpy_impl's."""
     if dtype not in ("float32", "float64"):
         raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
@@ -77,7 +78,7 @@ def build_model(input_dim=784, hidden=(128, 128), num_classes=10, learning_rate=
         layers.append(keras.layers.Dense(
             units, activation=None if normalized else "relu", use_bias=not batchnorm, dtype=dtype,
             kernel_regularizer=_regularizer(l1, l2, dtype),
-            kernel_initializer=keras.initializers.GlorotUniform(seed=seed + index)))
+            kernel_initializer=_initializer(kernel_initializer, seed + index)))
         if normalized:
             norm = keras.layers.BatchNormalization if batchnorm else keras.layers.LayerNormalization
             layers += [norm(dtype=dtype), keras.layers.Activation("relu", dtype=dtype)]
@@ -85,7 +86,7 @@ def build_model(input_dim=784, hidden=(128, 128), num_classes=10, learning_rate=
     layers.append(keras.layers.Dense(
         num_classes, activation=None if linear_output else "softmax", dtype=dtype,
         kernel_regularizer=_regularizer(l1, l2, dtype),
-        kernel_initializer=keras.initializers.GlorotUniform(seed=seed + len(hidden))))
+        kernel_initializer=_initializer(kernel_initializer, seed + len(hidden))))
     # Keras makes its optimizer's learning-rate variable and its loss and metric
     # trackers in the floatx of the moment: build under the twin's dtype, or a
     # float64 twin steps with 0.05 rounded to 0.0500000007 and reports float32 means.
@@ -93,6 +94,8 @@ def build_model(input_dim=784, hidden=(128, 128), num_classes=10, learning_rate=
         model = TwinSequential(layers, name="sequential")
         model.twin_dtype = dtype
         model.softmax_in_predict = softmax_in_predict
+        if schedule:
+            learning_rate = _schedule(schedule, learning_rate, dtype)
         model.compile(optimizer=_optimizer(optimizer, learning_rate, momentum, nesterov, dtype,
                                            **(optimizer_options or {})),
                       loss=_loss(loss, linear_output), metrics=["accuracy"])
@@ -127,6 +130,27 @@ def _optimizer(name, learning_rate, momentum, nesterov, dtype, **options):
         options.setdefault("initial_accumulator_value", exact(0.1))
         return keras.optimizers.Adagrad(learning_rate, **options)
     raise ValueError(f"unknown optimizer {name!r}: use one of sgd, adam, adamw, rmsprop, adagrad")
+
+
+def _initializer(name, seed):
+    """Keras's initializer by name, seeded (the twins start from the same copied weights anyway)."""
+    return type(keras.initializers.get(name))(seed=seed)
+
+
+def _schedule(spec, learning_rate, dtype):
+    """The Keras schedule of a plain description (numpy_impl/schedules.py: from_spec). Its numbers
+    go in as np.float64 in a float64 twin: a Python float would make the whole schedule float32."""
+    exact = np.float64 if dtype == "float64" else float
+    spec = dict(spec)
+    name, schedules = spec.pop("name"), keras.optimizers.schedules
+    if name == "cosine":
+        return schedules.CosineDecay(exact(learning_rate), spec["decay_steps"])
+    if name == "exponential":
+        return schedules.ExponentialDecay(exact(learning_rate), spec["decay_steps"], exact(spec["decay_rate"]))
+    if name == "piecewise":
+        return schedules.PiecewiseConstantDecay(spec["boundaries"],
+                                                [exact(learning_rate * factor) for factor in spec["factors"]])
+    raise ValueError(f"unknown schedule {name!r}: use cosine, exponential or piecewise")
 
 
 def _regularizer(l1, l2, dtype):

@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from . import losses, optimizers, regularizers, utils
+from . import losses, optimizers, regularizers, schedules, utils
 from . import metrics as metrics_module
 from .callbacks import History, TrainingDiverged
 from .layers import KNOWN as KNOWN_LAYERS
@@ -443,7 +443,8 @@ def _positive_int(name, value):
 def build_model(input_dim=784, hidden=(128, 128), num_classes=10, learning_rate=0.01,
                 momentum=0.0, nesterov=False, seed=0, dtype="float32", optimizer="sgd",
                 optimizer_options=None, dropout=0.0, l2=0.0, loss="categorical_crossentropy",
-                from_logits=False, input_shape=None, l1=0.0, batchnorm=False, layernorm=False):
+                from_logits=False, input_shape=None, l1=0.0, batchnorm=False, layernorm=False,
+                kernel_initializer="glorot_uniform", schedule=None):
     """Dense(relu) for each width in `hidden`, then the output Dense; compiled.
 
     optimizer: "sgd" (learning_rate, momentum, nesterov), "adam" or "rmsprop" (learning_rate,
@@ -454,22 +455,28 @@ def build_model(input_dim=784, hidden=(128, 128), num_classes=10, learning_rate=
     input_shape: e.g. (28, 28) to take images, flattened by a Flatten layer; else (input_dim,).
     batchnorm / layernorm: each hidden layer becomes Dense -> BatchNormalization (or LayerNormalization)
         -> Activation("relu"); before BatchNormalization the Dense has no bias (its beta does that work).
+    kernel_initializer: every kernel's initializer, by Keras's name (e.g. "he_normal").
+    schedule: a learning-rate schedule from learning_rate, stepped every update, e.g.
+        {"name": "cosine", "decay_steps": 9380} (see schedules.from_spec).
     """
     if batchnorm and layernorm:
         raise ValueError("give batchnorm or layernorm, not both")
     rates = _dropout_rates(dropout, len(hidden))
     regularizer = regularizers.get(l1, l2)
+    dense = dict(kernel_regularizer=regularizer, kernel_initializer=kernel_initializer)
     layers = [Input(shape=input_shape or (input_dim,))] + ([Flatten()] if input_shape else [])
     layers += [Dropout(rates[0])] if rates[0] else []
     for units, rate in zip(hidden, rates[1:]):
         if batchnorm or layernorm:
-            layers += [Dense(units, kernel_regularizer=regularizer, use_bias=not batchnorm),
+            layers += [Dense(units, use_bias=not batchnorm, **dense),
                        BatchNormalization() if batchnorm else LayerNormalization(), Activation("relu")]
         else:
-            layers.append(Dense(units, activation="relu", kernel_regularizer=regularizer))
+            layers.append(Dense(units, activation="relu", **dense))
         layers += [Dropout(rate)] if rate else []
-    layers.append(Dense(num_classes, activation=None if from_logits else "softmax", kernel_regularizer=regularizer))
+    layers.append(Dense(num_classes, activation=None if from_logits else "softmax", **dense))
     model = Sequential(layers, seed=seed, dtype=dtype)
+    if schedule:
+        learning_rate = schedules.from_spec(schedule, learning_rate)
     model.compile(optimizer=optimizers.get(optimizer, learning_rate, momentum, nesterov, **(optimizer_options or {})),
                   loss=losses.get(loss, from_logits), metrics=["accuracy"])
     return model

@@ -75,3 +75,18 @@ class PiecewiseConstantDecay:
             if step <= boundary:
                 return value
         return self.values[-1]
+
+
+def from_spec(spec, learning_rate):
+    """A schedule from a plain description, as build_model(schedule=...) takes it:
+    {"name": "cosine", "decay_steps": N}, {"name": "exponential", "decay_steps": N, "decay_rate": r},
+    or {"name": "piecewise", "boundaries": [...], "factors": [...]} (the values: learning_rate * each factor)."""
+    spec = dict(spec)
+    name = spec.pop("name")
+    if name == "cosine":
+        return CosineDecay(learning_rate, **spec)
+    if name == "exponential":
+        return ExponentialDecay(learning_rate, **spec)
+    if name == "piecewise":
+        return PiecewiseConstantDecay(spec["boundaries"], [learning_rate * factor for factor in spec["factors"]])
+    raise ValueError(f"unknown schedule {name!r}: use cosine, exponential or piecewise")

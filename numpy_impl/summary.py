@@ -12,7 +12,9 @@ def summary_table(model, name="sequential"):
         rows.append((f"{layer_name} ({kind})", shape, f"{params:,}"))
     total = sum(w.size for w in model.weights)
     trainable = sum(w.size for w in model.trainable_weights)     # all but BatchNormalization's moving statistics
-    size = lambda count: _size(count * model.dtype.itemsize)
+
+    def size(count):
+        return _size(count * model.dtype.itemsize)
     widths = (31, 22, 13)                 # Keras's column widths on an 80-column console
     rule = "┏" + "┳".join("━" * (w + 2) for w in widths) + "┓"
     line = lambda cells, l, m, r: l + m.join(f" {c:<{w}} " if i < 2 else f" {c:>{w}} "

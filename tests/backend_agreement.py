@@ -92,6 +92,48 @@ def vocabulary():
     return result
 
 
+def pieces_settings(steps):
+    """Issue 16's pieces, each as build_model options (the schedules over `steps` updates)."""
+    schedule = {"cosine": dict(name="cosine", decay_steps=steps),
+                "exponential": dict(name="exponential", decay_steps=steps, decay_rate=0.01),
+                "piecewise": dict(name="piecewise", boundaries=[steps // 2, 3 * steps // 4], factors=[1.0, 0.1, 0.01])}
+    return {"batchnorm, sgd momentum": dict(batchnorm=True, learning_rate=0.05, momentum=0.9),
+            "layernorm": dict(layernorm=True, learning_rate=0.05),
+            "adamw": dict(optimizer="adamw", learning_rate=0.001),
+            "sgd, weight_decay": dict(learning_rate=0.05, momentum=0.9, optimizer_options={"weight_decay": 0.01}),
+            "adagrad": dict(optimizer="adagrad", learning_rate=0.05),
+            "clipnorm 0.1 (clips every kernel step)": dict(learning_rate=0.1, optimizer_options={"clipnorm": 0.1}),
+            **{f"schedule {name}": dict(learning_rate=0.1, schedule=spec) for name, spec in schedule.items()},
+            "l1": dict(learning_rate=0.05, l1=1e-4),
+            "validation_split, early stopping": dict(learning_rate=0.3, momentum=0.9)}
+
+
+def pieces(samples=96, eager=True):
+    """Each piece, one epoch of batch 32 in float64 from the same weights: largest weight difference
+    (and for early stopping, each twin's stopping epoch, which must be the same). On 96 digits,
+    Keras running eagerly (the tests); on 10,000, compiled, for the issue's table."""
+    x, y, _ = data("float64")
+    x, y = x[:samples], y[:samples]
+    result = {}
+    for name, options in pieces_settings(-(-samples // 32)).items():
+        numpy_model, keras_model = twins(seed=0, dtype="float64", **options)
+        keras_model.run_eagerly = eager
+        if name.startswith("validation_split"):
+            stops = []
+            for model, package in ((numpy_model, numpy_impl), (keras_model, keras)):
+                stopping = package.callbacks.EarlyStopping(patience=1)
+                history = model.fit(x, y, batch_size=32, epochs=6, shuffle=False, verbose=0, validation_split=0.2,
+                                    callbacks=[stopping])
+                stops.append(len(history.history["loss"]))
+            result[name] = max_difference(numpy_model.get_weights(), keras_model.get_weights())
+            result["stopping epochs"] = stops
+            continue
+        for model in (numpy_model, keras_model):
+            model.fit(x, y, batch_size=32, epochs=1, shuffle=False, verbose=0)
+        result[name] = max_difference(numpy_model.get_weights(), keras_model.get_weights())
+    return result
+
+
 def traps():
     """Each backend fix in keras_impl undone in turn: how far the float64 gradients then part
     (relative to the largest entry), on a batch scaled so the largest logit is in the hundreds."""
@@ -137,8 +179,12 @@ def traps():
 
 
 if __name__ == "__main__":
+    import sys
+    if sys.argv[1:] == ["--pieces"]:                  # the issue's table: 10,000 digits, Keras compiled
+        print(json.dumps({"backend": keras.backend.backend(), "pieces": pieces(10000, eager=False)}))
+        sys.exit(0)
     print(json.dumps({"backend": keras.backend.backend(),
                       "float64": lockstep("float64"), "float32": lockstep("float32"),
                       "gradients_float64": gradients("float64"), "gradients_float32": gradients("float32"),
                       "gradients_l2_float64": gradients("float64", l2=0.01),   # the penalty inside autodiff too
-                      "vocabulary": vocabulary(), "traps": traps()}))
+                      "vocabulary": vocabulary(), "pieces": pieces(), "traps": traps()}))

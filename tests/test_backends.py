@@ -63,6 +63,21 @@ def test_the_rest_of_the_vocabulary(measured, setting):
     assert measured["vocabulary"][setting] < 1e-13
 
 
+PIECES = ["batchnorm, sgd momentum", "layernorm", "adamw", "sgd, weight_decay", "adagrad",
+          "clipnorm 0.1 (clips every kernel step)", "schedule cosine", "schedule exponential", "schedule piecewise",
+          "l1", "validation_split, early stopping"]
+
+
+@pytest.mark.parametrize("piece", PIECES)
+def test_each_new_piece_in_float64_lockstep(measured, piece):
+    assert measured["pieces"][piece] < 1e-13
+
+
+def test_early_stopping_stops_both_twins_at_the_same_epoch(measured):
+    numpy_stop, keras_stop = measured["pieces"]["stopping epochs"]
+    assert numpy_stop == keras_stop < 6                      # it did stop early, and both at once
+
+
 def test_each_backend_fix_is_needed(measured):
     """Undo each fix keras_impl makes for this backend and the float64 twins part."""
     traps = measured["traps"]

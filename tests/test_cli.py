@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from compare import backends
-from compare.__main__ import main
+from compare.__main__ import build_parser, main, make_config
 
 from .test_data import tiny_mnist, write_idx_folder
 
@@ -172,7 +172,15 @@ ARGUMENT_ERRORS = {
     "--dropout 1": ["--dropout", "1"],
     "--dropout -0.1": ["--dropout", "-0.1"],
     "--l2 -1": ["--l2", "-1"],
-    "--optimizer adagrad": ["--optimizer", "adagrad"],
+    "--optimizer adadelta": ["--optimizer", "adadelta"],
+    "--schedule linear": ["--schedule", "linear"],
+    "--init zeros": ["--init", "zeros"],
+    "--weight-decay -0.1": ["--weight-decay", "-0.1"],
+    "--clipnorm 0": ["--clipnorm", "0"],
+    "--l1 -1": ["--l1", "-1"],
+    "--validation-split 0": ["--validation-split", "0"],
+    "--validation-split 1": ["--validation-split", "1"],
+    "--early-stopping -1": ["--early-stopping", "-1"],
     "--seed -5": ["--seed", "-5"],
     "--labels words": ["--labels", "words"],
 }
@@ -204,7 +212,18 @@ ARGUMENT_MESSAGES = {
     "--dropout 1": "argument --dropout: must be a finite number >= 0.0 and < 1.0, got 1",
     "--dropout -0.1": "argument --dropout: must be a finite number >= 0.0 and < 1.0, got -0.1",
     "--l2 -1": "argument --l2: must be a finite number >= 0.0, got -1",
-    "--optimizer adagrad": "argument --optimizer: invalid choice: 'adagrad' (choose from 'sgd', 'adam', 'rmsprop')",
+    "--optimizer adadelta": "argument --optimizer: invalid choice: 'adadelta' (choose from 'sgd', 'adam', 'adamw', "
+                            "'rmsprop', 'adagrad')",
+    "--schedule linear": "argument --schedule: invalid choice: 'linear' (choose from 'cosine', 'exponential', "
+                         "'piecewise')",
+    "--init zeros": "argument --init: invalid choice: 'zeros' (choose from 'glorot_uniform', 'glorot_normal', "
+                    "'he_normal', 'he_uniform', 'lecun_normal', 'random_normal')",
+    "--weight-decay -0.1": "argument --weight-decay: must be a finite number >= 0.0, got -0.1",
+    "--clipnorm 0": "argument --clipnorm: must be a finite number > 0.0, got 0",
+    "--l1 -1": "argument --l1: must be a finite number >= 0.0, got -1",
+    "--validation-split 0": "argument --validation-split: must be a finite number > 0.0 and < 1.0, got 0",
+    "--validation-split 1": "argument --validation-split: must be a finite number > 0.0 and < 1.0, got 1",
+    "--early-stopping -1": "argument --early-stopping: must be a finite number >= 0, got -1",
     "--seed -5": "argument --seed: must be a finite number >= 0, got -5",
     "--labels words": "argument --labels: invalid choice: 'words' (choose from 'onehot', 'sparse')",
 }
@@ -329,9 +348,20 @@ SETTING_ERRORS = {
     "--hidden 100000 100000": (["--hidden", "100000", "100000"], "GiB of memory"),
     "--out under /proc": (["--out", "/proc/numpy-vs-keras-results"], "cannot be written"),
     "--nesterov with adam": (["--optimizer", "adam", "--nesterov"], "--nesterov is an SGD option"),
-    "--momentum with adam": (["--optimizer", "adam", "--momentum", "0.9"], "not an Adam option"),
+    "--momentum with adam": (["--optimizer", "adam", "--momentum", "0.9"], "--momentum is not an option of adam"),
+    "--momentum with adagrad": (["--optimizer", "adagrad", "--momentum", "0.9"], "not an option of adagrad: drop"),
+    "--batchnorm with --layernorm": (["--batchnorm", "--layernorm"], "give one of them"),
+    "--early-stopping without a split": (["--early-stopping", "2"], "add --validation-split"),
     "--dropout with 2 rates for 2 hidden layers": (["--dropout", "0.1", "0.2"], "--dropout takes one rate, or 3"),
 }
+
+
+def test_a_validation_split_that_leaves_nothing_is_refused_before_training(tmp_path, capsys):
+    """Known only once the data is loaded; still one line, and nothing written."""
+    code = main(["--data", "sample", "--limit", "100", "--validation-split", "0.995", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert_clean_failure(code, err, tmp_path)
+    assert "--validation-split 0.995 of 100 digits leaves no training or no validation digits" in err
 
 
 @pytest.mark.parametrize("case", sorted(SETTING_ERRORS))
@@ -403,3 +433,72 @@ def test_the_same_seed_gives_the_same_run():
     (first, weights), (again, weights_again), (other, _) = history(3), history(3), history(4)
     assert first == again and all(np.array_equal(a, b) for a, b in zip(weights, weights_again))
     assert first["loss"] != other["loss"]
+
+
+# ---- the pieces of issue 16 from the command line: float64 lockstep, and each flag reaching both twins ------
+
+NEW_PIECES = {
+    "batchnorm, momentum, piecewise, weight decay, clipnorm, L1, he_normal, early stopping":
+        ["--batchnorm", "--momentum", "0.9", "--schedule", "piecewise", "--weight-decay", "0.01", "--clipnorm", "0.5",
+         "--l1", "1e-4", "--init", "he_normal", "--validation-split", "0.2", "--early-stopping", "0"],
+    "layernorm, adagrad, exponential": ["--layernorm", "--optimizer", "adagrad", "--schedule", "exponential"],
+    "adamw, cosine": ["--optimizer", "adamw", "--schedule", "cosine"],
+}
+
+
+@pytest.mark.parametrize("name", list(NEW_PIECES))
+def test_new_pieces_train_in_float64_lockstep_from_the_command_line(name, tmp_path):
+    flags = NEW_PIECES[name]
+    assert main(["--data", "sample", "--limit", "600", "--epochs", "2", "--hidden", "32", "16", "--dtype", "float64",
+                 *flags, "--out", str(tmp_path)]) == 0
+    (run,) = tmp_path.iterdir()
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert max(metrics["agreement"]["max_weight_difference"]) <= 1e-13
+    assert metrics["gradcheck"]["finite_difference_max_rel_error"] < 1e-6
+    if "--early-stopping" in flags:
+        assert metrics["numpy"]["history"]["val_loss"] == pytest.approx(metrics["keras"]["history"]["val_loss"],
+                                                                           abs=1e-13)
+        assert metrics["numpy"].get("stopped_epoch") == metrics["keras"].get("stopped_epoch")
+        assert metrics["config"]["validation_split"] == 0.2 and metrics["data"]["n_train"] == 600
+
+
+def test_each_new_flag_reaches_the_model_both_twins_build():
+    """What each flag must change in the model build_model makes (the NumPy twin's, and Keras's)."""
+    import keras
+    import numpy_impl
+    from compare.experiment import model_options
+    import keras_impl
+    args = build_parser().parse_args(["--batchnorm", "--optimizer", "adamw", "--weight-decay", "0.02", "--clipnorm",
+                                      "0.5", "--schedule", "piecewise", "--l1", "0.001", "--init", "he_uniform"])
+    options = model_options(make_config(args), 784, 10, total_steps=100)
+    mine, theirs = numpy_impl.build_model(**options), keras_impl.build_model(**options)
+    for model, norm, optimizer in ((mine, numpy_impl.BatchNormalization, numpy_impl.optimizers.AdamW),
+                                   (theirs, keras.layers.BatchNormalization, keras.optimizers.AdamW)):
+        assert sum(isinstance(layer, norm) for layer in model.layers) == 2
+        assert type(model.optimizer) is optimizer
+        assert float(model.optimizer.weight_decay) == pytest.approx(0.02) and model.optimizer.clipnorm == 0.5
+        dense = [layer for layer in model.layers if "dense" in layer.name]
+        assert all(float(layer.kernel_regularizer.l1) == pytest.approx(0.001) for layer in dense)
+        assert all("HeUniform" in type(layer.kernel_initializer).__name__ for layer in dense)
+    assert [mine.optimizer.schedule(step) for step in (50, 51, 76)] == pytest.approx([0.01, 0.001, 0.0001])
+    assert [float(theirs.optimizer._learning_rate(step)) for step in (50, 51, 76)] == pytest.approx([0.01, 0.001, 1e-4])
+
+
+@pytest.mark.parametrize("patience", [0, 1, 2])
+@pytest.mark.parametrize("losses", [[1.0, 0.9, 0.9, 0.95, 0.8, 0.85, 0.86, 0.7], [1.0, 1.1, 0.9, 0.9, 0.9, 0.9]])
+def test_the_lockstep_stops_where_keras_early_stopping_would(patience, losses):
+    """compare's per-twin rule against Keras's own EarlyStopping callback, on the same val_loss
+    sequences (ties are not improvements)."""
+    import keras
+    from compare.experiment import Patience
+
+    class Model:
+        stop_training = False
+    theirs = keras.callbacks.EarlyStopping(patience=patience)
+    theirs.set_model(Model())
+    theirs.on_train_begin()
+    keras_stop = next((epoch for epoch, loss in enumerate(losses)
+                       if theirs.on_epoch_end(epoch, {"val_loss": loss}) or theirs.model.stop_training), None)
+    mine = Patience(patience)
+    our_stop = next((epoch for epoch, loss in enumerate(losses) if mine.should_stop(epoch, loss)), None)
+    assert our_stop == keras_stop

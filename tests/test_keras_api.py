@@ -629,7 +629,8 @@ def test_normalization_layers_and_weight_files_as_keras_writes_them(tmp_path):
     with keras_eagerly():
         theirs = run(NORMALIZATION_SNIPPET, "keras", x=x, y=y, path=str(tmp_path / "keras.weights.h5"))
     mine = run(NORMALIZATION_SNIPPET, "numpy_impl", x=x, y=y, path=str(tmp_path / "numpy.weights.h5"))
-    assert mine["shapes"] == theirs["shapes"] == [(4, 8), (8,), (8,), (8,), (8,), (8, 8), (8,), (8,), (8,), (8, 3), (3,)]
+    assert mine["shapes"] == theirs["shapes"] == \
+        [(4, 8), (8,), (8,), (8,), (8,), (8, 8), (8,), (8,), (8,), (8, 3), (3,)]
     assert list(mine["history"].history) == list(theirs["history"].history)
     before_mine, before_theirs = mine["model"].predict(x), theirs["model"].predict(x, verbose=0)
     assert np.abs(before_mine - before_theirs).max() > 1e-3          # two different trainings
