@@ -1,5 +1,5 @@
 """python -m compare exercise DIR [--topic TOPIC]: numpy_impl with the math of one topic left for a
-learner to write (the plain network, the optimizers, regularization, or all of it).
+learner to write (the plain network, the optimizers, regularization, normalization, or all of it).
 
 The exercise is generated from numpy_impl's own source every time, so it can
 never drift from the package: `ast` finds each function below, and its body
@@ -21,8 +21,8 @@ import numpy_impl
 # (file, function, what to compute), by topic, each in the order `check` needs them.
 NETWORK = [
     ("layers.py", "Dense.affine",
-     "z = x @ kernel + bias, (B, in) @ (in, out) + (out,) -> (B, out). Keep x in self.inputs: the "
-     "backward pass needs it."),
+     "z = x @ kernel + bias, (B, in) @ (in, out) + (out,) -> (B, out); no bias if self.use_bias is False "
+     "(a Dense before BatchNormalization). Keep x in self.inputs: the backward pass needs it."),
     ("activations.py", "ReLU.forward",
      "relu(z) = max(z, 0) elementwise, shape (B, units). Keep the result in self.outputs (backward "
      "needs it) and return it."),
@@ -34,7 +34,8 @@ NETWORK = [
      "sum_k y_k z_k (a float), probabilities = softmax(z) (B, K), grad_logits = (probabilities - y) / B (B, K)."),
     ("layers.py", "Dense.backward_affine",
      "from grad_z = dL/dz (B, out): store dL/dkernel = x.T @ grad_z (in, out) in self.grad_kernel and "
-     "dL/dbias = grad_z summed over the batch (out,) in self.grad_bias; return dL/dx = grad_z @ kernel.T "
+     "dL/dbias = grad_z summed over the batch (out,) in self.grad_bias (if self.use_bias); return "
+     "dL/dx = grad_z @ kernel.T "
      "(B, in), or None if need_grad_inputs is False. With a kernel_regularizer, add its gradient "
      "to dL/dkernel."),
     ("activations.py", "ReLU.backward",
@@ -71,6 +72,37 @@ OPTIMIZERS = [
      "increment = lr * g / sqrt(d); with momentum > 0: buffer = momentum * buffer + increment and "
      "w -= buffer, else w -= increment. Make the state at the first call (zeros like each weight): "
      "self.velocities, self.average_gradients if centered, self.momentums if momentum > 0; update in place."),
+    ("optimizers.py", "Optimizer.decay_weights",
+     "decoupled weight decay (AdamW, and weight_decay= on any optimizer): for each w, in place, "
+     "w -= w * self.weight_decay * self.learning_rate. Not added to the gradient: apply calls this "
+     "before update, which uses the gradients taken before the decay."),
+    ("optimizers.py", "Adagrad.update",
+     "for each (g, w): accumulator += g * g (make the accumulators at the first call, each filled with "
+     "self.initial_accumulator_value, Keras's 0.1); w -= lr * g / sqrt(accumulator + epsilon): epsilon "
+     "INSIDE the root. In place."),
+    ("optimizers.py", "Optimizer.clip",
+     "return new gradients: clipnorm c: each g times c / max(||g||, c), ||g|| the tensor's own "
+     "Euclidean norm; global_clipnorm c: every g times c * min(1 / G, 1 / c), G = sqrt(sum of ||g||^2 "
+     "over all tensors); clipvalue v: np.clip(g, -v, v)."),
+]
+NORMALIZATION = [
+    ("layers.py", "BatchNormalization.forward",
+     "not training: return self.normalize(x, self.moving_mean, self.moving_variance). Training: mean and "
+     "variance of x over the batch (axis 0), (features,) each, the variance BIASED (divide by B, not B - 1); "
+     "update the moving statistics in place: moving = moving * momentum + batch * (1.0 - momentum); "
+     "return self.normalize(x, mean, variance)."),
+    ("layers.py", "Normalization.normalize",
+     "inv_std = 1 / sqrt(variance + epsilon); keep self.inv_std and self.x_hat = (x - mean) * inv_std "
+     "for backward; return gamma * x_hat + beta, computed as Keras does: inv = inv_std * gamma, "
+     "x * inv + (beta - mean * inv)."),
+    ("layers.py", "Normalization.backward",
+     "g = grad_outputs (B, features): self.grad_gamma = sum over the batch of g * x_hat, self.grad_beta = "
+     "sum of g (both (features,), in place); then g_hat = g * gamma and dL/dx = (g_hat - mean(g_hat) - "
+     "x_hat * mean(g_hat * x_hat)) * inv_std, both means over self.axis (keepdims=True): the batch for BN, "
+     "the features for LN. Return None if need_grad_inputs is False."),
+    ("layers.py", "LayerNormalization.forward",
+     "mean and BIASED variance of each sample over its features (axis 1, keepdims=True: (B, 1) each), "
+     "the same in training and evaluation; return self.normalize(x, mean, variance)."),
 ]
 L2_PENALTY = [
     ("regularizers.py", "L2.gradient",
@@ -97,13 +129,18 @@ TOPICS = {
     "network": NETWORK,
     "optimizers": OPTIMIZERS,
     "regularization": DROPOUT + L2_PENALTY,
-    "all": NETWORK + DROPOUT + REST + OPTIMIZERS + L2_PENALTY + SPARSE,
+    "normalization": NORMALIZATION,
+    # in check's order: its "more of Keras" rows run Adam, RMSprop, L2, integer labels, the normalizations,
+    # then AdamW, Adagrad, weight decay and clipping
+    "all": NETWORK + DROPOUT + REST + OPTIMIZERS[:2] + L2_PENALTY + SPARSE + NORMALIZATION + OPTIMIZERS[2:],
 }
 TOPIC_HELP = {
     "network": "the plain network: Dense forward and backward, ReLU, softmax, the cross-entropy and its "
                "gradient, the SGD step (with momentum and Nesterov)",
-    "optimizers": "Adam (with its bias correction and amsgrad) and RMSprop (centered, with momentum): where "
-                  "Keras puts epsilon, and why",
+    "optimizers": "Adam (with its bias correction and amsgrad), RMSprop (centered, with momentum), decoupled "
+                  "weight decay (AdamW), Adagrad, and gradient clipping: where Keras puts epsilon, and why",
+    "normalization": "BatchNormalization (batch moments in training, moving statistics in evaluation) and "
+                     "LayerNormalization, forward and backward",
     "regularization": "Dropout forward and backward (the mask, and the 1 / (1 - rate) scale) and the L2 "
                       "penalty with its gradient",
     "all": "every function that carries the math, the integer-label loss and Flatten included",

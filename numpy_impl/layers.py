@@ -106,13 +106,17 @@ class Dense(Layer):
     @property
     def weights(self):
         """[kernel (in, out), bias (out,)] ([kernel] without a bias); [] until built, as in Keras."""
-        return [w for w in (self.kernel, self.bias) if w is not None]
+        if self.kernel is None:
+            return []
+        return [self.kernel, self.bias] if self.use_bias else [self.kernel]
 
     trainable_weights = weights
 
     @property
     def gradients(self):
-        return [g for g in (self.grad_kernel, self.grad_bias) if g is not None] if self.kernel is not None else []
+        if self.kernel is None:
+            return []
+        return [self.grad_kernel, self.grad_bias] if self.use_bias else [self.grad_kernel]
 
     # ---- forward ------------------------------------------------------------
 

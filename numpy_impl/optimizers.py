@@ -76,16 +76,22 @@ class Optimizer:
     def apply(self, grads, variables):
         """Update each variable in place from its gradient (Keras: optimizer.apply)."""
         step = self.iterations
-        grads = self.clip(grads)
+        if self.clipnorm or self.global_clipnorm or self.clipvalue:
+            grads = self.clip(grads)
         if self.weight_decay:
-            lr = self.learning_rate
-            for w in variables:
-                w -= w * self.weight_decay * lr                     # Keras: w - w * wd * lr
+            self.decay_weights(variables)
         self.update(grads, variables)
         self.iterations = step + 1
 
+    def decay_weights(self, variables):
+        """Decoupled weight decay, every weight in place: w = w - w * weight_decay * lr, at the
+        current learning rate (a schedule's too), before the update."""
+        lr = self.learning_rate
+        for w in variables:
+            w -= w * self.weight_decay * lr                         # Keras: w - w * wd * lr
+
     def clip(self, grads):
-        """The gradients clipped as Keras clips them (unchanged without a clip option)."""
+        """The gradients clipped as Keras clips them (clipnorm, global_clipnorm or clipvalue)."""
         if self.clipnorm:
             return [g * self.clipnorm / max(math.sqrt(float(np.sum(np.square(g)))), self.clipnorm) for g in grads]
         if self.global_clipnorm:

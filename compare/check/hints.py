@@ -25,6 +25,14 @@ WHERE = {
     "dropout_forward": "numpy_impl/layers.py: Dropout.forward",
     "dropout_backward": "numpy_impl/layers.py: Dropout.backward",
     "flatten": "numpy_impl/layers.py: Flatten.forward and Flatten.backward",
+    "batchnorm": "numpy_impl/layers.py: BatchNormalization.forward, Normalization.normalize and Normalization.backward",
+    "layernorm": "numpy_impl/layers.py: LayerNormalization.forward, Normalization.normalize and Normalization.backward",
+    "adamw": "numpy_impl/optimizers.py: Optimizer.apply (the decay) and Adam.update",
+    "adagrad": "numpy_impl/optimizers.py: Adagrad.update",
+    "weight_decay": "numpy_impl/optimizers.py: Optimizer.apply",
+    "clipping": "numpy_impl/optimizers.py: Optimizer.clip",
+    "l1": "numpy_impl/regularizers.py: L1",
+    "schedules": "numpy_impl/schedules.py: CosineDecay, and the learning_rate property in numpy_impl/optimizers.py",
 }
 
 

@@ -54,6 +54,31 @@ VOCABULARY = {
     "integer labels, from_logits": (
         dict(learning_rate=0.1, loss="sparse_categorical_crossentropy", from_logits=True), "sparse",
         "a linear last layer; loss = mean of logsumexp(z) - z[label]; dL/dz = (softmax(z) - onehot(label)) / B"),
+    "BatchNormalization, SGD momentum 0.9": (
+        dict(batchnorm=True, learning_rate=0.05, momentum=0.9), "batchnorm",
+        "Dense (no bias) -> BatchNormalization -> ReLU; training: x_hat = (x - mean) / sqrt(var + 1e-3) with the "
+        "batch's mean and BIASED variance per feature, out = gamma * x_hat + beta; moving = moving * 0.99 + "
+        "batch * (1 - 0.99) for the mean and the variance; dL/dx = (g_hat - mean(g_hat) - x_hat * "
+        "mean(g_hat * x_hat)) / sqrt(var + 1e-3), g_hat = dL/dout * gamma, means over the batch"),
+    "LayerNormalization": (
+        dict(layernorm=True, learning_rate=0.05), "layernorm",
+        "Dense -> LayerNormalization -> ReLU; as BatchNormalization but the moments of each sample over its "
+        "own features (axis 1), and no moving statistics"),
+    "AdamW": (dict(optimizer="adamw", learning_rate=0.01), "adamw",
+              "w = w - w * weight_decay * lr (0.004 by default) before Adam's own step, with the gradient "
+              "taken before the decay"),
+    "Adagrad": (dict(optimizer="adagrad", learning_rate=0.05), "adagrad",
+                "accumulator = accumulator + g*g (starting at 0.1); w -= lr * g / sqrt(accumulator + 1e-7), "
+                "epsilon inside the root"),
+    "SGD, weight_decay 0.01": (dict(learning_rate=0.1, optimizer_options={"weight_decay": 0.01}), "weight_decay",
+                               "w = w - w * 0.01 * lr on every weight, biases too, then the SGD step"),
+    "SGD, clipnorm 0.1": (dict(learning_rate=0.1, optimizer_options={"clipnorm": 0.1}), "clipping",
+                          "each gradient tensor g = g * 0.1 / max(||g||, 0.1) before the step"),
+    "SGD with L1 0.001": (dict(learning_rate=0.1, l1=0.001), "l1",
+                          "the loss gains l1 * sum(|kernel|) per kernel, each kernel's gradient l1 * sign(kernel)"),
+    "SGD, cosine schedule": (dict(learning_rate=0.1, schedule=dict(name="cosine", decay_steps=STEPS)), "schedules",
+                             "update k (from 0) uses lr * 0.5 * (1 + cos(pi * k / decay_steps)): the rate "
+                             "is the schedule's value at the updates made so far"),
 }
 
 
@@ -149,6 +174,23 @@ def backprop_order():
 
 
 @functools.lru_cache(maxsize=None)
+def vocabulary_weights(label):
+    """The starting weights of one VOCABULARY setting: the check's own where the network is the same;
+    with a normalization layer (other weights: no bias before BatchNormalization, gamma and beta),
+    numpy_impl's initial ones for that network, gamma and beta moved off 1 and 0 so every path counts."""
+    options = VOCABULARY[label][0]
+    if not (options.get("batchnorm") or options.get("layernorm")):
+        return reference()["weights"]
+    model = numpy_impl.build_model(**{**_options(), **options})
+    rng = np.random.default_rng(7)
+    for layer in model.layers:
+        if isinstance(layer, numpy_impl.layers.Normalization):
+            layer.gamma[...] = rng.uniform(0.5, 2.0, layer.gamma.shape)
+            layer.beta[...] = rng.normal(0.0, 0.5, layer.beta.shape)
+    return model.get_weights()
+
+
+@functools.lru_cache(maxsize=None)
 def vocabulary_reference(label):
     """numpy_impl's and the Keras twin's weights after STEPS steps of one VOCABULARY setting."""
     import keras_impl
@@ -159,7 +201,7 @@ def vocabulary_reference(label):
     answers = {}
     for name, twin_module in (("numpy_impl", numpy_impl), ("TensorFlow", keras_impl)):
         model = _eager(twin_module.build_model(**{**_options(), **options}))
-        model.set_weights(ref["weights"])
+        model.set_weights(vocabulary_weights(label))
         history = model.fit(ref["x_steps"], y_steps, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
         answers[name] = {"weights": model.get_weights(), "loss": [float(history.history["loss"][0])]}
     return answers

@@ -24,13 +24,15 @@ from ..gradcheck import entry_error
 from . import hints
 from .guard import DEFAULT_TIMEOUT, Guard, GuardFailed, float32_trace
 from .hints import WHERE
-from .results import _number, format_row as _format_row
 from .reference import (BATCH, BINOMIAL_SIGMAS, BOUND_FINITE_DIFFERENCES, BOUND_FIT, BOUND_GRADIENT, BOUND_LOSS,
                         BOUND_PROBABILITIES, BOUND_SCALE, BOUND_WEIGHTS, CLASSES, DROPOUT_RATE, DROPOUT_SAMPLES,
                         FD_ENTRIES, FIT_BATCH, FIT_EPOCHS, FIT_SAMPLES, HIDDEN, IMAGE_SHAPE, INPUT_DIM, STEPS,
                         STEP_KINDS, STEP_LEARNING_RATE, VOCABULARY, _errors, _evaluate, _history_difference,
                         _max_abs, _max_weight_difference, _options, _predict, _relative_to_largest, _within,
-                        backprop_order, dropout_reference, reference, tensor_label, vocabulary_reference)
+                        backprop_order, dropout_reference, reference, tensor_label, vocabulary_reference,
+                        vocabulary_weights)
+from .results import _number
+from .results import format_row as _format_row
 
 
 class StageFailed(Exception):
@@ -479,10 +481,10 @@ class Checker:
         if not _within(errors, BOUND_GRADIENT):
             raise StageFailed(hints.flatten_hint())
 
-    def build_optional(self, stage, label, **options):
+    def build_optional(self, stage, label, weights=None, **options):
         """build_model(**options), or None (a skipped row) where the twin's build_model does not take them."""
         try:
-            return self.build(**options)
+            return self.build(weights, **options)
         except StageFailed as failure:
             if "TypeError" in failure.what and "unexpected keyword" in failure.hint:
                 self.row(stage, f"{label}: skipped (build_model does not take it)", True, skipped=True)
@@ -496,7 +498,7 @@ class Checker:
         for label, (options, where, formula) in VOCABULARY.items():
             sparse = options.get("loss") == "sparse_categorical_crossentropy"
             y_steps = ref["y_steps"].argmax(axis=1) if sparse else ref["y_steps"]
-            model = self.build_optional("more", label, **options)
+            model = self.build_optional("more", label, vocabulary_weights(label), **options)
             if model is None:
                 continue
             history = self.fit(model, ref["x_steps"], y_steps, batch_size=BATCH)
