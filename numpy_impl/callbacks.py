@@ -51,7 +51,7 @@ class EarlyStopping(Callback):
 
     After each epoch from start_from_epoch on:
         wait = wait + 1
-        improved (mode min): current - min_delta < best      (max: current + min_delta > best; first epoch: yes)
+        improved (mode min): current + min_delta < best      (max: current - min_delta > best; first epoch: yes)
         improved: best = current, remember the weights if restore_best_weights, wait = 0
         else, if wait >= patience and epoch > 0: stop
     At the end, restore_best_weights puts back the best epoch's weights (stopped early or not).
@@ -86,8 +86,8 @@ class EarlyStopping(Callback):
         if reference is None:
             return True
         if self.lower_is_better:
-            return bool(np.float32(current - self.min_delta) < np.float32(reference))
-        return bool(np.float32(current + self.min_delta) > np.float32(reference))
+            return bool(np.float32(current + self.min_delta) < np.float32(reference))
+        return bool(np.float32(current - self.min_delta) > np.float32(reference))
 
     def on_epoch_end(self, epoch, logs=None):
         current = (logs or {}).get(self.monitor)

@@ -21,7 +21,9 @@ def measured(request):
     backend = request.param
     if not backends.is_installed(backend):
         pytest.skip(f"{backend} is not installed: pip install -e \".[{backend}]\" to check the twin on it")
-    environment = {**os.environ, "KERAS_BACKEND": backend}
+    # The first 3,000 MNIST digits (with MNIST_PATH): the same checks and bounds as docs/backends.md's
+    # 10,000-digit figures, in a third of the time
+    environment = {**os.environ, "KERAS_BACKEND": backend, "AGREEMENT_DIGITS": "3000"}
     result = subprocess.run([sys.executable, "-m", "tests.backend_agreement"], cwd=ROOT, env=environment,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -64,7 +66,7 @@ def test_the_rest_of_the_vocabulary(measured, setting):
 
 
 PIECES = ["batchnorm, sgd momentum", "layernorm", "adamw", "sgd, weight_decay", "adagrad",
-          "clipnorm 0.1 (clips every kernel step)", "schedule cosine", "schedule exponential", "schedule piecewise",
+          "clipnorm 0.1", "schedule cosine", "schedule exponential", "schedule piecewise",
           "l1", "validation_split, early stopping"]
 
 

@@ -401,3 +401,35 @@ def test_validation_split_holds_out_the_last_samples(rng):
         cut.fit(x, y, verbose=0, validation_split=1.0)
     with pytest.raises(ValueError, match="EarlyStopping monitors 'val_loss', which fit does not report"):
         cut.fit(x, y, verbose=0, callbacks=[numpy_impl.EarlyStopping()])
+
+
+@pytest.mark.parametrize("min_delta", [0.0, 0.05])
+@pytest.mark.parametrize("monitor, values", [
+    ("val_loss", [1.0, 0.9, 0.87, 0.80, 0.78, 0.70, 0.69, 0.60]),
+    ("val_accuracy", [0.5, 0.6, 0.62, 0.7, 0.71, 0.8, 0.81, 0.9]),
+])
+@pytest.mark.parametrize("patience", [0, 1])
+def test_early_stopping_rule_equals_keras_callback(monitor, values, min_delta, patience):
+    """numpy_impl's EarlyStopping and Keras's own, fed the same epoch logs: the same stopping epoch.
+    An improvement must beat the best by more than min_delta, in the monitor's direction."""
+    import keras
+
+    class Model:
+        stop_training = False
+        metrics = []
+
+        def get_weights(self):
+            return []
+
+    stops = []
+    for callback in (numpy_impl.EarlyStopping(monitor=monitor, min_delta=min_delta, patience=patience,
+                                              mode="max" if "accuracy" in monitor else "auto"),
+                     keras.callbacks.EarlyStopping(monitor=monitor, min_delta=min_delta, patience=patience,
+                                                   mode="max" if "accuracy" in monitor else "auto")):
+        model = Model()
+        callback.set_model(model)
+        callback.on_train_begin()
+        stops.append(next((epoch for epoch, value in enumerate(values)
+                           if callback.on_epoch_end(epoch, {monitor: value}) or model.stop_training), None))
+    assert stops[0] == stops[1]
+    assert (stops[0] is not None) == (min_delta > 0)          # every step improves, by less than 0.05 at times
