@@ -1,7 +1,6 @@
 """Edges of the command line and of training that had no test (issue 19): an interrupted run,
 --debug on every command, bench --out on a file, time_to_accuracy, and the Keras twin's
 divergence callback."""
-import numpy as np
 import pytest
 
 import compare.__main__ as cli
