@@ -7,10 +7,12 @@ set_weights, summary, model(x), ...). What Keras does for us there is written
 out here: the forward pass, the loss, the backward pass and the optimizer's
 update.
 
-This is a teaching network, not a framework: Dense, Dropout, Flatten and
-Softmax layers, ReLU and softmax, cross-entropy with one-hot or integer
-labels, L1 and L2 penalties, and the optimizers of optimizers.py are all it
-knows; what it leaves out of Keras raises utils.NotSupported.
+This is a teaching network, not a framework: Dense, BatchNormalization,
+LayerNormalization, Activation, Dropout, Flatten and Softmax layers, ReLU and
+softmax, cross-entropy with one-hot or integer labels, L1 and L2 penalties,
+the optimizers of optimizers.py and weights files in Keras's layout
+(saving.py) are all it knows; what it leaves out of Keras raises
+utils.NotSupported.
 """
 import math
 import time
@@ -27,7 +29,7 @@ from .summary import summary_table
 
 
 class Sequential:
-    """A stack of layers (Dense, Dropout, Flatten, Softmax) ending in a Dense layer, trained on a cross-entropy.
+    """A stack of layers (numpy_impl.layers) ending in a Dense layer, trained on a cross-entropy.
 
     `seed` and `dtype` stand in for Keras's global `set_random_seed` and
     floatx: they fix the initial weights, the dropout masks and shuffling,
