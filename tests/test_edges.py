@@ -58,3 +58,51 @@ def test_the_keras_twins_divergence_callback_names_the_batch(rng):
         twin.fit_epoch(model, x, y, batch_size=32, epoch=2, learning_rate=1e30)
     assert caught.value.epoch == 3 and caught.value.batch is not None and caught.value.batch < 20
     assert "--learning-rate 1e+29" in str(caught.value)
+
+
+# ---- presets, overrides and the sample's learning rate (issue 19: behaviour with no test) ------------------
+
+def config_of(*argv):
+    return cli.make_config(cli.build_parser().parse_args(list(argv)))
+
+
+def test_flags_override_a_preset_and_leave_the_rest_of_it():
+    best = config_of("--preset", "best")
+    assert (best.hidden, best.batch_size, best.nesterov, best.dropout) == ((1024, 1024), 128, True, (0.2, 0.5, 0.5))
+    changed = config_of("--preset", "best", "--no-nesterov", "--epochs", "3", "--hidden", "64", "64")
+    assert (changed.nesterov, changed.epochs, changed.hidden) == (False, 3, (64, 64))
+    assert (changed.batch_size, changed.momentum, changed.learning_rate) == (128, 0.9, 0.05)     # the preset's
+    assert config_of("--preset", "quickstart", "--optimizer", "sgd").optimizer == "sgd"
+    with pytest.raises(cli.UsageError, match="--dropout takes one rate, or 2"):    # the preset's 3 rates no longer fit
+        config_of("--preset", "best", "--hidden", "64")
+
+
+def test_the_best_presets_cosine_runs_from_the_rate_to_zero_by_epoch():
+    best = config_of("--preset", "best")
+    rates = [best.learning_rate_at(epoch) for epoch in range(best.epochs)]
+    assert rates[0] == 0.05 and rates[35] == pytest.approx(0.025) and 0 < rates[-1] < 1e-4
+    assert all(a > b for a, b in zip(rates, rates[1:]))
+    assert config_of("--preset", "best", "--schedule", "cosine").lr_schedule == "step"   # a --schedule takes over
+
+
+def test_the_sample_gets_its_own_learning_rate_unless_one_is_given(tmp_path, capsys):
+    import json
+    for extra, expected in (([], cli.SAMPLE_LEARNING_RATE), (["--learning-rate", "0.01"], 0.01)):
+        out = tmp_path / str(expected)
+        assert main(["--data", "sample", "--limit", "200", "--epochs", "1", "--hidden", "8", "--impl", "numpy",
+                     *extra, "--out", str(out)]) == 0
+        (run,) = out.iterdir()
+        assert json.loads((run / "metrics.json").read_text())["config"]["learning_rate"] == expected
+    printed = capsys.readouterr().out
+    assert printed.count(f"learning rate {cli.SAMPLE_LEARNING_RATE} on the small sample") == 1
+
+
+def test_impl_keras_trains_the_keras_twin_alone(tmp_path):
+    import json
+    assert main(["--data", "sample", "--limit", "300", "--epochs", "1", "--hidden", "16", "--impl", "keras",
+                 "--dtype", "float64", "--from-logits", "--out", str(tmp_path)]) == 0
+    (run,) = tmp_path.iterdir()
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["numpy"] is None and metrics["agreement"] is None and metrics["keras"]["test_accuracy"] > 0.15
+    assert metrics["config"]["from_logits"] is True and metrics["config"]["dtype"] == "float64"
+    assert {p.name for p in run.glob("*.weights.h5")} == {"keras.weights.h5"}
