@@ -1,0 +1,552 @@
+"""Every hint of `python -m compare check` is seen to fire.
+
+Each message a stage can end with (a `raise StageFailed("...")` in stages.py, a
+hint returned in hints.py) has a planted bug here that makes it appear. The
+bug is patched into a fresh copy of numpy_impl, and only the stage that the
+message belongs to is run, so each plant costs a second or less.
+(tests/test_check.py runs whole checks: that the first failing stage is
+named, that the stages before it pass.)
+
+`test_every_message_has_a_plant` reads both files: a new hint without a
+plant here fails it.
+"""
+import ast
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import numpy_impl
+from compare import check
+from compare.check.reference import BATCH, DROPOUT_RATE
+from compare.check.stages import Checker, StageFailed
+from compare.quiet import import_keras_quietly
+
+CHECK = Path(check.__file__).parent
+
+# phrase the hint must contain -> (the stage method that must end with it, the function that plants the bug)
+PLANTS = {}
+# more words some of those hints must hold: the part of the message that their variants share
+ALSO = {"they are not scaled at all": ["Inverted dropout scales up what it keeps"],
+        "this check runs in float64": ["is float64, but every value in it is a float32 number"]}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def keras_loaded():
+    import_keras_quietly()
+
+
+def plant(stage, phrase):
+    def register(planter):
+        assert phrase not in PLANTS, phrase
+        PLANTS[phrase] = (stage, planter)
+        return planter
+    return register
+
+
+def fresh_twin():
+    twin = check.load_twin(str(Path(numpy_impl.__file__).parent))
+    assert twin.layers.Dense is not numpy_impl.layers.Dense
+    return twin
+
+
+def stage_hint(twin, stage):
+    """Run one stage of the check on `twin`; the hint it failed with (None if it passed)."""
+    checker = Checker(twin, emit=lambda line: None)
+    try:
+        with np.errstate(all="ignore"):
+            getattr(checker, stage)()
+    except StageFailed as failure:
+        return failure.hint
+    return None
+
+
+def wrap_method(cls, name, after):
+    """cls.name becomes: the real method's result, passed through after(self, result)."""
+    right = getattr(cls, name)
+    setattr(cls, name, lambda self, *args, **kwargs: after(self, right(self, *args, **kwargs)))
+
+
+def wrap_loss(twin, after):
+    """The twin's loss (value, probabilities, dL/dlogits) passed through after(...)."""
+    right = twin.losses.categorical_crossentropy_from_logits
+    twin.losses.categorical_crossentropy_from_logits = lambda logits, y: after(logits, y, *right(logits, y))
+
+
+def sgd_update(twin, step_factor=1.0, velocity_sign=-1.0, nesterov="keras"):
+    """SGD.update with a knob for each classic slip; the defaults are Keras's rule."""
+    def update(self, grads, variables):
+        if self.velocities is None:
+            self.velocities = [np.zeros_like(w) for w in variables]
+        for g, w, v in zip(grads, variables, self.velocities):
+            step = step_factor * self.learning_rate * g
+            if not self.momentum:
+                w -= step
+                continue
+            v *= self.momentum
+            v += velocity_sign * step
+            if self.nesterov and nesterov == "keras":
+                w += self.momentum * v - step
+            elif self.nesterov and nesterov == "wrong look-ahead":
+                w += v - step
+            else:
+                w += v
+    twin.optimizers.SGD.update = update
+
+
+# ---- API ---------------------------------------------------------------------------------------
+
+@plant("stage_api", "a twin's model answers fit, evaluate, predict")
+def model_without_predict(twin):
+    twin.model.Sequential.predict = None
+
+
+@plant("stage_api", "Keras's order, [kernel_0 (in, out)")
+def get_weights_transposed(twin):
+    wrap_method(twin.model.Sequential, "get_weights", lambda self, weights: [w.T for w in weights])
+
+
+@plant("stage_api", "every weight and computation must take the dtype asked for")
+def build_model_ignores_dtype(twin):
+    right = twin.build_model
+    twin.build_model = lambda **options: right(**{**options, "dtype": "float32"})
+
+
+@plant("stage_api", "set_weights must copy each array")
+def set_weights_does_nothing(twin):
+    twin.model.Sequential.set_weights = lambda self, weights: None
+
+
+@plant("stage_api", "should hold the learning_rate given to build_model")
+def learning_rate_not_kept(twin):
+    right = twin.build_model
+    twin.build_model = lambda **options: right(**{**options, "learning_rate": 2 * options["learning_rate"]})
+
+
+# ---- forward -------------------------------------------------------------------------------------
+
+@plant("stage_forward", "one row of class probabilities per sample")
+def predict_transposed(twin):
+    wrap_method(twin.model.Sequential, "predict", lambda self, outputs: outputs.T)
+
+
+@plant("stage_forward", "only in the rows whose logits are small")
+def softmax_shifted_by_the_batch_max(twin):
+    def softmax(logits):
+        exp = np.exp(logits - logits.max())                  # one shift for the whole batch
+        return exp / exp.sum(axis=1, keepdims=True)
+    twin.activations.softmax = softmax
+
+
+@plant("stage_forward", "Subtract each row's largest logit before exp")
+def softmax_without_shift(twin):
+    twin.activations.softmax = lambda logits: np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+
+
+@plant("stage_forward", "softmax divides")
+def softmax_over_the_whole_batch(twin):
+    def softmax(logits):
+        exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return exp / exp.sum()                               # every entry of the batch, not each row
+    twin.activations.softmax = softmax
+
+
+@plant("stage_forward", "the error is before the softmax")
+def affine_without_bias(twin):
+    def affine(self, x):
+        self.inputs = x
+        return x @ self.kernel
+    twin.layers.Dense.affine = affine
+
+
+@plant("stage_forward", "this check runs in float64")
+def affine_in_float32(twin):
+    def affine(self, x):
+        self.inputs = x
+        return (x.astype(np.float32) @ self.kernel.astype(np.float32) + self.bias.astype(np.float32)).astype(x.dtype)
+    twin.layers.Dense.affine = affine
+
+
+# ---- loss ------------------------------------------------------------------------------------------
+
+@plant("stage_loss", "log(p) of a probability that underflowed")
+def loss_from_the_probabilities(twin):
+    def after(logits, y, value, probabilities, grad_logits):
+        return float(np.mean(-np.log(np.sum(probabilities * y, axis=1)))), probabilities, grad_logits
+    wrap_loss(twin, after)
+
+
+@plant("stage_loss", "(the batch size) times the reference's")
+def loss_summed(twin):
+    wrap_loss(twin, lambda logits, y, value, p, grad: (value * len(logits), p, grad))
+
+
+@plant("stage_loss", "Keras's categorical cross-entropy is the mean over the batch")
+def loss_off_by_a_factor(twin):
+    wrap_loss(twin, lambda logits, y, value, p, grad: (value * 1.5, p, grad))
+
+
+# ---- gradients ---------------------------------------------------------------------------------------
+
+@plant("stage_gradients", "loss_and_gradients does not")
+def loss_and_gradients_loss_doubled(twin):
+    right = twin.loss_and_gradients
+
+    def loss_and_gradients(model, x, y):
+        loss, gradients = right(model, x, y)
+        return 2 * loss, gradients
+    twin.loss_and_gradients = loss_and_gradients
+
+
+@plant("stage_gradients", "one per array of get_weights(), same order")
+def one_gradient_missing(twin):
+    right = twin.loss_and_gradients
+    twin.loss_and_gradients = lambda model, x, y: (lambda loss, grads: (loss, grads[:-1]))(*right(model, x, y))
+
+
+@plant("stage_gradients", "dL/dW always has W's shape")
+def first_kernel_gradient_transposed(twin):
+    right = twin.loss_and_gradients
+    twin.loss_and_gradients = lambda model, x, y: (lambda loss, grads: (loss, [grads[0].T] + grads[1:]))(
+        *right(model, x, y))
+
+
+@plant("stage_gradients", "do not come from the same computation")
+def loss_cached_from_the_first_call(twin):
+    right, first = twin.loss_and_gradients, []
+
+    def loss_and_gradients(model, x, y):
+        loss, gradients = right(model, x, y)
+        first.append(loss)
+        return first[0], gradients                             # a stale loss: finite differences see no change
+    twin.loss_and_gradients = loss_and_gradients
+
+
+@plant("stage_gradients", "times TensorFlow's")
+def loss_gradient_not_divided_by_the_batch(twin):
+    wrap_loss(twin, lambda logits, y, value, p, grad: (value, p, grad * len(logits)))
+
+
+@plant("stage_gradients", "both gradients of the output layer are wrong")
+def loss_gradient_doubled(twin):
+    wrap_loss(twin, lambda logits, y, value, p, grad: (value, p, 2 * grad))
+
+
+@plant("stage_gradients", "the error enters between the layers")
+def relu_mask_on_the_wrong_side(twin):
+    twin.activations.ReLU.backward = lambda self, grad_outputs: grad_outputs * (self.outputs <= 0)
+
+
+def backward_affine_then(twin, after):
+    right = twin.layers.Dense.backward_affine
+
+    def backward_affine(self, grad_z, need_grad_inputs=True):
+        grad_inputs = right(self, grad_z, need_grad_inputs)
+        after(self, grad_z)
+        return grad_inputs
+    twin.layers.Dense.backward_affine = backward_affine
+
+
+@plant("stage_gradients", "exactly the transpose of the right one")
+def square_kernel_gradient_transposed(twin):
+    def after(self, grad_z):
+        if self.kernel.shape[0] == self.kernel.shape[1]:
+            self.grad_kernel = grad_z.T @ self.inputs
+    backward_affine_then(twin, after)
+
+
+@plant("stage_gradients", "look at how dL/dkernel is formed")
+def kernel_gradient_scaled(twin):
+    def after(self, grad_z):
+        self.grad_kernel *= 1.5
+    backward_affine_then(twin, after)
+
+
+@plant("stage_gradients", "the bias gradient is the sum of dL/dz over the batch, not the mean")
+def bias_gradient_averaged(twin):
+    def after(self, grad_z):
+        self.grad_bias = grad_z.mean(axis=0)
+    backward_affine_then(twin, after)
+
+
+@plant("stage_gradients", "summed over the batch axis (axis 0)")
+def bias_gradient_doubled(twin):
+    def after(self, grad_z):
+        self.grad_bias *= 2
+    backward_affine_then(twin, after)
+
+
+# ---- optimizer -----------------------------------------------------------------------------------------
+
+@plant("stage_optimizer", "the step goes uphill")
+def sgd_uphill(twin):
+    sgd_update(twin, step_factor=-1.0)
+
+
+@plant("stage_optimizer", "times as long as Keras's")
+def sgd_without_the_learning_rate(twin):
+    sgd_update(twin, step_factor=1 / 0.05)                # g instead of lr * g, at the check's lr 0.05
+
+
+@plant("stage_optimizer", "plain SGD steps do not")
+def sgd_one_percent_long(twin):
+    sgd_update(twin, step_factor=1.01)                    # the right way, nearly the right length
+
+
+@plant("stage_optimizer", "your weights are exactly plain momentum's")
+def nesterov_as_momentum(twin):
+    sgd_update(twin, nesterov="plain")
+
+
+@plant("stage_optimizer", "plain SGD and momentum agree but Nesterov does not")
+def nesterov_wrong_look_ahead(twin):
+    sgd_update(twin, nesterov="wrong look-ahead")
+
+
+@plant("stage_optimizer", "plain SGD agrees but momentum does not")
+def momentum_with_the_wrong_sign(twin):
+    sgd_update(twin, velocity_sign=1.0)
+
+
+# ---- fit -------------------------------------------------------------------------------------------------
+
+@plant("stage_fit", "look at how fit cuts batches")
+def fit_drops_the_partial_batch(twin):
+    right = twin.model.Sequential.fit
+
+    def fit(self, x, y, batch_size=32, **kwargs):
+        whole = len(x) - len(x) % batch_size
+        return right(self, x[:whole], y[:whole], batch_size=batch_size, **kwargs)
+    twin.model.Sequential.fit = fit
+
+
+@plant("stage_fit", "fit should return a History")
+def fit_returns_nothing(twin):
+    wrap_method(twin.model.Sequential, "fit", lambda self, history: None)
+
+
+@plant("stage_fit", "the weights agree but History does not")
+def history_of_the_last_batch(twin):
+    def after(self, history):
+        history.history["loss"] = [1.01 * value for value in history.history["loss"]]
+        return history
+    wrap_method(twin.model.Sequential, "fit", after)
+
+
+@plant("stage_fit", "should return [mean loss, accuracy]")
+def evaluate_accuracy_halved(twin):
+    wrap_method(twin.model.Sequential, "evaluate", lambda self, result: [result[0], result[1] / 2])
+
+
+# ---- dropout -----------------------------------------------------------------------------------------------
+
+@plant("stage_dropout", "Dropout is the identity outside training")
+def dropout_in_predict(twin):
+    right = twin.layers.Dropout.forward
+    twin.layers.Dropout.forward = lambda self, x, training=False: right(self, x, training=True)
+
+
+def test_the_evaluate_half_of_the_inference_hint_fires():
+    """predict right, evaluate wrong: a model whose own forward (used by evaluate) trains."""
+    twin = fresh_twin()
+    right = twin.model.Sequential.forward
+    twin.model.Sequential.forward = lambda self, x, training=False: right(self, x, training=True)
+    hint = stage_hint(twin, "stage_dropout")
+    assert hint and "evaluate does not give the network's outputs" in hint, hint
+
+
+@plant("stage_dropout", "dropout keeps the shape")
+def dropout_drops_a_column(twin):
+    right = twin.layers.Dropout.forward
+    twin.layers.Dropout.forward = lambda self, x, training=False: right(self, x, training)[:, 1:] if training else x
+
+
+@plant("stage_dropout", "the rate is taken as the probability to keep")
+def dropout_rate_as_keep_probability(twin):
+    twin.layers.Dropout.draw_mask = lambda self, shape: self.rng.random(shape) >= 1 - self.rate
+
+
+@plant("stage_dropout", "too far from the rate to be chance")
+def dropout_at_half_the_rate(twin):
+    twin.layers.Dropout.draw_mask = lambda self, shape: self.rng.random(shape) >= self.rate / 2
+
+
+def dropout_scale(twin, scale):
+    right = twin.layers.Dropout.build
+
+    def build(self, input_shape, rng, dtype):
+        shape = right(self, input_shape, rng, dtype)
+        self.scale = scale(self.rate)
+        return shape
+    twin.layers.Dropout.build = build
+
+
+@plant("stage_dropout", "they are not scaled at all")
+def dropout_not_scaled(twin):
+    dropout_scale(twin, lambda rate: 1.0)
+
+
+@plant("stage_dropout", "the old, non-inverted dropout's test-time scale")
+def dropout_scaled_by_one_minus_rate(twin):
+    dropout_scale(twin, lambda rate: 1 - rate)
+
+
+@plant("stage_dropout", "as if the rate were the keep probability")
+def dropout_divided_by_the_rate(twin):
+    dropout_scale(twin, lambda rate: 1 / rate)
+
+
+@plant("stage_dropout", "they are multiplied by")
+def dropout_scaled_by_two(twin):
+    dropout_scale(twin, lambda rate: 2.0)
+
+
+@plant("stage_dropout", "returns the gradient unchanged")
+def dropout_backward_identity(twin):
+    twin.layers.Dropout.backward = lambda self, grad_outputs, need_grad_inputs=True: grad_outputs
+
+
+@plant("stage_dropout", "applies the mask but not the 1 / (1 - rate) scale")
+def dropout_backward_without_scale(twin):
+    twin.layers.Dropout.backward = lambda self, grad_outputs, need_grad_inputs=True: grad_outputs * self.mask
+
+
+@plant("stage_dropout", "uses another mask than the forward pass before it")
+def dropout_backward_draws_again(twin):
+    twin.layers.Dropout.backward = (lambda self, grad_outputs, need_grad_inputs=True:
+                                    grad_outputs * self.draw_mask(grad_outputs.shape) * self.scale)
+
+
+@plant("stage_dropout", "with the mask the forward pass drew")
+def dropout_backward_doubled(twin):
+    twin.layers.Dropout.backward = (lambda self, grad_outputs, need_grad_inputs=True:
+                                    2 * grad_outputs * self.mask * self.scale)
+
+
+@plant("stage_dropout", "two training steps dropped the same entries")
+def dropout_mask_from_a_fixed_seed(twin):
+    twin.layers.Dropout.draw_mask = lambda self, shape: np.random.default_rng(0).random(shape) >= self.rate
+
+
+@plant("stage_dropout", "one after each hidden layer")
+def dropout_on_the_input_too(twin):
+    right = twin.build_model
+    twin.build_model = lambda dropout=0.0, **options: right(
+        dropout=(dropout, dropout, dropout) if dropout else 0.0, **options)
+
+
+@plant("stage_dropout", "on Keras's own masks the training loss differs")
+def dropout_ignores_draw_mask(twin):
+    def forward(self, x, training=False):
+        if not training:
+            self.mask = None
+            return x
+        self.mask = self.rng.random(x.shape) >= self.rate          # its own draw, not draw_mask's
+        return x * self.mask * self.scale
+    twin.layers.Dropout.forward = forward
+    twin.layers.Dropout.backward = (lambda self, grad_outputs, need_grad_inputs=True:
+                                    grad_outputs * self.mask * self.scale)
+
+
+@plant("stage_dropout", "the loss agrees but the gradients do not")
+def backward_skips_dropout(twin):
+    def backward(self, grad_logits):
+        grad = self.layers[-1].backward_affine(grad_logits)
+        for layer in reversed(self.layers[:-1]):
+            if not isinstance(layer, twin.layers.Dropout):             # the mask never reaches dL/dz
+                grad = layer.backward(grad)
+    twin.model.Sequential.backward = backward
+
+
+@pytest.mark.parametrize("missing, row", [("backward", "alone: skipped"),
+                                          ("draw_mask", "its Dropout has no draw_mask")])
+def test_a_dropout_the_check_cannot_drive_is_a_skipped_row(missing, row):
+    twin = fresh_twin()
+    if missing == "draw_mask":
+        twin.layers.Dropout._draw = twin.layers.Dropout.draw_mask     # a mask of its own, under another name
+        twin.layers.Dropout.draw_mask = None
+
+        def forward(self, x, training=False):
+            if not training:
+                self.mask = None
+                return x
+            self.mask = self._draw(x.shape)
+            return x * self.mask * self.scale
+        twin.layers.Dropout.forward = forward
+        twin.layers.Dropout.backward = (lambda self, grad_outputs, need_grad_inputs=True:
+                                        grad_outputs * self.mask * self.scale)
+    else:
+        twin.layers.Dropout.backward = None
+    checker = Checker(twin, emit=lambda line: None)
+    checker.stage_dropout()
+    skipped = [r for r in checker.rows if r.skipped]
+    assert len(skipped) == 1 and row in skipped[0].what, checker.rows
+    assert all(r.passed for r in checker.rows)
+
+
+# ---- flatten and more -----------------------------------------------------------------------------------------
+
+@plant("stage_flatten", "in row-major order")
+def flatten_column_major(twin):
+    twin.layers.Flatten.forward = lambda self, x, training=False: x.transpose(0, 2, 1).reshape(len(x), -1)
+
+
+@plant("stage_vocabulary", "plain SGD agrees but")
+def l2_gradient_doubled(twin):
+    right = twin.regularizers.L2.gradient
+    twin.regularizers.L2.gradient = lambda self, kernel: 2 * right(self, kernel)
+
+
+# ---- the tests -----------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("phrase", list(PLANTS))
+def test_each_hint_fires_on_its_planted_bug(phrase):
+    stage, planter = PLANTS[phrase]
+    twin = fresh_twin()
+    assert stage_hint(twin, stage) is None, f"{stage} fails on the unplanted twin"
+    planter(twin)
+    hint = stage_hint(twin, stage)
+    assert hint is not None, f"{planter.__name__}: {stage} passed"
+    for words in [phrase] + ALSO.get(phrase, []):
+        assert words in hint, (planter.__name__, words, hint)
+
+
+def literal_text(node):
+    """Every string constant under `node`, joined: the fixed words of a message."""
+    return "".join(n.value for n in ast.walk(node) if isinstance(n, ast.Constant) and isinstance(n.value, str))
+
+
+def messages():
+    """(file:line, fixed words) of each message a stage can fail with."""
+    found = []
+    for node in ast.walk(ast.parse((CHECK / "stages.py").read_text())):
+        if (isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call)
+                and getattr(node.exc.func, "id", None) == "StageFailed" and node.exc.args
+                and not isinstance(node.exc.args[0], (ast.Call, ast.Name, ast.Attribute))):
+            if literal_text(node.exc.args[0]):       # not a message made wholly by a hints.py function
+                found.append((f"stages.py:{node.lineno}", literal_text(node.exc.args[0])))
+    for function in ast.parse((CHECK / "hints.py").read_text()).body:
+        if isinstance(function, ast.FunctionDef) and function.name.endswith("_hint"):
+            for node in ast.walk(function):
+                if isinstance(node, ast.Return) or (isinstance(node, ast.Assign) and
+                                                    getattr(node.targets[0], "id", None) in ("reason", "shown")):
+                    found.append((f"hints.py:{node.lineno}", literal_text(node.value)))
+    return found
+
+
+def test_every_message_has_a_plant():
+    found = messages()
+    assert len(found) > 40                            # the reader finds the messages it should
+    phrases = list(PLANTS) + [words for more in ALSO.values() for words in more]
+    orphans = [(where, text[:70]) for where, text in found if not any(p in text for p in phrases)]
+    # float32_hint's other wording, for an array whose dtype is float32, is fired by tests/test_check_distrust.py
+    orphans = [o for o in orphans if not o[1].startswith("has dtype float32")]
+    assert not orphans, orphans
+
+
+def test_the_plants_leave_numpy_impl_alone():
+    for _stage, planter in PLANTS.values():
+        planter(fresh_twin())
+    assert numpy_impl.layers.Dropout.backward.__module__ == "numpy_impl.layers"
+    assert numpy_impl.loss_and_gradients.__module__ == "numpy_impl.model"
+    assert BATCH == 32 and DROPOUT_RATE == 0.3          # the plants' arithmetic assumes the check's own sizes
