@@ -88,6 +88,15 @@ def timed_epoch(model, x, y, order, batch_size):
 
 # ---- the worker: one process per Keras backend ----------------------------------------------
 
+def bench_models(keras_impl, backend, options):
+    """{"keras": the Keras twin with compile's defaults, "keras_fast": the same network compiled
+    again with KERAS_FAST[backend]}: the twin's own loss and optimizer (on JAX and PyTorch its loss
+    takes logits), only the execution settings changed."""
+    fast = keras_impl.build_model(**options)
+    fast.compile(optimizer=fast.optimizer, loss=fast.loss, metrics=["accuracy"], **KERAS_FAST[backend])
+    return {"keras": keras_impl.build_model(**options), "keras_fast": fast}
+
+
 def serve(backend, connection):
     """A worker's loop: Keras on `backend`, answering (command, ...) messages until "stop".
 
@@ -114,11 +123,7 @@ def serve(backend, connection):
                 answer = None
             elif command == "build":
                 options, = arguments
-                fast = keras_impl.build_model(**options)
-                # compiled again with the twin's own loss and optimizer (on JAX and PyTorch its loss
-                # takes logits), only the execution settings changed
-                fast.compile(optimizer=fast.optimizer, loss=fast.loss, metrics=["accuracy"], **KERAS_FAST[backend])
-                models = {"keras": keras_impl.build_model(**options), "keras_fast": fast}
+                models = bench_models(keras_impl, backend, options)
                 answer = None
             elif command == "fit":
                 name, order, batch_size = arguments

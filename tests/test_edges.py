@@ -1,6 +1,7 @@
 """Edges of the command line and of training that had no test (issue 19): an interrupted run,
 --debug on every command, bench --out on a file, time_to_accuracy, and the Keras twin's
-divergence callback."""
+divergence callback, the clean-up after a failure inside the run folder, and bench's fast Keras
+setting being the same network."""
 import pytest
 
 import compare.__main__ as cli
@@ -106,3 +107,44 @@ def test_impl_keras_trains_the_keras_twin_alone(tmp_path):
     assert metrics["numpy"] is None and metrics["agreement"] is None and metrics["keras"]["test_accuracy"] > 0.15
     assert metrics["config"]["from_logits"] is True and metrics["config"]["dtype"] == "float64"
     assert {p.name for p in run.glob("*.weights.h5")} == {"keras.weights.h5"}
+
+
+def test_a_failure_while_writing_results_leaves_no_run_folder(tmp_path, capsys, monkeypatch):
+    """The figures fail half-way through the run folder: the error is one line, and neither the
+    hidden .partial folder nor a run folder is left behind."""
+    from compare import plots
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(plots, "confusion_matrices", disk_full)      # after three figures are written
+    out = tmp_path / "results"
+    code = main(["--data", "sample", "--limit", "300", "--epochs", "1", "--impl", "numpy", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code != 0 and "No space left on device" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert out.is_dir() and list(out.iterdir()) == [], list(out.iterdir())
+
+
+def test_bench_fast_setting_trains_the_same_network_as_compile_defaults():
+    """bench's keras_fast is only an execution setting: from the same weights on the same batches,
+    it ends where the twin with compile's defaults ends (float64, on TensorFlow in this process)."""
+    import keras
+    import numpy as np
+
+    import keras_impl
+    from compare.bench import KERAS_FAST, bench_models
+
+    backend = keras.backend.backend()
+    x, y = random_batch(np.random.default_rng(3), 200, 784, 10, np.float64)
+    models = bench_models(keras_impl, backend, dict(hidden=(32, 16), learning_rate=0.05, momentum=0.9,
+                                                    dtype="float64", seed=4))
+    default, fast = models["keras"], models["keras_fast"]
+    assert fast is not default and fast.jit_compile == KERAS_FAST[backend].get("jit_compile", fast.jit_compile)
+    assert fast.steps_per_execution == KERAS_FAST[backend].get("steps_per_execution", 1) != default.steps_per_execution
+    fast.set_weights(default.get_weights())
+    for model in (default, fast):
+        model.fit(x, y, batch_size=32, epochs=2, shuffle=False, verbose=0)
+    difference = max(np.max(np.abs(a - b)) for a, b in zip(default.get_weights(), fast.get_weights()))
+    assert difference < 1e-12, difference
+    start = keras_impl.build_model(hidden=(32, 16), dtype="float64", seed=4).get_weights()
+    assert max(np.max(np.abs(a - b)) for a, b in zip(default.get_weights(), start)) > 1e-3   # it trained
