@@ -30,12 +30,14 @@ class Diverged(RuntimeError):
 
 
 def quiet(method):
-    """{"verbose": 0} for a method that takes it (numpy_impl's and Keras's do; a learner's need not)."""
+    """{"verbose": 0} for a method that takes it, or takes **kwargs (numpy_impl's and Keras's do; a learner's
+    need not)."""
     try:
         parameters = inspect.signature(method).parameters
     except (TypeError, ValueError):
         return {}
-    return {"verbose": 0} if "verbose" in parameters else {}
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())   # Keras's wrapped methods
+    return {"verbose": 0} if "verbose" in parameters or takes_any else {}
 
 
 class Twin:

@@ -338,6 +338,40 @@ def evaluate_accuracy_halved(twin):
     wrap_method(twin.model.Sequential, "evaluate", lambda self, result: [result[0], result[1] / 2])
 
 
+# ---- sanity ----------------------------------------------------------------------------------------------
+
+@plant("stage_sanity", "an untrained network should guess")
+def kernels_ten_times_too_large(twin):
+    right = twin.initializers.glorot_uniform
+    twin.initializers.glorot_uniform = lambda *args, **kwargs: 10 * right(*args, **kwargs)
+
+
+@plant("stage_sanity", "each one must take a step from where the last ended")
+def fit_restarts_every_epoch(twin):
+    right = twin.model.Sequential.fit
+
+    def fit(self, x, y, epochs=1, **kwargs):
+        start = self.get_weights()
+        history = right(self, x, y, epochs=epochs, **kwargs)
+        if epochs > 1:
+            self.set_weights(start)
+            history = right(self, x, y, epochs=1, **kwargs)            # only the first epoch's step counts
+        return history
+    twin.model.Sequential.fit = fit
+
+
+@plant("stage_sanity", "Each step should lower the loss on this batch")
+def gradients_of_the_wrong_sign(twin):
+    wrap_loss(twin, lambda logits, y, value, p, grad: (value, p, -grad))
+
+
+def test_a_twin_whose_gradients_have_the_wrong_sign_cannot_memorise_a_batch():
+    twin = fresh_twin()
+    wrap_loss(twin, lambda logits, y, value, p, grad: (value, p, -grad))
+    hint = stage_hint(twin, "stage_sanity")
+    assert hint and "memorising one batch of 32 samples" in hint and "diverged" in hint, hint
+
+
 # ---- dropout -----------------------------------------------------------------------------------------------
 
 @plant("stage_dropout", "Dropout is the identity outside training")

@@ -148,3 +148,14 @@ def test_bench_fast_setting_trains_the_same_network_as_compile_defaults():
     assert difference < 1e-12, difference
     start = keras_impl.build_model(hidden=(32, 16), dtype="float64", seed=4).get_weights()
     assert max(np.max(np.abs(a - b)) for a, b in zip(default.get_weights(), start)) > 1e-3   # it trained
+
+
+def test_keras_methods_are_called_quietly():
+    """Keras wraps predict and evaluate as (*args, **kwargs): they still get verbose=0, so check's
+    references print no progress bars into its table."""
+    import keras_impl
+    from compare.twins import quiet
+
+    model = keras_impl.build_model(hidden=(4,))
+    assert quiet(model.predict) == quiet(model.evaluate) == {"verbose": 0}
+    assert quiet(lambda x: x) == {}                         # a learner's predict(x) is called without it

@@ -32,6 +32,7 @@ WHERE = {
     "weight_decay": "numpy_impl/optimizers.py: Optimizer.apply",
     "clipping": "numpy_impl/optimizers.py: Optimizer.clip",
     "l1": "numpy_impl/regularizers.py: L1",
+    "initializers": "numpy_impl/initializers.py: glorot_uniform and numpy_impl/layers.py: Dense.build",
     "schedules": "numpy_impl/schedules.py: CosineDecay, and the learning_rate property in numpy_impl/optimizers.py",
 }
 

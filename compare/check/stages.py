@@ -3,6 +3,7 @@
     API and shapes -> forward (probabilities) -> loss -> each gradient
     (output layer first, the order backprop computes them) -> optimizer steps
     (plain, momentum, Nesterov) -> a short lockstep fit (weights, History, evaluate)
+    -> sanity (the loss before training near ln(10); one batch memorised)
     -> Dropout (on the twin's own masks, then on Keras's) -> Flatten
     -> more of Keras (Adam, RMSprop, L2, integer labels), where the twin has them
 
@@ -13,6 +14,7 @@ references: numpy_impl, and the Keras twin with TensorFlow's autodiff
 time limit, its printing kept aside, its inputs watched. The first stage that
 fails ends the check with a plain-words hint of where to look (hints.py).
 """
+import math
 import traceback
 import warnings
 from dataclasses import dataclass, field
@@ -24,9 +26,11 @@ from ..gradcheck import entry_error
 from . import hints
 from .guard import DEFAULT_TIMEOUT, Guard, GuardFailed, float32_trace
 from .hints import WHERE
-from .reference import (BATCH, BINOMIAL_SIGMAS, BOUND_FINITE_DIFFERENCES, BOUND_FIT, BOUND_GRADIENT, BOUND_LOSS,
-                        BOUND_PROBABILITIES, BOUND_SCALE, BOUND_WEIGHTS, CLASSES, DROPOUT_RATE, DROPOUT_SAMPLES,
-                        FD_ENTRIES, FIT_BATCH, FIT_EPOCHS, FIT_SAMPLES, HIDDEN, IMAGE_SHAPE, INPUT_DIM, STEPS,
+from .reference import (BATCH, BINOMIAL_SIGMAS, BOUND_FINITE_DIFFERENCES, BOUND_FIT, BOUND_GRADIENT,
+                        BOUND_INITIAL_LOSS, BOUND_LOSS, BOUND_PROBABILITIES, BOUND_SCALE, BOUND_WEIGHTS, CLASSES,
+                        DROPOUT_RATE, DROPOUT_SAMPLES,
+                        FD_ENTRIES, FIT_BATCH, FIT_EPOCHS, FIT_SAMPLES, HIDDEN, IMAGE_SHAPE, INPUT_DIM, OVERFIT_CHUNK,
+                        OVERFIT_LEARNING_RATE, OVERFIT_STEPS, STEPS,
                         STEP_KINDS, STEP_LEARNING_RATE, VOCABULARY, _errors, _evaluate, _history_difference,
                         _max_abs, _max_weight_difference, _options, _predict, _relative_to_largest, _within,
                         backprop_order, dropout_reference, reference, tensor_label, vocabulary_reference,
@@ -53,7 +57,7 @@ class Row:
     skipped: bool = False
 
 
-STAGES = ("API", "forward", "loss", "gradients", "optimizer", "fit", "dropout", "flatten", "more of Keras")
+STAGES = ("API", "forward", "loss", "gradients", "optimizer", "fit", "sanity", "dropout", "flatten", "more of Keras")
 
 
 class Checker:
@@ -75,7 +79,7 @@ class Checker:
 
     def run(self):
         methods = [self.stage_api, self.stage_forward, self.stage_loss, self.stage_gradients, self.stage_optimizer,
-                   self.stage_fit, self.stage_dropout, self.stage_flatten, self.stage_vocabulary]
+                   self.stage_fit, self.stage_sanity, self.stage_dropout, self.stage_flatten, self.stage_vocabulary]
         for index, (name, stage) in enumerate(zip(STAGES, methods)):
             try:
                 with np.errstate(all="ignore"), warnings.catch_warnings():
@@ -353,6 +357,47 @@ class Checker:
         if not passed:
             raise StageFailed("evaluate(x, y) should return [mean loss, accuracy] over all of x at the "
                               "current weights, without changing them.")
+
+    # -- the recipe's sanity checks: the loss before training, and memorising one batch ----------------
+
+    def stage_sanity(self):
+        """Karpathy's "recipe": at initialisation the network guesses, so its loss is near ln(classes);
+        and a network that trains must be able to memorise one small batch."""
+        ref = reference()
+        chance = math.log(CLASSES)
+        model = self.call("build_model()", self.module.build_model, **_options())      # its own initial weights
+        loss = float(self.evaluate(model, ref["x"], ref["y"])[0])
+        error = abs(loss - chance)
+        self.row("sanity", f"initial loss {loss:.3f}, ln({CLASSES}) = {chance:.3f}", error <= BOUND_INITIAL_LOSS,
+                 {}, f"|difference| <= {BOUND_INITIAL_LOSS:g}")
+        if not error <= BOUND_INITIAL_LOSS:
+            raise StageFailed(f"before any training the loss is {loss:.4g}, not near ln({CLASSES}) = {chance:.3f}: "
+                              f"an untrained network should guess, giving each class about 1/{CLASSES}. A loss far "
+                              "above it means confident wrong guesses, from initial weights that are too large. "
+                              "Keras's default kernel is Glorot uniform, U(-limit, limit) with limit = "
+                              "sqrt(6 / (fan_in + fan_out)), and its biases start at 0 "
+                              f"({WHERE['initializers']}).")
+        model = self.build(learning_rate=OVERFIT_LEARNING_RATE, momentum=0.9)
+        steps, accuracy = 0, 0.0
+        while steps < OVERFIT_STEPS and accuracy < 1.0:
+            try:
+                self.fit(model, ref["x"], ref["y"], batch_size=BATCH, epochs=OVERFIT_CHUNK)  # one step per epoch
+            except StageFailed as failure:
+                raise StageFailed(f"memorising one batch of {BATCH} samples (SGD {OVERFIT_LEARNING_RATE:g}, "
+                                  f"momentum 0.9), after {steps} steps: {failure.hint} Each step should lower the "
+                                  "loss on this batch: if it grows, the step goes against the gradient's descent "
+                                  f"({WHERE['sgd']}, and the sign of dL/dlogits in {WHERE['loss']}).",
+                                  failure.what) from None
+            steps += OVERFIT_CHUNK
+            accuracy = float(self.evaluate(model, ref["x"], ref["y"])[1])
+        self.row("sanity", f"memorise {BATCH} samples: {accuracy:.0%} after {steps} steps", accuracy == 1.0, {},
+                 f"100% within {OVERFIT_STEPS} steps")
+        if accuracy < 1.0:
+            raise StageFailed(f"after {steps} steps of SGD ({OVERFIT_LEARNING_RATE:g}, momentum 0.9) on the same "
+                              f"{BATCH} samples, the training accuracy is {accuracy:.0%}, not 100%: a network this "
+                              "size memorises one small batch (numpy_impl does in under 100 steps). If the single "
+                              "steps above agree, look at what fit does with more epochs: each one must take a step "
+                              f"from where the last ended ({WHERE['fit']}).")
 
     # -- Dropout: what must hold on the twin's own masks, then the same step as Keras on Keras's ----------
 
