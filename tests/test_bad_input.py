@@ -63,7 +63,7 @@ def test_non_positive_batch_size_or_epochs(model, data, kwargs, message):
 
 
 def test_unknown_activation():
-    with pytest.raises(ValueError, match="unknown activation 'sigmoidal'"):
+    with pytest.raises(ValueError, match="unknown activation 'sigmoidal': use one of 'relu', 'softmax', 'linear', None"):
         Dense(4, activation="sigmoidal")
 
 

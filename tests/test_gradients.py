@@ -37,6 +37,21 @@ def test_cross_entropy_is_stable_for_huge_logits():
     assert np.isfinite(grad).all() and np.isfinite(probabilities).all()
 
 
+def test_softmax_is_right_for_every_row_at_every_scale():
+    """Rows whose largest logit runs from 1 to 1000 in one batch: each row must be shifted by its
+    own max (the batch's max underflows the small rows to 0 / 0; no shift overflows the large ones).
+    The reference is each row worked out alone in Python's floats, shifted by that row's max."""
+    import math
+    rng = np.random.default_rng(9)
+    logits = rng.normal(size=(6, 5)) * np.geomspace(1, 1000, 6)[:, None]
+    with np.errstate(over="raise", invalid="raise", divide="raise"):    # an overflow or 0 / 0 fails here
+        probabilities = numpy_impl.activations.softmax(logits.copy())
+    for row, got in zip(logits, probabilities):
+        exps = [math.exp(z - max(row)) for z in row]
+        expected = [e / math.fsum(exps) for e in exps]
+        np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-300)
+
+
 @pytest.mark.parametrize("activation", [ReLU, Softmax])
 def test_activation_backward(rng, activation):
     z = rng.normal(size=(4, 5))
