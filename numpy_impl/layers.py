@@ -164,7 +164,6 @@ class Dense(Layer):
         return self.backward_affine(self.activation.backward(grad_outputs), need_grad_inputs)
 
 
-
 class Normalization(Layer):
     """What BatchNormalization and LayerNormalization share; they differ only in the axis.
 
