@@ -34,8 +34,8 @@ BOUND_FIT = 1e-11              # largest difference of weights and History after
 BOUND_SCALE = 1e-15            # kept entries: largest |out / (x / (1 - rate)) - 1|; x * (1 / (1 - rate)) is within 1 ulp
 BINOMIAL_SIGMAS = 5            # dropped share within 5 standard deviations of the rate (a false alarm: 6e-7)
 BOUND_INITIAL_LOSS = 0.5       # |initial loss - ln(10)|: numpy_impl's Glorot start is 0.03..0.19 off on seeds 0..4
-OVERFIT_LEARNING_RATE = 0.1    # SGD with momentum 0.9 on the one batch: numpy_impl memorises it in 45..73 steps
-OVERFIT_STEPS, OVERFIT_CHUNK = 300, 25
+OVERFIT_LEARNING_RATE = 0.1    # SGD, momentum 0.9, from the reference weights: numpy_impl memorises the batch by step 75
+OVERFIT_STEPS, OVERFIT_CHUNK = 300, 25   # at most 300 steps, accuracy read every 25 (one fit call each)
 
 # The rest of the vocabulary, checked where the twin's build_model takes it (skipped where not):
 # name -> (build_model arguments, where to look, what it computes)
