@@ -170,6 +170,9 @@ def build_parser():
     parser.add_argument("--early-stopping", type=_number(int, 0, True), metavar="PATIENCE",
                         help="stop when val_loss has not improved for PATIENCE epochs (Keras's EarlyStopping; "
                              "needs --validation-split)")
+    parser.add_argument("--inside-every", type=_number(int, 0, True), metavar="N",
+                        help="probe every layer of both twins every N training steps, for the report's "
+                             "'Inside the network' (default: about 10 probes an epoch; 0: never)")
     parser.add_argument("--dropout", type=_number(float, 0.0, True, 1.0), nargs="+", metavar="R",
                         help="dropout rate in [0, 1) after each hidden layer; or one rate for the input and one "
                              "per hidden layer (seed preset: 0)")
@@ -292,7 +295,7 @@ def make_config(args):
     values = dict(PRESETS[args.preset])
     for key in ("epochs", "batch_size", "learning_rate", "momentum", "nesterov", "hidden", "optimizer",
                 "dropout", "l2", "labels", "from_logits", "l1", "weight_decay", "clipnorm", "schedule", "init",
-                "validation_split", "early_stopping"):
+                "validation_split", "early_stopping", "inside_every"):
         if getattr(args, key) is not None:
             values[key] = getattr(args, key)
     for key in ("batchnorm", "layernorm"):
@@ -410,7 +413,7 @@ def run(args):
     with_keras = config.impl != "numpy"
     if with_keras:
         import_keras_quietly()
-    from . import gradcheck, plots, report
+    from . import gradcheck, inside, plots, report
     from .experiment import run_lockstep
 
     engine = backends.label(config.backend)
@@ -432,8 +435,15 @@ def run(args):
               "agreement is checked in evaluation mode at equal weights after training")
     # Keras redraws its bar only on a terminal; in a log it gets one line per epoch (verbose=2).
     verbose = 1 if sys.stdout.isatty() else 2
+    inside_stats = {}
     models, records, weight_differences = run_lockstep(config, train, test, verbose=verbose,
-                                                  log=lambda m: print(f"  {m}", flush=True))
+                                                  log=lambda m: print(f"  {m}", flush=True),
+                                                  inside_stats=inside_stats)
+    if inside_stats:
+        # the probes run inside fit, so inside the timed epochs: their share of the training time
+        inside_stats["probe_share"] = {name: twin["probe_seconds"] / sum(records[name]["epoch_seconds"])
+                                       for name, twin in inside_stats["twins"].items()}
+        print("  " + inside.describe(inside_stats))
 
     step(4, total, "Evaluating on the test set")
     predictions = {name: record.pop("probabilities").argmax(axis=1) for name, record in records.items()}
@@ -444,6 +454,7 @@ def run(args):
         "numpy": records.get("numpy"),
         "keras": records.get("keras"),
         "agreement": None,
+        "inside": inside_stats or None,
     }
     for name, record in records.items():
         record["time_to_accuracy"] = time_to_accuracy(record)
@@ -476,14 +487,21 @@ def run(args):
                                                             legend=names)),
             ("Gradient checks per tensor", plots.gradient_errors(checks, folder.path / "gradcheck.png")),
         ]
+        inside_figures = [
+            ("Activations, gradients and updates, layer by layer",
+             plots.inside_network(inside_stats, folder.path / "inside.png", legend=names)),
+            ("The first layer's weights, 16 units as 28 x 28 images",
+             plots.first_layer_weights(models, folder.path / "first_layer.png", legend=names)),
+        ] if inside_stats else []
+        inside_figures = [(title, file) for title, file in inside_figures if file]   # (inputs not square: no images)
         step(6, total, "Writing the report")
         report.write_epochs_csv(folder.path / "epochs.csv", records, weight_differences)
-        report.write_report(folder.path / "report.html", metrics, figures)
+        report.write_report(folder.path / "report.html", metrics, figures, inside_figures)
         report.write_metrics(folder.path / "metrics.json", metrics)
         for name, model in models.items():    # Keras's layout: either file loads into either twin
             model.save_weights(folder.path / f"{name}.weights.h5")
     print("\n" + report.summary_table(metrics))
-    print(f"\nResults: {folder.final}/ (report.html, metrics.json, epochs.csv, {len(figures)} figures, "
+    print(f"\nResults: {folder.final}/ (report.html, metrics.json, epochs.csv, {len(figures) + len(inside_figures)} figures, "
           f"{' and '.join(f'{name}.weights.h5' for name in models)})")
     return folder.final
 

@@ -18,15 +18,29 @@ asks each setting in turn for one timed epoch, so the workers never run at
 the same time, and a slow spell on the shared machine falls on all settings
 alike. Compare them as ratios: on a shared machine a ratio holds, a raw time less so.
 """
+import contextlib
 import multiprocessing
 import os
 import platform
 import statistics
 import time
+import types
 
 import numpy as np
 
 from .backends import label
+
+# The NumPy twin's two settings: "numpy", its fit as it comes (NumPy's BLAS on every core), and
+# "numpy_1thread", the same fit with NumPy's BLAS on one thread (threadpoolctl), what small batches
+# want: at batch 32 each matmul is too small to share, and handing it to a second thread costs more.
+NUMPY_THREADS = {"numpy": None, "numpy_1thread": 1}
+
+
+def blas_threads(threads):
+    """A context in which NumPy's BLAS uses `threads` threads (None: leave it as it is)."""
+    from threadpoolctl import threadpool_limits
+    return contextlib.nullcontext() if threads is None else threadpool_limits(limits=threads, user_api="blas")
+
 
 # Per backend, the fastest CPU setting of compile() found here for this network (README, "Speed").
 KERAS_FAST = {"tensorflow": dict(jit_compile=True, steps_per_execution=64),   # XLA, 64 steps per graph call
@@ -50,7 +64,8 @@ def epoch_flops(n_samples, layer_sizes):
 
 
 def matmul_epoch_seconds(x, layer_sizes, batch_size, repeats=3):
-    """NumPy's own limit: the epoch's matmuls alone, at the twin's exact shapes (best of `repeats`).
+    """NumPy's own limit: the epoch's matmuls alone, at the twin's exact shapes (best of `repeats`,
+    and of NumPy's BLAS with its own threads and with one thread, whichever is faster here).
 
     Per batch, forward a @ W for each layer, dL/dW = a.T @ g and dL/dx = g @ W.T (not for the
     first layer), into buffers kept from batch to batch, as the twin does.
@@ -69,14 +84,58 @@ def matmul_epoch_seconds(x, layer_sizes, batch_size, repeats=3):
                 np.matmul(activations[index].T, upstream, out=grads[index])
                 if index:
                     upstream = upstream @ kernels[index].T
-    epoch()                                                   # warm up
-    return min(_seconds(epoch) for _ in range(repeats))
+    best = {}
+    for threads in NUMPY_THREADS.values():
+        with blas_threads(threads):
+            epoch()                                           # warm up
+            best[threads] = min(_seconds(epoch) for _ in range(repeats))
+    return min(best.values())
 
 
 def _seconds(work):
     start = time.perf_counter()
     work()
     return time.perf_counter() - start
+
+
+def epoch_breakdown(model, x, y, order, batch_size, threads=None):
+    """Where one epoch of the NumPy twin's fit goes, in seconds: {"matmul", "elementwise",
+    "optimizer", "python", "total"}.
+
+    matmul: inside np.matmul in numpy_impl.layers (timed by a stand-in for the layers' `np` whose
+        matmul is np.matmul with a stopwatch); elementwise: the rest of forward, loss and
+        backward (compute_gradients), bias adds, activations, the loss's softmax, with the Python
+        that calls them; optimizer: optimizer.apply; python: the rest of fit (its loop, the batch
+        gathers, the running loss and accuracy). The stopwatches add about 1 us a step.
+    """
+    from numpy_impl import layers
+
+    spent = {"matmul": 0.0, "compute": 0.0, "optimizer": 0.0}
+
+    def stopwatch(function, key):
+        def timed(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent[key] += time.perf_counter() - start
+        return timed
+
+    timed_numpy = types.ModuleType("numpy")                   # numpy itself, but for a timed matmul
+    timed_numpy.__dict__.update(np.__dict__)
+    timed_numpy.matmul = stopwatch(np.matmul, "matmul")
+    model.compute_gradients = stopwatch(model.compute_gradients, "compute")          # shadows the method
+    model.optimizer.apply = stopwatch(model.optimizer.apply, "optimizer")
+    layers.np = timed_numpy
+    try:
+        with blas_threads(threads):
+            total = timed_epoch(model, x, y, order, batch_size)
+    finally:
+        layers.np = np
+        del model.compute_gradients, model.optimizer.apply
+    return {"matmul": spent["matmul"], "elementwise": spent["compute"] - spent["matmul"],
+            "optimizer": spent["optimizer"], "python": total - spent["compute"] - spent["optimizer"],
+            "total": total}
 
 
 def timed_epoch(model, x, y, order, batch_size):
@@ -272,8 +331,13 @@ def noise_warning(others_share, results):
 
 
 def setting_names(backends):
-    """'numpy', then 'keras/<backend>' and 'keras_fast/<backend>' per backend."""
-    return ["numpy"] + [f"{kind}/{backend}" for backend in backends for kind in ("keras", "keras_fast")]
+    """'numpy', 'numpy_1thread', then 'keras/<backend>' and 'keras_fast/<backend>' per backend."""
+    return list(NUMPY_THREADS) + [f"{kind}/{backend}" for backend in backends for kind in ("keras", "keras_fast")]
+
+
+def _threaded_epoch(model, x, y, order, batch_size, threads):
+    with blas_threads(threads):
+        return timed_epoch(model, x, y, order, batch_size)
 
 
 def settings_text(settings):
@@ -285,10 +349,12 @@ def run_bench(x, y, backends=("tensorflow",), batch_sizes=(32, 128, 1024), epoch
               learning_rate=0.01, seed=0, log=print):
     """Time the NumPy twin and Keras on each backend at each batch size; a dict ready for bench.json.
 
-    Settings: "numpy" is the NumPy twin's fit; "keras/B" is Keras's model.fit on backend B
-    as users run it (compile's defaults); "keras_fast/B" is the fastest CPU setting found for
-    it here (KERAS_FAST). The first epoch is reported apart (Keras traces and compiles
-    there); seconds_per_epoch is the median of the rest.
+    Settings: "numpy" is the NumPy twin's fit; "numpy_1thread" the same with NumPy's BLAS on one
+    thread; "keras/B" is Keras's model.fit on backend B as users run it (compile's defaults);
+    "keras_fast/B" is the fastest CPU setting found for it here (KERAS_FAST). The first epoch
+    is reported apart (Keras traces and compiles there); seconds_per_epoch is the median of the
+    rest. The NumPy twin's best setting at each batch size ("numpy_best") is the one the floor,
+    its matmuls and the Keras settings are compared with, and whose epoch is broken down.
     """
     import numpy_impl
     sizes = [x.shape[1], *hidden, y.shape[1]]
@@ -315,11 +381,13 @@ def run_bench(x, y, backends=("tensorflow",), batch_sizes=(32, 128, 1024), epoch
         results = []
         rng = np.random.default_rng(seed)
         for batch_size in batch_sizes:
-            numpy_model = numpy_impl.build_model(**options)
+            numpy_models = {name: numpy_impl.build_model(**options) for name in NUMPY_THREADS}
             for worker in workers.values():
                 worker.ask("build", options)
-            timers = {"numpy": lambda order: timed_epoch(numpy_model, x, y, order, batch_size)}
-            for name in setting_names(workers)[1:]:                     # "keras/jax": that worker's "keras"
+            timers = {name: lambda order, name=name: _threaded_epoch(numpy_models[name], x, y, order, batch_size,
+                                                                     NUMPY_THREADS[name])
+                      for name in NUMPY_THREADS}
+            for name in setting_names(workers)[len(NUMPY_THREADS):]:    # "keras/jax": that worker's "keras"
                 kind, backend = name.split("/")
                 timers[name] = lambda order, worker=workers[backend], kind=kind: worker.ask("fit", kind, order,
                                                                                            batch_size)
@@ -329,16 +397,23 @@ def run_bench(x, y, backends=("tensorflow",), batch_sizes=(32, 128, 1024), epoch
                 for name, timer in timers.items():
                     seconds[name].append(timer(order))
             row = {"batch_size": batch_size, **{name: _summary(seconds[name], len(x)) for name in timers}}
-            numpy_seconds = row["numpy"]["seconds_per_epoch"]
+            faster = row["numpy_best"] = min(NUMPY_THREADS, key=lambda name: row[name]["seconds_per_epoch"])
+            numpy_seconds = row[faster]["seconds_per_epoch"]
             row["numpy_matmul_seconds"] = matmul_epoch_seconds(x, sizes, batch_size)
             row["numpy_over_matmul"] = numpy_seconds / row["numpy_matmul_seconds"]
             row["numpy_over_floor"] = numpy_seconds / floor
             row["keras_over_numpy"] = {name: row[name]["seconds_per_epoch"] / numpy_seconds
-                                       for name in timers if name != "numpy"}
-            log(f"  batch {batch_size:>5}: NumPy {numpy_seconds:.3f} s ({row['numpy_over_floor']:.2f}x floor, "
-                f"{row['numpy_over_matmul']:.2f}x its matmuls alone {row['numpy_matmul_seconds']:.3f} s); "
+                                       for name in timers if name not in NUMPY_THREADS}
+            # two more epochs, the faster one kept: a single epoch may meet a slow spell of the machine
+            row["numpy_breakdown"] = min((epoch_breakdown(numpy_models[faster], x, y, rng.permutation(len(x)),
+                                                          batch_size, NUMPY_THREADS[faster]) for _ in range(2)),
+                                         key=lambda parts: parts["total"])
+            log(f"  batch {batch_size:>5}: NumPy {row['numpy']['seconds_per_epoch']:.3f} s, with one BLAS thread "
+                f"{row['numpy_1thread']['seconds_per_epoch']:.3f} s; the faster ({numpy_seconds:.3f} s) is "
+                f"{row['numpy_over_floor']:.2f}x the floor and {row['numpy_over_matmul']:.2f}x its matmuls alone "
+                f"({row['numpy_matmul_seconds']:.3f} s); "
                 + "; ".join(f"{name} {row[name]['seconds_per_epoch']:.3f} s ({row['keras_over_numpy'][name]:.1f}x)"
-                            for name in timers if name != "numpy"))
+                            for name in row["keras_over_numpy"]))
             results.append(row)
         others = meter.others_share()
     finally:

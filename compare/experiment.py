@@ -7,6 +7,7 @@ import numpy as np
 
 import numpy_impl
 
+from . import inside
 from .data import preprocess
 from .twins import keras_twin, numpy_twin
 
@@ -44,6 +45,7 @@ class Config:
     schedule: str = None                  # a Keras schedule stepped every update: cosine, exponential, piecewise
     validation_split: float = 0.0         # the last share of the training digits held out, as Keras cuts it
     early_stopping: int = None            # patience: stop a twin when val_loss has not improved for this many epochs
+    inside_every: int = None              # probe each layer every N steps (None: about 10 an epoch; 0: never)
 
     def schedule_spec(self, total_steps):
         """The run's step schedule for build_model(schedule=...), its defaults over the run's steps:
@@ -164,7 +166,20 @@ def split_validation(x, y, fraction):
     return (x[:split_at], y[:split_at]), (x[split_at:], y[split_at:])
 
 
-def run_lockstep(config, train, test, log=print, verbose=1, twins=None):
+def inside_recorders(config, built, x, y, steps_per_epoch):
+    """{twin: inside.Recorder} for the twins that can show their inside (a `layer_outputs`, as
+    numpy_impl and keras_impl have), the NumPy twin's structure naming the ReLU layers; {} if
+    --inside-every is 0 or no NumPy twin is in the run."""
+    if config.inside_every == 0 or "numpy" not in built:
+        return {}
+    every = config.inside_every or inside.default_every(steps_per_epoch)
+    relu = inside.relu_layers(built["numpy"][1])
+    probe = (x[:inside.PROBE_SIZE], y[:inside.PROBE_SIZE])
+    return {name: inside.Recorder(twin, *probe, relu, every) for name, (twin, _) in built.items()
+            if hasattr(twin.module, "layer_outputs")}
+
+
+def run_lockstep(config, train, test, log=print, verbose=1, twins=None, inside_stats=None):
     """Train the twins epoch by epoch in lockstep; returns per-twin records and agreement.
 
     Each epoch draws one permutation from the run's seed and feeds it to every
@@ -174,6 +189,8 @@ def run_lockstep(config, train, test, log=print, verbose=1, twins=None):
     evaluated on the held-out digits every epoch; with early stopping each
     twin's own val_loss decides when it would stop, and the run stops at the
     first epoch where one would (records say which, and when).
+
+    `inside_stats`: a dict to fill with the run's per-layer statistics (compare.inside), if given.
     """
     x, y = train
     validation = None
@@ -188,6 +205,11 @@ def run_lockstep(config, train, test, log=print, verbose=1, twins=None):
     records = {name: {"epoch_seconds": [], "history": {key: [] for key in keys}} for name in built}
     patience = {name: Patience(config.early_stopping) for name in built} if config.early_stopping is not None else {}
     weight_differences = []
+    recorders = inside_recorders(config, built, x, y, math.ceil(len(x) / config.batch_size)) \
+        if inside_stats is not None else {}
+    for name, recorder in recorders.items():
+        recorder.probe(built[name][1], keep="initial")
+    hooks = {name: [inside.hook(built[name][0], recorder)] for name, recorder in recorders.items()}
     for epoch in range(config.epochs):
         order = rng.permutation(len(x))
         x_epoch, y_epoch = x[order], y[order]
@@ -200,7 +222,7 @@ def run_lockstep(config, train, test, log=print, verbose=1, twins=None):
                 model.optimizer.learning_rate = learning_rate   # the epoch's rate, the same for every twin
             start = time.perf_counter()
             loss, accuracy = twin.fit_epoch(model, x_epoch, y_epoch, config.batch_size, epoch,
-                                            learning_rate, verbose)
+                                            learning_rate, verbose, callbacks=hooks.get(name, ()))
             seconds = time.perf_counter() - start
             record = records[name]
             record["epoch_seconds"].append(seconds)
@@ -219,6 +241,11 @@ def run_lockstep(config, train, test, log=print, verbose=1, twins=None):
             log(f"Early stopping after epoch {epoch + 1}: val_loss has not improved for {config.early_stopping} "
                 f"epoch(s) ({' and '.join(f'the {name} twin' for name in stopping)})")
             break
+    if recorders:
+        for name, recorder in recorders.items():
+            recorder.probe(built[name][1], keep="final")
+        inside_stats.update(inside.summary(recorders, {name: built[name][1] for name in recorders},
+                                           built["numpy"][1]))
     for name, (twin, model) in built.items():
         records[name].update(_summarise(records[name], len(x)))
         records[name]["probabilities"] = twin.predict(model, x_test)

@@ -1,4 +1,6 @@
 """The run's figures (matplotlib, headless). Each function writes one PNG and returns its path."""
+import math
+
 import matplotlib
 import matplotlib.ticker
 
@@ -194,11 +196,13 @@ def gradient_errors(gradcheck, path):
 
 
 def speed_sweep(bench, path):
-    """Samples per second against batch size for each twin, with the machine's floor."""
+    """Left: samples per second against batch size for each twin, with the machine's floor and
+    NumPy's matmuls alone. Right: where the NumPy twin's epoch goes at each batch size."""
     rows = bench["results"]
     batch_sizes = [row["batch_size"] for row in rows]
-    fig, ax = plt.subplots(figsize=(8, 5.2))
-    series = [("numpy", "NumPy twin (fit)", COLOURS["numpy"], "-", "o")]
+    fig, (ax, parts_ax) = plt.subplots(1, 2, figsize=(13, 5.6), gridspec_kw={"width_ratios": [1.6, 1]})
+    series = [("numpy", "NumPy twin (fit)", COLOURS["numpy"], "-", "o"),
+              ("numpy_1thread", "NumPy twin, NumPy's BLAS on 1 thread", COLOURS["numpy"], "--", "o")]
     for backend in bench["backends"]:
         engine, (colour, marker) = engine_name(backend), BACKEND_STYLE[backend]
         fast = settings_text(bench["keras_fast_settings"][backend])
@@ -223,5 +227,118 @@ def speed_sweep(bench, path):
            xlabel="batch size", ylabel="training samples per second")
     ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v / 1000:.0f}k"))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
+    _epoch_parts(parts_ax, rows)
     return _save(fig, path)
+
+
+PART_STYLE = {"matmul": ("matmuls", "tab:blue"), "elementwise": ("elementwise and loss", "tab:cyan"),
+              "optimizer": ("optimizer (SGD)", "tab:green"), "python": ("fit's Python loop", "tab:grey")}
+
+
+def _epoch_parts(ax, rows):
+    """Stacked bars, one per batch size: the share of the NumPy twin's epoch in each part."""
+    positions = np.arange(len(rows))
+    bottom = np.zeros(len(rows))
+    for key, (name, colour) in PART_STYLE.items():
+        shares = np.array([100 * row["numpy_breakdown"][key] / row["numpy_breakdown"]["total"] for row in rows])
+        ax.bar(positions, shares, 0.6, bottom=bottom, color=colour, label=name)
+        for position, share, base in zip(positions, shares, bottom):
+            if share >= 4:
+                ax.text(position, base + share / 2, f"{share:.0f}%", ha="center", va="center", fontsize=8)
+        bottom += shares
+    for position, row in zip(positions, rows):
+        ax.text(position, 101, f"{row['numpy_breakdown']['total']:.2f} s", ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(positions, [str(row["batch_size"]) for row in rows])
+    ax.set(title="Where the NumPy twin's epoch goes", xlabel="batch size", ylabel="share of one epoch (%)",
+           ylim=(0, 112))
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
+
+
+def inside_network(inside, path, legend=LABELS):
+    """Inside the network, both twins overlaid (NumPy solid, Keras dashed; one colour per layer):
+    activation and gradient histograms at initialisation and after training, the dead ReLU share
+    and the update-to-weight ratio over training, gradient norms, and the initial loss against ln(10)."""
+    twins = list(inside["twins"])
+    styles = {name: style for name, style in zip(twins, ("-", "--", ":"))}
+    layer_colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig, axes = plt.subplots(2, 4, figsize=(17, 8.2))
+    histogram_panels = [("activations", "initial", axes[0, 0]), ("activations", "final", axes[0, 1]),
+                        ("gradients", "initial", axes[1, 0]), ("gradients", "final", axes[1, 1])]
+    names = {"activations": inside["layers"], "gradients": inside["kernels"]}
+    for kind, moment, ax in histogram_panels:
+        for index, entry in enumerate(inside["histograms"].get(moment, {}).get(kind, [])):
+            edges = np.asarray(entry["edges"])
+            for name in twins:
+                ax.stairs(np.maximum(entry[name], 0.5), edges, color=layer_colours[index % 10], ls=styles[name],
+                          lw=1.6 if name == twins[0] else 1.1,
+                          label=f"{names[kind][index]}, {legend.get(name, name)}")
+        ax.set_yscale("log")
+        what = "ReLU outputs" if kind == "activations" else "dL/dW entries"
+        ax.set(title=f"{kind.capitalize()} {'at initialisation' if moment == 'initial' else 'after training'}",
+               xlabel=what, ylabel="count (log scale)")
+        ax.legend(fontsize=6.5)
+    steps_panels = [("dead_share", "steps", axes[0, 2], "Dead ReLU units (zero for every probe digit)",
+                     "share of the layer's units", inside["layers"]),
+                    ("update_ratio", "update_steps", axes[1, 2], "Update-to-weight ratio ||dW|| / ||W||",
+                     "ratio (log scale)", inside["kernels"]),
+                    ("gradient_norm", "steps", axes[1, 3], "Gradient norm ||dL/dW|| on the probe batch",
+                     "norm (log scale)", inside["kernels"])]
+    for key, step_key, ax, title, ylabel, layer_names in steps_panels:
+        for name in twins:
+            record = inside["twins"][name]
+            values = np.asarray(record[key], dtype=float)
+            if values.size == 0:
+                continue
+            for index in range(values.shape[1]):
+                ax.plot(record[step_key], values[:, index], styles[name], color=layer_colours[index % 10],
+                        lw=1.6 if name == twins[0] else 1.1, label=f"{layer_names[index]}, {legend.get(name, name)}")
+        if key != "dead_share":
+            ax.set_yscale("log")
+        if key == "update_ratio":
+            ax.axhline(1e-3, color="black", ls=":", lw=1, label="1e-3, the rule of thumb")
+        else:
+            ax.set_ylim(bottom=0) if key == "dead_share" else None
+        ax.set(title=title, xlabel="training step", ylabel=ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6.5)
+    ax = axes[0, 3]
+    losses = [inside["initial_loss"][name] for name in twins]
+    bars = ax.bar([legend.get(name, name) for name in twins], losses,
+                  color=[COLOURS.get(name, "tab:grey") for name in twins], width=0.5)
+    for bar, loss in zip(bars, losses):
+        ax.text(bar.get_x() + bar.get_width() / 2, loss, f"{loss:.4f}", ha="center", va="bottom", fontsize=8)
+    ax.axhline(inside["expected_initial_loss"], color="black", ls=":",
+               label=f"ln(10) = {inside['expected_initial_loss']:.4f}")
+    ax.set(title="Loss at initialisation, probe batch", ylabel="cross-entropy",
+           ylim=(0, max(max(losses), inside["expected_initial_loss"]) * 1.25))
+    ax.legend(fontsize=8, loc="lower right")
+    return _save(fig, path)
+
+
+def first_layer_weights(models, path, legend=LABELS, units=16):
+    """The first kernel's first `units` columns, each as an image of the input (28 x 28 for
+    MNIST), one mosaic per twin, on one shared colour scale (red positive, blue negative)."""
+    kernels = {name: next(w for w in model.get_weights() if np.ndim(w) == 2) for name, model in models.items()}
+    rows = next(iter(kernels.values())).shape[0]
+    side = int(round(math.sqrt(rows)))
+    if side * side != rows:
+        return None                                     # inputs that are not square images
+    units = min(units, next(iter(kernels.values())).shape[1])
+    grid = int(math.ceil(math.sqrt(units)))
+    limit = max(float(np.abs(kernel[:, :units]).max()) for kernel in kernels.values())
+    ratios = ([1] * grid + [0.35]) * (len(kernels) - 1) + [1] * grid          # a narrow gap between twins
+    fig, axes = plt.subplots(grid, len(ratios), figsize=(3.6 * len(kernels) + 1.2, 4.1),
+                             gridspec_kw={"width_ratios": ratios, "wspace": 0.08, "hspace": 0.08})
+    for ax in axes.flat:
+        ax.set_axis_off()
+    for column, (name, kernel) in enumerate(kernels.items()):
+        block = axes[:, column * (grid + 1):column * (grid + 1) + grid]
+        for unit, ax in enumerate(block.flat):
+            if unit < units:
+                image = ax.imshow(kernel[:, unit].reshape(side, side), cmap="RdBu_r", vmin=-limit, vmax=limit)
+        block[0, 0].set_title(f"{legend.get(name, name)}: first layer, units 0-{units - 1}", fontsize=9, loc="left")
+    fig.colorbar(image, ax=axes, shrink=0.7, label="weight")
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+    return path

@@ -222,7 +222,49 @@ def _code_pairs(config=None):
     return pairs
 
 
-def write_report(path, metrics, figures):
+def _figures_html(figures):
+    return "".join(
+        f'<figure><img alt="{html.escape(title)}" src="data:image/png;base64,'
+        f'{base64.b64encode(Path(file).read_bytes()).decode()}"><figcaption>{html.escape(title)}</figcaption></figure>'
+        for title, file in figures)
+
+
+def inside_section(inside, figures):
+    """The report's "Inside the network": what was probed, the initial loss, how far apart the
+    twins' statistics are, and the figures."""
+    if not inside:
+        return ""
+    twins = list(inside["initial_loss"])
+    losses = ", ".join(f"{html.escape(name)} twin {loss:.4f}" for name, loss in inside["initial_loss"].items())
+    rows = ""
+    for name, differences in inside.get("at_equal_weights", {}).items():
+        during = inside.get("during_run", {})
+        for key, value in differences.items():
+            later = during.get(key)
+            rows += (f"<tr><th>{html.escape(key.replace('_', ' '))}</th><td>{value:.1e}</td>"
+                     f"<td>{'' if later is None else f'{later:.1e}'}</td></tr>")
+    table = (f"<table id='inside'><tr><th>largest difference, {html.escape(twins[0])} vs "
+             f"{html.escape(', '.join(twins[1:]))}</th><th>at equal weights (after training)</th>"
+             f"<th>over every probe of the run</th></tr>{rows}</table>") if rows else ""
+    cost = ""
+    if inside.get("probe_share"):
+        cost = (" The probes ran inside the timed epochs and took " + ", ".join(
+            f"{100 * share:.1f}% ({html.escape(name)} twin)" for name, share in inside["probe_share"].items())
+            + " of the training time (--inside-every 0 turns them off).")
+    return f"""<h2>Inside the network</h2>
+<p>Every {inside['every']} steps, each twin was probed on the same {inside['probe_size']} training digits with
+its own code (the NumPy twin's forward and backward passes; the Keras twin's layers and its engine's
+autodiff): each hidden layer's activations (mean, standard deviation, and the share of dead ReLU units, zero
+for every probe digit), each kernel's gradient norm, and after the next step the update-to-weight ratio
+||&Delta;W|| / ||W||, which sits near 10<sup>-3</sup> when the learning rate suits the network. The loss at
+initialisation was {losses}, against ln(10) = {inside['expected_initial_loss']:.4f} for a uniform first
+guess over ten classes.{cost}</p>
+{table}
+{_figures_html(figures)}
+"""
+
+
+def write_report(path, metrics, figures, inside_figures=()):
     """A self-contained HTML page: tables, plain-words explanation, figures inline, code side by side."""
     rows, _ = summary_rows(metrics)
     data, config = metrics["data"], metrics["config"]
@@ -230,10 +272,7 @@ def write_report(path, metrics, figures):
                     for label, a, b in rows)
     config_rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
                           for k, v in config.items())
-    images = "".join(
-        f'<figure><img alt="{html.escape(title)}" src="data:image/png;base64,'
-        f'{base64.b64encode(Path(file).read_bytes()).decode()}"><figcaption>{html.escape(title)}</figcaption></figure>'
-        for title, file in figures)
+    images = _figures_html(figures)
     code = "".join(
         f"<h3>{html.escape(title)}</h3><div class='pair'><div><h4>NumPy twin</h4><pre>{html.escape(np_code)}</pre></div>"
         f"<div><h4>Keras twin</h4><pre>{html.escape(keras_code)}</pre></div></div>"
@@ -286,7 +325,7 @@ and batch.{drift_note}</p>
 <table id="config">{config_rows}</table>
 <h2>Figures</h2>
 {images}
-<h2>The two twins side by side</h2>
+{inside_section(metrics.get("inside"), inside_figures)}<h2>The two twins side by side</h2>
 {code}
 </body></html>
 """
@@ -294,28 +333,44 @@ and batch.{drift_note}</p>
 
 
 def bench_table(bench):
-    """Markdown table of a speed sweep, seconds per epoch (it reads well in a terminal too):
-    the NumPy twin, then per backend Keras fit with its defaults and with the fastest setting
-    found, each with how many times the NumPy twin's time it takes."""
+    """Markdown tables of a speed sweep, seconds per epoch (they read well in a terminal too):
+    the NumPy twin with NumPy's BLAS as it comes and on one thread, then per backend Keras fit
+    with its defaults and with the fastest setting found, each with how many times the NumPy
+    twin's faster time it takes; then where the NumPy twin's epoch goes."""
+    from .bench import NUMPY_THREADS, describe_environment
     floor = bench["floor_seconds_per_epoch"]
-    names = [name for name in bench["settings"] if name != "numpy"]
+    names = [name for name in bench["settings"] if name not in NUMPY_THREADS]
     heads = [f"{'Keras fit' if name.startswith('keras/') else 'fastest'} {label(name.split('/')[1])}"
              for name in names]
-    from .bench import describe_environment
     lines = [f"Floor: {floor:.3f} s per epoch (a step's matmul work at {bench['matmul_flops_per_second'] / 1e9:.0f} "
              f"GFLOP/s, the best large-matmul rate measured; {bench['machine']['cores']} cores, "
              f"{bench['machine']['cpu']})", describe_environment(bench["environment"]), "",
-             "| batch | NumPy s/epoch | x floor | NumPy matmuls alone | x matmuls | " + " | ".join(heads) + " |",
-             "| ---: | ---: | ---: | ---: | ---: |" + " ---: |" * len(names)]
+             "| batch | NumPy s/epoch | NumPy, 1 BLAS thread | x floor | NumPy matmuls alone | x matmuls | "
+             + " | ".join(heads) + " |",
+             "| ---: | ---: | ---: | ---: | ---: | ---: |" + " ---: |" * len(names)]
     for row in bench["results"]:
+        numpy_cells = [f"**{row[name]['seconds_per_epoch']:.3f}**" if name == row["numpy_best"]
+                       else f"{row[name]['seconds_per_epoch']:.3f}" for name in NUMPY_THREADS]
         cells = [f"{row[name]['seconds_per_epoch']:.3f} ({row['keras_over_numpy'][name]:.1f}x)" for name in names]
-        lines.append(f"| {row['batch_size']} | {row['numpy']['seconds_per_epoch']:.3f} | "
-                     f"{row['numpy_over_floor']:.2f}x | {row['numpy_matmul_seconds']:.3f} | "
-                     f"{row['numpy_over_matmul']:.2f}x | " + " | ".join(cells) + " |")
+        lines.append(f"| {row['batch_size']} | " + " | ".join(numpy_cells) + f" | {row['numpy_over_floor']:.2f}x | "
+                     f"{row['numpy_matmul_seconds']:.3f} | {row['numpy_over_matmul']:.2f}x | "
+                     + " | ".join(cells) + " |")
     lines.append("")
     if bench.get("noise_warning"):
         lines += [bench["noise_warning"], ""]
-    lines.append("Keras cells: seconds per epoch (times the NumPy twin's). Fastest setting per backend: "
+    lines.append("NumPy: the faster of its two settings in bold; the x columns and the Keras cells' ratios are "
+                 "to it. Keras cells: seconds per epoch (times the NumPy twin's). Fastest setting per backend: "
                  + "; ".join(f"{label(backend)} {settings_text(settings)}"
                              for backend, settings in bench["keras_fast_settings"].items()))
+    lines += ["", "Where the NumPy twin's epoch goes (its faster setting, the faster of two more epochs, seconds):", "",
+              "| batch | matmul | elementwise and loss | optimizer | fit's Python | total |",
+              "| ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for row in bench["results"]:
+        parts = row["numpy_breakdown"]
+        shares = [f"{parts[key]:.3f} ({100 * parts[key] / parts['total']:.0f}%)" for key in BREAKDOWN]
+        lines.append(f"| {row['batch_size']} | " + " | ".join(shares) + f" | {parts['total']:.3f} |")
     return "\n".join(lines)
+
+
+# The parts of an epoch of the NumPy twin (bench.epoch_breakdown), in order.
+BREAKDOWN = ("matmul", "elementwise", "optimizer", "python")

@@ -53,15 +53,18 @@ class Twin:
     def loss_and_gradients(self, model, x, y):
         return self.module.loss_and_gradients(model, x, y)
 
-    def fit_epoch(self, model, x, y, batch_size, epoch, learning_rate, verbose=0):
+    def fit_epoch(self, model, x, y, batch_size, epoch, learning_rate, verbose=0, callbacks=()):
         """One epoch of `model.fit` on already-shuffled data; returns (loss, accuracy).
+        `callbacks`: more callbacks for this fit (the twin's own kind), e.g. inside.hook's.
 
         A loss that is not finite (raised mid-epoch as a FloatingPointError, the way
         numpy_impl's TrainingDiverged does, or only seen in the History) becomes `Diverged`.
         """
+        options = self.fit_options(epoch, learning_rate)
+        if callbacks:
+            options["callbacks"] = options.get("callbacks", []) + list(callbacks)
         try:
-            history = model.fit(x, y, batch_size=batch_size, epochs=1, shuffle=False, verbose=verbose,
-                                **self.fit_options(epoch, learning_rate))
+            history = model.fit(x, y, batch_size=batch_size, epochs=1, shuffle=False, verbose=verbose, **options)
         except FloatingPointError as error:
             raise Diverged(self.name, epoch + 1, getattr(error, "batch", None), learning_rate) from None
         loss, accuracy = history.history["loss"][0], history.history["accuracy"][0]

@@ -25,6 +25,6 @@ if keras.backend.backend() != "tensorflow":
         _dtypes.BIT64_TO_BIT32_DTYPE["float64"] = "float64"
 
 from .autodiff import loss_and_gradients  # noqa: E402
-from .model import build_model  # noqa: E402
+from .model import build_model, layer_outputs  # noqa: E402
 
-__all__ = ["build_model", "loss_and_gradients"]
+__all__ = ["build_model", "layer_outputs", "loss_and_gradients"]

@@ -186,3 +186,15 @@ def _dropout_rates(dropout, hidden_layers):
                          f"layer's), got {len(rates)}")
     return rates
 
+
+
+def layer_outputs(model, x):
+    """[(layer name, its outputs)] for each layer in turn, in evaluation mode (dropout off),
+    each computed by the Keras layer itself: x (B, features...) -> one (B, units) array per layer."""
+    with _floatx(model.twin_dtype):
+        h = keras.ops.convert_to_tensor(x, dtype=model.twin_dtype)
+        outputs = []
+        for layer in model.layers:
+            h = layer(h, training=False)
+            outputs.append((layer.name, keras.ops.convert_to_numpy(h)))
+    return outputs

@@ -11,7 +11,7 @@ from . import activations, callbacks, initializers, layers, losses, metrics, mod
 from .callbacks import EarlyStopping, History, TrainingDiverged
 from .layers import Activation, BatchNormalization, Dense, Dropout, Flatten, Input, LayerNormalization, Softmax
 from .losses import CategoricalCrossentropy, SparseCategoricalCrossentropy
-from .model import Sequential, build_model, loss_and_gradients
+from .model import Sequential, build_model, layer_outputs, loss_and_gradients
 from .models import Model
 from .optimizers import SGD, Adam, RMSprop
 from .regularizers import L1, L1L2, L2
@@ -20,7 +20,7 @@ from .utils import NotSupported, one_hot
 __all__ = ["Activation", "Adam", "BatchNormalization", "CategoricalCrossentropy", "Dense", "Dropout", "EarlyStopping", "Flatten", "History", "Input",
            "L1", "L1L2", "L2", "LayerNormalization", "Model", "NotSupported", "RMSprop", "SGD", "Sequential", "Softmax",
            "SparseCategoricalCrossentropy", "TrainingDiverged", "activations", "build_model", "callbacks",
-           "initializers", "layers", "loss_and_gradients", "losses", "metrics", "models", "one_hot", "optimizers",
+           "initializers", "layer_outputs", "layers", "loss_and_gradients", "losses", "metrics", "models", "one_hot", "optimizers",
            "regularizers", "utils"]
 
 

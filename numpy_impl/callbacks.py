@@ -1,8 +1,9 @@
 """What `fit` reports back, and what may stop it, as Keras's callbacks: History, EarlyStopping.
 
 fit calls each callback in turn: set_model(model), on_train_begin(), then
-on_epoch_end(epoch, logs) after every epoch (logs: {"loss": ..., "val_loss": ...}),
-and on_train_end(). A callback stops training by setting model.stop_training.
+on_train_batch_end(batch, logs) after every step (batch: its index in the epoch; logs: the
+epoch's running {"loss": ..., "accuracy": ...} so far), on_epoch_end(epoch, logs) after every
+epoch (logs: {"loss": ..., "val_loss": ...}), and on_train_end(). A callback stops training by setting model.stop_training.
 """
 import numpy as np
 
@@ -37,6 +38,9 @@ class Callback:
         self.model = model
 
     def on_train_begin(self, logs=None):
+        pass
+
+    def on_train_batch_end(self, batch, logs=None):
         pass
 
     def on_epoch_end(self, epoch, logs=None):

@@ -151,7 +151,7 @@ class Dense(Layer):
         """
         np.matmul(self.inputs.T, grad_z, out=self.grad_kernel)   # (in, B) @ (B, out)
         if self.use_bias:
-            np.sum(grad_z, axis=0, out=self.grad_bias)           # (out,)
+            np.add.reduce(grad_z, axis=0, out=self.grad_bias)    # (out,), a sum over the batch (np.sum minus its wrapper)
         if self.kernel_regularizer:
             self.grad_kernel += self.kernel_regularizer.gradient(self.kernel)   # + d penalty / dkernel
         if not need_grad_inputs:

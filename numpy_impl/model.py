@@ -271,7 +271,11 @@ class Sequential:
                         correct += int(np.count_nonzero(probabilities.argmax(axis=1) == labels[batch]))
                     if bar and step + 1 < steps:
                         bar.update(step + 1, self._logs(total_loss / stop, correct / stop))
-            logs = self._logs(total_loss / n, correct / n)
+                    for callback in callbacks:
+                        callback.on_train_batch_end(step, self._logs(total_loss / stop, correct / stop))
+                    if self.stop_training:
+                        break
+            logs = self._logs(total_loss / stop, correct / stop)     # stop: the samples trained on (n unless stopped)
             if validation_data is not None:
                 logs.update({f"val_{key}": value for key, value in self._evaluate(*validation_data).items()})
             if bar:
@@ -501,3 +505,15 @@ def loss_and_gradients(model, x, y):
     x, y = model._check_data(x, y)
     loss, _ = model.compute_gradients(x, y)
     return loss, [g.copy() for g in model.gradients]
+
+
+def layer_outputs(model, x):
+    """[(layer name, its outputs)] for each layer in turn, in evaluation mode (dropout off):
+    the network's inside, layer by layer. x (B, features...) -> one (B, units) array per layer
+    (the last: softmax probabilities, or logits if it is linear)."""
+    x = model._check_x(x)
+    outputs = []
+    for layer in model.layers:
+        x = layer.forward(x, training=False)
+        outputs.append((layer.name, np.array(x)))     # a copy: the layers reuse their buffers next step
+    return outputs

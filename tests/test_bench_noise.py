@@ -55,3 +55,37 @@ def test_the_floor_leaves_out_the_first_layers_input_gradient():
     sizes = [784, 128, 128, 10]
     old = 6 * sum(a * b for a, b in zip(sizes, sizes[1:]))
     assert 1 - bench.epoch_flops(1, sizes) / old == pytest.approx(784 * 128 * 2 / old)
+
+
+def test_one_blas_thread_is_one_thread_and_then_as_before():
+    from threadpoolctl import threadpool_info
+
+    def numpy_threads():
+        return [pool["num_threads"] for pool in threadpool_info() if "numpy" in (pool.get("filepath") or "")]
+    before = numpy_threads()
+    with bench.blas_threads(1):
+        assert numpy_threads() and set(numpy_threads()) == {1}
+    assert numpy_threads() == before
+    with bench.blas_threads(None):
+        assert numpy_threads() == before
+
+
+def test_the_breakdown_times_every_part_and_leaves_training_as_it_was():
+    import numpy_impl
+    from numpy_impl import layers
+    rng = np.random.default_rng(1)
+    x = rng.random((640, 784), dtype=np.float32)
+    y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 640)]
+    order = rng.permutation(640)
+    timed, plain = numpy_impl.build_model(seed=3), numpy_impl.build_model(seed=3)
+    parts = bench.epoch_breakdown(timed, x, y, order, 32)
+    plain.fit(x[order], y[order], batch_size=32, shuffle=False, verbose=0)
+    # the stopwatches changed nothing the twin computes, and are gone afterwards
+    for mine, theirs in zip(timed.get_weights(), plain.get_weights()):
+        np.testing.assert_array_equal(mine, theirs)
+    assert layers.np is np and "compute_gradients" not in vars(timed) and "apply" not in vars(timed.optimizer)
+    assert set(parts) == {"matmul", "elementwise", "optimizer", "python", "total"}
+    assert min(parts.values()) > 0                       # each part was timed: a stopwatch left out reads 0
+    assert parts["matmul"] + parts["elementwise"] + parts["optimizer"] + parts["python"] == pytest.approx(parts["total"])
+    # the matmuls are the largest part of a step at 784-128-128-10 (about half of it at batch 32 here)
+    assert parts["matmul"] > max(parts["optimizer"], parts["python"])

@@ -750,3 +750,31 @@ if __name__ == "__main__":
     import warnings
     warnings.filterwarnings("ignore")
     print(comparison_table())
+
+
+def test_a_callback_hears_every_step_with_the_running_logs_and_can_stop_the_epoch():
+    import numpy_impl
+    rng = np.random.default_rng(0)
+    x = rng.random((100, 784)).astype(np.float32)
+    y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 100)]
+
+    class Listener(numpy_impl.callbacks.Callback):
+        def __init__(self, stop_after=None):
+            self.heard, self.stop_after = [], stop_after
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.heard.append((batch, dict(logs)))
+            if batch + 1 == self.stop_after:
+                self.model.stop_training = True
+
+    listener = Listener()
+    model = numpy_impl.build_model(seed=0)
+    history = model.fit(x, y, batch_size=32, epochs=2, shuffle=False, verbose=0, callbacks=[listener])
+    assert [batch for batch, _ in listener.heard] == [0, 1, 2, 3, 0, 1, 2, 3]        # 100 = 32 + 32 + 32 + 4
+    # the last step's running logs are the epoch's logs, as in Keras
+    assert listener.heard[3][1] == {"accuracy": history.history["accuracy"][0], "loss": history.history["loss"][0]}
+    stopper = Listener(stop_after=2)
+    model = numpy_impl.build_model(seed=0)
+    history = model.fit(x, y, batch_size=32, epochs=3, shuffle=False, verbose=0, callbacks=[stopper])
+    assert [batch for batch, _ in stopper.heard] == [0, 1] and len(history.history["loss"]) == 1
+    assert history.history["loss"][0] == stopper.heard[1][1]["loss"]                  # the mean over 64 digits

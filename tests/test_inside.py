@@ -1,0 +1,137 @@
+"""Inside the network: each twin's per-layer statistics, from its own code, agree at equal weights;
+the statistics mean what they say; and probing a run changes nothing it trains."""
+import json
+import math
+
+import numpy as np
+import pytest
+
+import keras_impl
+import numpy_impl
+from compare import inside
+from compare.__main__ import main
+from compare.experiment import Config, run_lockstep
+from compare.twins import numpy_twin
+
+
+def digits(n=256, seed=0, dtype="float64"):
+    rng = np.random.default_rng(seed)
+    x = rng.random((n, 784)).astype(dtype)
+    y = np.eye(10, dtype=dtype)[rng.integers(0, 10, n)]
+    return x, y
+
+
+def lockstep(dtype="float64", twins=None, **options):
+    x, y = digits(dtype=dtype)
+    config = Config(epochs=2, batch_size=32, dtype=dtype, inside_every=3, **options)
+    stats = {}
+    models, records, _ = run_lockstep(config, (x, y), (x[:64], y[:64]), log=lambda message: None, verbose=0,
+                                      twins=twins, inside_stats=stats)
+    return models, stats
+
+
+def test_the_twins_statistics_agree_to_rounding_in_float64():
+    _, stats = lockstep("float64")
+    assert set(stats["twins"]) == {"numpy", "keras"}
+    numpy_steps = stats["twins"]["numpy"]["steps"]
+    # a probe before training, every 3 steps of 16 (2 epochs of 8), and one after training
+    assert numpy_steps == [0, 3, 6, 9, 12, 15, 16] and stats["twins"]["keras"]["steps"] == numpy_steps
+    assert stats["twins"]["numpy"]["update_steps"] == [4, 7, 10, 13, 16]
+    assert stats["max_difference"] < 1e-12
+    assert all(value < 1e-12 for value in stats["during_run"].values())
+    assert set(stats["at_equal_weights"]["keras"]) == {"loss", "activation_mean", "activation_std", "dead_share",
+                                                       "gradient_norm", "activations", "gradients"}
+    assert stats["layers"] == ["hidden 1", "hidden 2"]
+    assert stats["kernels"] == ["W1 784x128", "W2 128x128", "W3 128x10"]
+    assert np.shape(stats["twins"]["keras"]["update_ratio"]) == (5, 3)
+    # the histograms share their bins between the twins, and count every value
+    for moment in ("initial", "final"):
+        for entry in stats["histograms"][moment]["activations"]:
+            assert entry["numpy"] == entry["keras"] and sum(entry["numpy"]) == min(inside.PROBE_SIZE, 256) * 128
+
+
+def test_in_float32_they_agree_to_float32_rounding():
+    _, stats = lockstep("float32")
+    assert stats["max_difference"] < 1e-4
+    assert 0 < stats["during_run"]["gradient_norm"] < 1e-3          # not equal bit for bit: two engines
+
+
+def test_probing_a_run_changes_nothing_it_trains():
+    twins = [numpy_twin()]
+    for options in ({}, {"batchnorm": True}):
+        probed, stats = lockstep("float64", twins=twins, **options)
+        x, y = digits()
+        config = Config(epochs=2, batch_size=32, dtype="float64", inside_every=0, **options)
+        plain, _, _ = run_lockstep(config, (x, y), (x[:64], y[:64]), log=lambda message: None, verbose=0, twins=twins)
+        assert stats["twins"]["numpy"]["steps"]
+        for mine, theirs in zip(probed["numpy"].get_weights(), plain["numpy"].get_weights()):
+            np.testing.assert_array_equal(mine, theirs)      # moving statistics too, with batchnorm
+
+
+def test_the_statistics_mean_what_they_say():
+    x, y = digits(64)
+    model = numpy_impl.build_model(seed=1, dtype="float64")
+    kernel, bias = model.layers[0].kernel, model.layers[0].bias
+    kernel[:, 5], bias[5] = -1.0, -1.0                     # unit 5 of the first layer: never positive
+    recorder = inside.Recorder(numpy_twin(), x, y, inside.relu_layers(model), every=1)
+    recorder.probe(model)
+    first_layer = np.maximum(x @ kernel + bias, 0)
+    assert recorder.dead_share[0][0] == pytest.approx(np.mean(np.all(first_layer == 0, axis=0)))
+    assert recorder.dead_share[0][0] >= 1 / 128
+    assert recorder.activation_mean[0][0] == pytest.approx(first_layer.mean())
+    assert recorder.activation_std[0][0] == pytest.approx(first_layer.std())
+    loss, gradients = numpy_impl.loss_and_gradients(model, x, y)
+    assert recorder.loss[0] == pytest.approx(loss)
+    assert recorder.gradient_norm[0][0] == pytest.approx(np.linalg.norm(gradients[0]))
+    # the update ratio of the step after a probe: plain SGD moves W by lr * g of that step's batch
+    model.train_step(x[:32], y[:32])
+    recorder.after_step(model)            # step 1: a probe, and the kernels kept
+    kernels = [model.layers[index].kernel.copy() for index in range(3)]
+    _, step_gradients = numpy_impl.loss_and_gradients(model, x[32:], y[32:])
+    model.train_step(x[32:], y[32:])
+    recorder.after_step(model)            # step 2: the ratio of step 2's update
+    assert recorder.steps == [0, 1, 2] and recorder.update_steps == [2]
+    learning_rate = model.optimizer.learning_rate
+    expected = [learning_rate * np.linalg.norm(g) / np.linalg.norm(w)
+                for w, g in zip(kernels, step_gradients[::2])]
+    np.testing.assert_allclose(recorder.update_ratio[0], expected, rtol=1e-9)
+
+
+def test_initial_loss_is_near_ln_10_at_a_small_initialisation():
+    x, y = digits(512, dtype="float32")
+    model = numpy_impl.build_model(seed=0)
+    recorder = inside.Recorder(numpy_twin(), x, y, inside.relu_layers(model), every=1)
+    recorder.probe(model)
+    assert abs(recorder.loss[0] - math.log(10)) < 0.5
+
+
+def test_keras_layer_outputs_are_keras_own_and_equal_numpys():
+    x, _ = digits(32)
+    numpy_model = numpy_impl.build_model(seed=2, dtype="float64", dropout=0.5)
+    keras_model = keras_impl.build_model(seed=2, dtype="float64", dropout=0.5)
+    keras_model.set_weights(numpy_model.get_weights())
+    mine, theirs = numpy_impl.layer_outputs(numpy_model, x), keras_impl.layer_outputs(keras_model, x)
+    assert [name for name, _ in theirs] == [layer.name for layer in keras_model.layers]
+    for (_, a), (_, b) in zip(mine[:-1], theirs[:-1]):                 # dropout off: evaluation mode
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-13)
+    # the Keras twin's probe runs Keras: a changed Keras weight shows in its outputs alone
+    keras_model.layers[0].kernel.assign(np.zeros((784, 128)))
+    assert not np.any(keras_impl.layer_outputs(keras_model, x)[0][1])
+    assert np.any(numpy_impl.layer_outputs(numpy_model, x)[0][1])
+
+
+def test_the_cli_writes_the_section_the_figures_and_metrics(tmp_path):
+    assert main(["--data", "sample", "--limit", "256", "--epochs", "1", "--out", str(tmp_path)]) == 0
+    (run,) = tmp_path.iterdir()
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["inside"]["max_difference"] < 1e-4 and metrics["inside"]["every"] == 1   # 8 steps: every step
+    assert abs(metrics["inside"]["initial_loss"]["numpy"] - math.log(10)) < 0.5
+    page = (run / "report.html").read_text()
+    assert "<h2>Inside the network</h2>" in page and "id='inside'" in page
+    for figure in ("inside.png", "first_layer.png"):
+        assert (run / figure).read_bytes()[:4] == b"\x89PNG"
+    assert main(["--data", "sample", "--limit", "256", "--epochs", "1", "--inside-every", "0",
+                 "--out", str(tmp_path / "off")]) == 0
+    (off,) = (tmp_path / "off").iterdir()
+    assert json.loads((off / "metrics.json").read_text())["inside"] is None
+    assert not (off / "inside.png").exists() and "Inside the network" not in (off / "report.html").read_text()
