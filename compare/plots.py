@@ -2,6 +2,7 @@
 import math
 
 import matplotlib
+import matplotlib.lines
 import matplotlib.ticker
 
 matplotlib.use("Agg")
@@ -271,13 +272,13 @@ def inside_network(inside, path, legend=LABELS):
             edges = np.asarray(entry["edges"])
             for name in twins:
                 ax.stairs(np.maximum(entry[name], 0.5), edges, color=layer_colours[index % 10], ls=styles[name],
-                          lw=1.6 if name == twins[0] else 1.1,
-                          label=f"{names[kind][index]}, {legend.get(name, name)}")
+                          lw=1.6 if name == twins[0] else 1.1, label=names[kind][index] if name == twins[0] else None)
         ax.set_yscale("log")
+        ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
         what = "ReLU outputs" if kind == "activations" else "dL/dW entries"
         ax.set(title=f"{kind.capitalize()} {'at initialisation' if moment == 'initial' else 'after training'}",
                xlabel=what, ylabel="count (log scale)")
-        ax.legend(fontsize=6.5)
+        _layer_legend(ax)
     steps_panels = [("dead_share", "steps", axes[0, 2], "Dead ReLU units (zero for every probe digit)",
                      "share of the layer's units", inside["layers"]),
                     ("update_ratio", "update_steps", axes[1, 2], "Update-to-weight ratio ||dW|| / ||W||",
@@ -292,7 +293,7 @@ def inside_network(inside, path, legend=LABELS):
                 continue
             for index in range(values.shape[1]):
                 ax.plot(record[step_key], values[:, index], styles[name], color=layer_colours[index % 10],
-                        lw=1.6 if name == twins[0] else 1.1, label=f"{layer_names[index]}, {legend.get(name, name)}")
+                        lw=1.6 if name == twins[0] else 1.1, label=layer_names[index] if name == twins[0] else None)
         if key != "dead_share":
             ax.set_yscale("log")
         if key == "update_ratio":
@@ -301,7 +302,7 @@ def inside_network(inside, path, legend=LABELS):
             ax.set_ylim(bottom=0) if key == "dead_share" else None
         ax.set(title=title, xlabel="training step", ylabel=ylabel)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=6.5)
+        _layer_legend(ax)
     ax = axes[0, 3]
     losses = [inside["initial_loss"][name] for name in twins]
     bars = ax.bar([legend.get(name, name) for name in twins], losses,
@@ -313,7 +314,20 @@ def inside_network(inside, path, legend=LABELS):
     ax.set(title="Loss at initialisation, probe batch", ylabel="cross-entropy",
            ylim=(0, max(max(losses), inside["expected_initial_loss"]) * 1.25))
     ax.legend(fontsize=8, loc="lower right")
-    return _save(fig, path)
+    # which line is which twin, once for every panel: one colour per layer, one line style per twin
+    fig.legend([matplotlib.lines.Line2D([], [], color="black", ls=styles[name]) for name in twins],
+               [f"{legend.get(name, name)} ({'solid' if styles[name] == '-' else 'dashed'})" for name in twins],
+               loc="upper center", ncol=len(twins), fontsize=10, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
+def _layer_legend(ax):
+    """A small legend of the layers (colours), in two columns when there are many."""
+    entries = len(ax.get_legend_handles_labels()[1])
+    ax.legend(fontsize=6.5, ncol=2 if entries > 5 else 1, framealpha=0.6)
 
 
 def first_layer_weights(models, path, legend=LABELS, units=16):
