@@ -172,7 +172,7 @@ def build_parser():
                              "needs --validation-split)")
     parser.add_argument("--inside-every", type=_number(int, 0, True), metavar="N",
                         help="probe every layer of both twins every N training steps, for the report's "
-                             "'Inside the network' (default: about 8 probes an epoch; 0: never)")
+                             "'Inside the network' (default: about 8 probes an epoch, at least 200 steps apart; 0: never)")
     parser.add_argument("--dropout", type=_number(float, 0.0, True, 1.0), nargs="+", metavar="R",
                         help="dropout rate in [0, 1) after each hidden layer; or one rate for the input and one "
                              "per hidden layer (seed preset: 0)")

@@ -45,7 +45,7 @@ class Config:
     schedule: str = None                  # a Keras schedule stepped every update: cosine, exponential, piecewise
     validation_split: float = 0.0         # the last share of the training digits held out, as Keras cuts it
     early_stopping: int = None            # patience: stop a twin when val_loss has not improved for this many epochs
-    inside_every: int = None              # probe each layer every N steps (None: about 8 an epoch; 0: never)
+    inside_every: int = None              # probe each layer every N steps (None: 8 an epoch, >= 200 apart; 0: never)
 
     def schedule_spec(self, total_steps):
         """The run's step schedule for build_model(schedule=...), its defaults over the run's steps:

@@ -97,6 +97,11 @@ def test_the_statistics_mean_what_they_say():
     np.testing.assert_allclose(recorder.update_ratio[0], expected, rtol=1e-9)
 
 
+def test_probes_are_about_8_an_epoch_and_never_closer_than_200_steps():
+    assert inside.default_every(1875) == 234                 # full MNIST at batch 32
+    assert inside.default_every(125) == inside.default_every(1600) == 200
+
+
 def test_initial_loss_is_near_ln_10_at_a_small_initialisation():
     x, y = digits(512, dtype="float32")
     model = numpy_impl.build_model(seed=0)
@@ -124,7 +129,9 @@ def test_the_cli_writes_the_section_the_figures_and_metrics(tmp_path):
     assert main(["--data", "sample", "--limit", "256", "--epochs", "1", "--out", str(tmp_path)]) == 0
     (run,) = tmp_path.iterdir()
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["inside"]["max_difference"] < 1e-4 and metrics["inside"]["every"] == 1   # 8 steps: every step
+    # 8 steps, fewer than the probes' least spacing: probed before the first step and after the last
+    assert metrics["inside"]["max_difference"] < 1e-4 and metrics["inside"]["every"] == inside.MIN_EVERY
+    assert metrics["inside"]["twins"]["numpy"]["steps"] == [0, 8]
     assert abs(metrics["inside"]["initial_loss"]["numpy"] - math.log(10)) < 0.5
     page = (run / "report.html").read_text()
     assert "<h2>Inside the network</h2>" in page and "id='inside'" in page
