@@ -87,6 +87,11 @@ class Recorder:
         if keep:
             self.kept[keep] = {"activations": activations, "gradients": gradients}
 
+    def wants_model(self):
+        """Whether the next step's after_step reads the model (a probe, or the update after one).
+        The hooks ask first: on JAX, reaching the model from a callback syncs the trainer's state."""
+        return self._before is not None or (self.step + 1) % self.every == 0
+
     def after_step(self, model):
         self.step += 1
         if self._before is None and self.step % self.every:
@@ -117,7 +122,10 @@ def hook(twin, recorder):
 
         class KerasHook(keras.callbacks.Callback):
             def on_train_batch_end(self, batch, logs=None):
-                recorder.after_step(self.model)         # (on JAX, .model syncs the weights first)
+                if recorder.wants_model():
+                    recorder.after_step(self.model)     # (on JAX, .model syncs the weights first)
+                else:
+                    recorder.step += 1
         return KerasHook()
 
     from numpy_impl.callbacks import Callback

@@ -11,7 +11,7 @@ import numpy_impl
 from compare import inside
 from compare.__main__ import main
 from compare.experiment import Config, run_lockstep
-from compare.twins import numpy_twin
+from compare.twins import keras_twin, numpy_twin
 
 
 def digits(n=256, seed=0, dtype="float64"):
@@ -95,6 +95,19 @@ def test_the_statistics_mean_what_they_say():
     expected = [learning_rate * np.linalg.norm(g) / np.linalg.norm(w)
                 for w, g in zip(kernels, step_gradients[::2])]
     np.testing.assert_allclose(recorder.update_ratio[0], expected, rtol=1e-9)
+
+
+def test_the_keras_hook_reaches_the_model_only_when_a_probe_needs_it():
+    # on JAX, Callback.model syncs the trainer's state: once a step would slow every step
+    x, y = digits(64)
+    recorder = inside.Recorder(numpy_twin(), x, y, [0, 1], every=4)
+    reached = []
+    hook = inside.hook(keras_twin(), recorder)
+    type(hook).model = property(lambda self: reached.append(recorder.step + 1) or model)
+    model = numpy_impl.build_model(seed=0, dtype="float64")
+    for batch in range(9):
+        hook.on_train_batch_end(batch)
+    assert reached == [4, 5, 8, 9] and recorder.steps == [4, 8] and recorder.update_steps == [5, 9]
 
 
 def test_probes_are_about_8_an_epoch_and_never_closer_than_200_steps():
