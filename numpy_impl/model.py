@@ -271,8 +271,10 @@ class Sequential:
                         correct += int(np.count_nonzero(probabilities.argmax(axis=1) == labels[batch]))
                     if bar and step + 1 < steps:
                         bar.update(step + 1, self._logs(total_loss / stop, correct / stop))
-                    for callback in callbacks:
-                        callback.on_train_batch_end(step, self._logs(total_loss / stop, correct / stop))
+                    if callbacks:                # the running logs, made once for every callback
+                        batch_logs = self._logs(total_loss / stop, correct / stop)
+                        for callback in callbacks:
+                            callback.on_train_batch_end(step, batch_logs)
                     if self.stop_training:
                         break
             logs = self._logs(total_loss / stop, correct / stop)     # stop: the samples trained on (n unless stopped)
