@@ -56,9 +56,7 @@ class Layer:
         if isinstance(inputs, Input):
             raise utils.NotSupported(utils.GAPS["functional"])
         x = np.asarray(inputs)
-        if not np.issubdtype(x.dtype, np.floating):
-            x = x.astype(np.float32)
-        self.build_once(x.shape[1:], utils.generator(), x.dtype)
+        self.build_once(x.shape[1:], utils.generator(), "float32")   # Keras's floatx, whatever x's dtype
         return np.array(self.forward(x.astype(self.dtype, copy=False), training))
 
     def _buffer(self, name, shape):

@@ -1,4 +1,6 @@
 """Wrong input to the NumPy twin: a ValueError that names the problem."""
+import importlib
+
 import numpy as np
 import pytest
 
@@ -150,3 +152,31 @@ def test_integer_labels_out_of_range_or_not_whole(rng, labels, message):
 def test_adam_and_rmsprop_hyperparameters_out_of_range(optimizer, kwargs, message):
     with pytest.raises(ValueError, match=message):
         getattr(numpy_impl, optimizer)(**kwargs)
+
+
+MODULES_WITH_GAPS = ["numpy_impl", "numpy_impl.layers", "numpy_impl.losses", "numpy_impl.metrics",
+                     "numpy_impl.optimizers", "numpy_impl.regularizers", "numpy_impl.initializers",
+                     "numpy_impl.callbacks"]
+
+
+@pytest.mark.parametrize("module_name", MODULES_WITH_GAPS)
+def test_a_private_name_is_plainly_missing(module_name):
+    """`_name` is Python's business (copy, pickle, inspect probe for them): a bare AttributeError, no Keras gap."""
+    module = importlib.import_module(module_name)
+    with pytest.raises(AttributeError) as caught:
+        getattr(module, "_no_such_name")
+    assert type(caught.value) is AttributeError and caught.value.args == ("_no_such_name",)
+
+
+@pytest.mark.parametrize("module_name", MODULES_WITH_GAPS[1:])
+def test_a_gap_offers_only_what_the_module_has(module_name):
+    """The one-line message for a missing Keras class lists what to use instead: each name must be there."""
+    module = importlib.import_module(module_name)
+    with pytest.raises(numpy_impl.NotSupported) as caught:
+        getattr(module, "NoSuchThing")
+    message = str(caught.value)
+    assert message.startswith(f"{module_name} has no NoSuchThing: ")
+    offered = message.split(" from " if module_name.endswith("layers") else " it offers ")[-1].split(", ")
+    assert len(offered) >= 2 and offered == sorted(offered)
+    for name in offered:
+        assert isinstance(getattr(module, name), type), f"{module_name} offers {name}, which it has not"

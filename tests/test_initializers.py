@@ -78,3 +78,26 @@ def test_dense_takes_an_initializer_by_name_or_object():
     assert layer.kernel.std() == pytest.approx(0.5, rel=0.05) and layer.kernel.dtype == np.float32
     with pytest.raises(ValueError, match="unknown initializer 'orthogonal'"):
         numpy_impl.Dense(3, kernel_initializer="orthogonal")
+
+
+@pytest.mark.parametrize("stddev", [0.05, 1.0, 3.0])
+def test_truncated_normal_is_the_normal_cut_at_two_standard_deviations(stddev):
+    """Against the exact distribution, not a sample: CDF (Phi(x / s) - Phi(-2)) / (Phi(2) - Phi(-2)) on [-2s, 2s].
+
+    At stddev 1 and more the first draw and the redraws both matter: a first draw off centre, or redraws
+    from another normal, move the mean and the shape of the 4.6% that were redrawn.
+    """
+    n = 200_000
+    values = np.sort(initializers.truncated_normal((n,), stddev, np.random.default_rng(5)))
+    phi = np.vectorize(lambda x: 0.5 * (1 + math.erf(x / math.sqrt(2))))
+    cdf = (phi(values / stddev) - phi(-2.0)) / (phi(2.0) - phi(-2.0))
+    ks = max(np.max(np.arange(1, n + 1) / n - cdf), np.max(cdf - np.arange(n) / n))
+    assert ks < 1.95 / math.sqrt(n)                                    # the 0.1% critical value, one sample
+    assert abs(values.mean()) < 5 * stddev * initializers.TRUNCATION_RESCALE / math.sqrt(n)
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_draws_come_in_float32_unless_asked(kind):
+    """Keras's floatx: init(fan_in, fan_out, rng) gives a float32 (fan_in, fan_out) kernel."""
+    kernel = getattr(initializers, kind)()(3, 4, np.random.default_rng(0))
+    assert kernel.dtype == np.float32 and kernel.shape == (3, 4)

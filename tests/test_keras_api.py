@@ -260,6 +260,16 @@ SEQUENTIAL_GUIDE = {
         y = layer(x)
         result = (before, [tuple(w.shape) for w in layer.weights], tuple(y.shape), layer.name)
         """,
+    "layers called alone compute in float32, as Keras's floatx": """
+        import keras
+        from keras import layers
+        x = np.arange(12.0).reshape(2, 6)          # float64, as NumPy makes it
+        dense, flatten, dropout = layers.Dense(3), layers.Flatten(), layers.Dropout(0.5, seed=1)
+        kept = np.asarray(dropout(np.ones((4, 6)), training=True))
+        result = (np.asarray(dense(x)).dtype.name, np.asarray(dense(np.ones((2, 6), dtype=int))).dtype.name,
+                  np.asarray(flatten(x.reshape(2, 3, 2))).dtype.name, np.asarray(dropout(x)).dtype.name,
+                  sorted(set(kept.ravel().tolist())), sorted(set(np.asarray(dropout(np.ones((4, 6)))).ravel().tolist())))
+        """,
     "a model's weights, made on its first call": """
         import keras
         from keras import layers
@@ -525,13 +535,14 @@ def test_accuracy_by_name_fits_one_hot_labels_as_keras():
 @pytest.mark.parametrize("kind", ["CategoricalAccuracy", "SparseCategoricalAccuracy"])
 def test_metric_objects_alone_agree_with_keras(kind):
     rng = np.random.default_rng(2)
-    y_pred, labels = rng.random((30, 5)), rng.integers(0, 5, 30)
-    y_true = labels if kind.startswith("Sparse") else np.eye(5)[labels]
+    y_pred, labels = rng.random((40, 5)), rng.integers(0, 5, 40)
+    y_true = labels[:, None] if kind.startswith("Sparse") else np.eye(5)[labels]     # Keras takes (n, 1) labels too
     results = []
     for package in (keras, numpy_impl):
         metric = getattr(package.metrics, kind)()
         metric.update_state(y_true[:20], y_pred[:20])
-        metric.update_state(y_true[20:], y_pred[20:], sample_weight=np.linspace(0, 1, 10))
+        metric.update_state(y_true[20:30], y_pred[20:30], sample_weight=np.linspace(0, 1, 10))
+        metric.update_state(y_true[30:], y_pred[30:], sample_weight=np.linspace(1, 2, 10)[:, None])  # a column
         results.append((metric.name, float(metric.result())))
         metric.reset_state()
         results.append(float(metric.result()))
@@ -545,6 +556,10 @@ LOSS_CASES = {
     "the issue's example": (np.array([[0.0, 1, 0]]), np.array([[0.1, 0.8, 0.1]])),
     "rows not summing to 1": (np.array([[0.0, 1, 0], [1, 0, 0]]), np.array([[0.2, 0.5, 0.1], [0.3, 0.3, 0.9]])),
     "a zero probability (clipped)": (np.array([[0.0, 1, 0], [0, 0, 1]]), np.array([[0.5, 0.0, 0.5], [0.2, 0.3, 0.5]])),
+    "certain and right (clipped at 1 - 1e-7)": (np.array([[0.0, 1, 0], [1, 0, 0]]), np.array([[0.0, 1, 0], [1, 0, 0]])),
+    # each row's own max must shift it: a shift by the batch's max would underflow the small rows
+    "rows at scales 0.1 to 1000": (np.array([[0.0, 1, 0], [1, 0, 0], [0, 0, 1]]),
+                                   np.array([[0.1, 0.3, 0.2], [990.0, 1000, 10], [3, 1, 2]])),
 }
 
 
@@ -562,6 +577,19 @@ def test_loss_objects_equal_keras_in_float64(case, from_logits, kind):
         assert isinstance(mine(*args), float)
         assert abs(mine(*args) - float(theirs(*args))) <= 1e-12
     assert mine.name == theirs.name
+
+
+@pytest.mark.parametrize("kind", ["CategoricalCrossentropy", "SparseCategoricalCrossentropy"])
+@pytest.mark.parametrize("from_logits", [False, True])
+def test_a_float32_loss_computes_in_float32_whatever_it_is_handed(kind, from_logits):
+    """Keras's loss objects cast y_true and y_pred to their dtype first: float64 arrays give the float32 answer."""
+    rng = np.random.default_rng(4)
+    y_pred, labels = rng.random((16, 5)) + 0.01, rng.integers(0, 5, 16)
+    y_true = labels if kind.startswith("Sparse") else np.eye(5)[labels]
+    loss = getattr(numpy_impl.losses, kind)(from_logits=from_logits)            # dtype float32, Keras's floatx
+    in_float32 = loss(y_true.astype(np.float32), y_pred.astype(np.float32))
+    in_float64 = getattr(numpy_impl.losses, kind)(from_logits=from_logits, dtype="float64")(y_true, y_pred)
+    assert loss(y_true, y_pred) == in_float32 != in_float64
 
 
 def test_the_issues_loss_example_is_right_not_silently_wrong():
@@ -683,6 +711,11 @@ def test_model_edges_answer_in_one_line():
         model.get_layer("nope")
     with pytest.raises(ValueError, match="no layer at index 3"):
         model.get_layer(index=3)
+    pair = numpy_impl.Sequential([numpy_impl.Dense(2), numpy_impl.Dense(3)])
+    assert pair.get_layer(index=-2) is pair.layers[0] and pair.get_layer(index=1) is pair.layers[1]
+    for outside in (2, -3):                                          # one past either end, as Python's list
+        with pytest.raises(ValueError, match=f"no layer at index {outside}: the model has 2 layers"):
+            pair.get_layer(index=outside)
     with pytest.raises(ValueError, match="build takes \\(batch, features...\\)"):
         model.build((4,))
     with pytest.raises(ValueError, match="already in the model"):
