@@ -141,3 +141,25 @@ def test_a_central_difference_across_a_relu_kink_is_measured_again_with_a_smalle
     assert naive > 1e-3                                            # the kink fools eps = 1e-4
     assert entry_error(grads[1][0], loss_fn, bias, (0,)) < 1e-6      # eps / 100 does not
     assert entry_error(grads[1][0] * 1.5, loss_fn, bias, (0,)) > 0.1  # a wrong gradient stays wrong
+
+
+def test_dropout_at_rate_zero_is_the_identity_both_ways(rng):
+    """Dropout(0.0) in training keeps every unit: outputs are the inputs, gradients pass unchanged."""
+    layer = numpy_impl.Dropout(0.0)
+    x, upstream = rng.normal(size=(4, 6)), rng.normal(size=(4, 6))
+    layer.build_once((6,), np.random.default_rng(0), x.dtype)
+    np.testing.assert_array_equal(layer.forward(x, training=True), x)
+    np.testing.assert_array_equal(layer.backward(upstream), upstream)
+
+
+def test_a_dropout_seed_fixes_its_masks_and_unseeded_layers_each_get_their_own():
+    """Keras's Dropout(rate, seed): the seed alone fixes the masks, whatever the model's generator.
+    Without one, each layer's generator is drawn from the model's, so no two layers share masks."""
+    def mask(layer, rng):
+        layer.build_once((64,), rng, np.float64)
+        return layer.draw_mask((1, 64)).copy()
+    seeded = [mask(numpy_impl.Dropout(0.5, seed=7), np.random.default_rng(model_seed)) for model_seed in (1, 2)]
+    np.testing.assert_array_equal(seeded[0], seeded[1])
+    shared = np.random.default_rng(3)
+    masks = {mask(numpy_impl.Dropout(0.5), shared).tobytes() for _ in range(300)}
+    assert len(masks) == 300
