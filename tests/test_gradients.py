@@ -163,3 +163,22 @@ def test_a_dropout_seed_fixes_its_masks_and_unseeded_layers_each_get_their_own()
     shared = np.random.default_rng(3)
     masks = {mask(numpy_impl.Dropout(0.5), shared).tobytes() for _ in range(300)}
     assert len(masks) == 300
+
+
+LAYER_KINDS = {"Dense": lambda **kw: numpy_impl.Dense(3, **kw), "Dropout": lambda **kw: numpy_impl.Dropout(0.5, **kw),
+               "Activation": lambda **kw: numpy_impl.layers.Activation("relu", **kw),
+               "BatchNormalization": lambda **kw: numpy_impl.BatchNormalization(**kw),
+               "LayerNormalization": lambda **kw: numpy_impl.LayerNormalization(**kw),
+               "Flatten": lambda **kw: numpy_impl.Flatten(**kw), "Softmax": lambda **kw: numpy_impl.layers.Softmax(**kw)}
+
+
+@pytest.mark.parametrize("kind", LAYER_KINDS)
+def test_every_layer_keeps_its_name_and_input_shape_and_computes_in_its_dtype(kind, rng):
+    """Keras's layer(name=..., input_shape=...) as a model's first layer; a float32 model stays float32,
+    in training (dropout on, batch statistics) as in evaluation."""
+    model = numpy_impl.Sequential([LAYER_KINDS[kind](name="first", input_shape=(4,)), numpy_impl.Dense(2)])
+    assert model.built and model.layers[0].name == "first" and model.layers[0].built_input_shape == (4,)
+    layer = model.layers[0]
+    x = rng.normal(size=(5, 4)).astype(np.float32)
+    for training in (True, False):
+        assert layer.forward(x.copy(), training=training).dtype == np.float32, (kind, training)
