@@ -180,3 +180,11 @@ def test_a_gap_offers_only_what_the_module_has(module_name):
     assert len(offered) >= 2 and offered == sorted(offered)
     for name in offered:
         assert isinstance(getattr(module, name), type), f"{module_name} offers {name}, which it has not"
+
+
+@pytest.mark.parametrize("make, what", [(lambda: numpy_impl.Input(shape=(0,)), "Input shape"),
+                                        (lambda: Dense(3, input_shape=(4, -1)), "input_shape")])
+def test_a_shape_that_is_not_positive_whole_numbers_is_named(make, what):
+    with pytest.raises(ValueError) as caught:
+        make()
+    assert str(caught.value).startswith(f"{what} must be positive whole numbers, e.g. (784,) or (28, 28), got ")

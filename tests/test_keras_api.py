@@ -811,3 +811,32 @@ def test_a_callback_hears_every_step_with_the_running_logs_and_can_stop_the_epoc
     history = model.fit(x, y, batch_size=32, epochs=3, shuffle=False, verbose=0, callbacks=[stopper])
     assert [batch for batch, _ in stopper.heard] == [0, 1] and len(history.history["loss"]) == 1
     assert history.history["loss"][0] == stopper.heard[1][1]["loss"]                  # the mean over 64 digits
+
+
+# ---- learning-rate schedules, called alone as Keras's ---------------------------------------------
+
+SCHEDULES = {
+    "exponential": ("ExponentialDecay", dict(initial_learning_rate=0.1, decay_steps=1, decay_rate=0.5)),
+    "exponential staircase": ("ExponentialDecay", dict(initial_learning_rate=0.1, decay_steps=3, decay_rate=0.5,
+                                                       staircase=True)),
+    "cosine": ("CosineDecay", dict(initial_learning_rate=0.1, decay_steps=1, alpha=0.1)),
+    "cosine, warmup target, no warmup steps": ("CosineDecay", dict(initial_learning_rate=0.1, decay_steps=4,
+                                                                   warmup_target=0.5)),
+    "piecewise": ("PiecewiseConstantDecay", dict(boundaries=[2, 5], values=[0.3, 0.2, 0.1])),
+}
+
+
+@pytest.mark.parametrize("case", SCHEDULES)
+def test_schedule_objects_alone_equal_keras(case):
+    kind, options = SCHEDULES[case]
+    mine, theirs = (getattr(package.optimizers.schedules, kind)(**options) for package in (numpy_impl, keras))
+    assert mine.name == theirs.name
+    for step in range(8):
+        assert mine(step) == pytest.approx(float(theirs(step)), rel=1e-6), step
+
+
+@pytest.mark.parametrize("kind", ["ExponentialDecay", "CosineDecay"])
+def test_a_schedule_needs_at_least_one_decay_step(kind):
+    options = dict(initial_learning_rate=0.1, decay_steps=0) | ({"decay_rate": 0.5} if kind[0] == "E" else {})
+    with pytest.raises(ValueError, match="decay_steps must be > 0, got 0"):
+        getattr(numpy_impl.optimizers.schedules, kind)(**options)
