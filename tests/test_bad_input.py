@@ -188,3 +188,12 @@ def test_a_shape_that_is_not_positive_whole_numbers_is_named(make, what):
     with pytest.raises(ValueError) as caught:
         make()
     assert str(caught.value).startswith(f"{what} must be positive whole numbers, e.g. (784,) or (28, 28), got ")
+
+
+@pytest.mark.parametrize("make, name", [(lambda: numpy_impl.L1(-0.5), "l1"), (lambda: numpy_impl.L2(-0.5), "l2"),
+                                        (lambda: numpy_impl.L1L2(l1=-0.5), "l1"),
+                                        (lambda: numpy_impl.L1L2(l2=-0.5), "l2")])
+def test_a_negative_penalty_names_its_factor(make, name):
+    with pytest.raises(ValueError) as caught:
+        make()
+    assert str(caught.value) == f"{name} must be a non-negative number, got -0.5"

@@ -840,3 +840,10 @@ def test_a_schedule_needs_at_least_one_decay_step(kind):
     options = dict(initial_learning_rate=0.1, decay_steps=0) | ({"decay_rate": 0.5} if kind[0] == "E" else {})
     with pytest.raises(ValueError, match="decay_steps must be > 0, got 0"):
         getattr(numpy_impl.optimizers.schedules, kind)(**options)
+
+
+def test_regularizers_take_keras_defaults():
+    for kind, factors in (("L1", ("l1",)), ("L2", ("l2",)), ("L1L2", ("l1", "l2"))):
+        mine, theirs = getattr(numpy_impl.regularizers, kind)(), getattr(keras.regularizers, kind)()
+        for factor in factors:
+            assert getattr(mine, factor) == pytest.approx(float(getattr(theirs, factor))), (kind, factor)
