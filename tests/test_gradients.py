@@ -182,3 +182,12 @@ def test_every_layer_keeps_its_name_and_input_shape_and_computes_in_its_dtype(ki
     x = rng.normal(size=(5, 4)).astype(np.float32)
     for training in (True, False):
         assert layer.forward(x.copy(), training=training).dtype == np.float32, (kind, training)
+
+
+@pytest.mark.parametrize("l1, l2, kind", [(0.0, 0.0, None), (0.01, 0.0, "L1"), (0.0, 0.01, "L2"), (0.01, 0.02, "L1L2")])
+def test_build_model_picks_the_regularizer_keras_would_be_given(l1, l2, kind):
+    """build_model(l1=, l2=): each Dense's kernel_regularizer is L1, L2 or L1L2, as the Keras twin is built."""
+    model = numpy_impl.build_model(input_dim=4, hidden=(3,), num_classes=2, l1=l1, l2=l2)
+    regularizer = model.layers[0].kernel_regularizer
+    assert (regularizer is None) if kind is None else (type(regularizer).__name__ == kind)
+    assert numpy_impl.regularizers.get() is None
