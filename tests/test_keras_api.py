@@ -269,6 +269,9 @@ SEQUENTIAL_GUIDE = {
         result = (np.asarray(dense(x)).dtype.name, np.asarray(dense(np.ones((2, 6), dtype=int))).dtype.name,
                   np.asarray(flatten(x.reshape(2, 3, 2))).dtype.name, np.asarray(dropout(x)).dtype.name,
                   sorted(set(kept.ravel().tolist())), sorted(set(np.asarray(dropout(np.ones((4, 6)))).ravel().tolist())))
+        model = keras.Sequential([keras.Input(shape=(6,)), layers.Dropout(0.5, seed=2)])
+        result += (sorted(set(np.asarray(model(np.ones((4, 6)), training=True)).ravel().tolist())),
+                   sorted(set(np.asarray(model(np.ones((4, 6)))).ravel().tolist())))
         """,
     "a model's weights, made on its first call": """
         import keras
@@ -590,6 +593,10 @@ def test_a_float32_loss_computes_in_float32_whatever_it_is_handed(kind, from_log
     in_float32 = loss(y_true.astype(np.float32), y_pred.astype(np.float32))
     in_float64 = getattr(numpy_impl.losses, kind)(from_logits=from_logits, dtype="float64")(y_true, y_pred)
     assert loss(y_true, y_pred) == in_float32 != in_float64
+    weights = np.linspace(0.1, 1.7, 16)                                          # float64 weights, cast too
+    assert loss(y_true, y_pred, weights) == loss(y_true, y_pred, weights.astype(np.float32))
+    if kind.startswith("Sparse"):                                                # (n, 1) labels, as Keras squeezes them
+        assert loss(labels[:, None], y_pred) == loss(labels, y_pred)
 
 
 def test_the_issues_loss_example_is_right_not_silently_wrong():
@@ -847,3 +854,58 @@ def test_regularizers_take_keras_defaults():
         mine, theirs = getattr(numpy_impl.regularizers, kind)(), getattr(keras.regularizers, kind)()
         for factor in factors:
             assert getattr(mine, factor) == pytest.approx(float(getattr(theirs, factor))), (kind, factor)
+
+
+# ---- EarlyStopping's decisions, epoch by epoch, against Keras's own callback -------------------------
+
+class WeightHolder:
+    """What EarlyStopping reaches through callback.model: stop_training, metrics and the weights."""
+
+    def __init__(self):
+        self.stop_training, self.metrics, self.weights = False, [], [np.zeros(1)]
+
+    def get_weights(self):
+        return [w.copy() for w in self.weights]
+
+    def set_weights(self, weights):
+        self.weights = [np.array(w) for w in weights]
+
+
+STOPPING_HISTORIES = {"min": [1.0, 0.9, 0.9, 0.95, 0.88, 0.8, 0.85, 0.86, 0.86],
+                      "max": [0.5, 0.6, 0.6, 0.55, 0.62, 0.7, 0.65, 0.64, 0.64]}
+
+
+@pytest.mark.parametrize("mode", ["min", "max", "auto"])
+@pytest.mark.parametrize("min_delta, patience, baseline", [(0.0, 1, None), (0.05, 2, None), (0.0, 2, 0.89)])
+def test_early_stopping_decides_as_keras_does_epoch_by_epoch(mode, min_delta, patience, baseline):
+    """Repeated values, small gains under min_delta and a baseline: each epoch's wait and stop, as Keras's."""
+    values = STOPPING_HISTORIES["max" if mode == "max" else "min"]
+    if mode == "max" and baseline:
+        baseline = 0.61
+    decisions = []
+    for package in (keras, numpy_impl):
+        callback = package.callbacks.EarlyStopping(monitor="val_loss", mode=mode, min_delta=min_delta,
+                                                   patience=patience, baseline=baseline, restore_best_weights=True)
+        holder = WeightHolder()
+        callback.set_model(holder)
+        callback.on_train_begin()
+        steps = []
+        for epoch, value in enumerate(values):
+            holder.weights = [np.full(1, float(epoch))]
+            callback.on_epoch_end(epoch, {"val_loss": value})
+            steps.append((callback.wait, holder.stop_training))
+        callback.on_train_end()
+        decisions.append((steps, float(holder.weights[0][0])))               # the restored epoch's weights
+    assert decisions[1] == decisions[0]
+
+
+@pytest.mark.parametrize("kind", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"])
+def test_optimizers_take_keras_defaults(kind):
+    mine, theirs = getattr(numpy_impl.optimizers, kind)(), getattr(keras.optimizers, kind)()
+    for name in ("learning_rate", "momentum", "nesterov", "beta_1", "beta_2", "epsilon", "amsgrad", "rho",
+                 "centered", "initial_accumulator_value", "weight_decay"):
+        if hasattr(theirs, name):
+            expected = getattr(theirs, name)
+            expected = None if expected is None else float(np.asarray(expected))
+            actual = getattr(mine, name)
+            assert (actual is None if expected is None else actual == pytest.approx(expected)), (kind, name)

@@ -91,3 +91,27 @@ def test_bad_paths_and_files(tmp_path):
     with pytest.raises(WeightsFileError, match="not an HDF5 weights file"):
         model.load_weights(tmp_path / "text.weights.h5")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["text.weights.h5"]     # no half-written file
+
+
+def h5_layout(path):
+    """Every group and dataset path in the file, with each dataset's shape, and the groups' attributes."""
+    import h5py
+    layout = {}
+    with h5py.File(path, "r") as file:
+        def visit(name, item):
+            layout[name] = tuple(item.shape) if isinstance(item, h5py.Dataset) else dict(item.attrs)
+        file.visititems(visit)
+    return layout
+
+
+@pytest.mark.parametrize("kind", list(SHAPES))
+def test_the_file_has_the_layout_keras_writes_for_the_same_model(rng, tmp_path, kind):
+    """Path for path, as Keras's own save_weights of an untrained model (no optimizer state yet)."""
+    import keras
+    numpy_impl.utils.clear_session()                                 # both models named "sequential"
+    numpy_impl.build_model(**options(kind)).save_weights(tmp_path / "numpy.weights.h5")
+    keras.utils.clear_session()
+    keras_impl.build_model(**options(kind)).save_weights(tmp_path / "keras.weights.h5")
+    mine, theirs = h5_layout(tmp_path / "numpy.weights.h5"), h5_layout(tmp_path / "keras.weights.h5")
+    theirs = {name: value for name, value in theirs.items() if not name.startswith("optimizer")}
+    assert mine == theirs

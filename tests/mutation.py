@@ -1,0 +1,109 @@
+"""Mutation testing of numpy_impl with mutmut, in parts a session can run (docs/testing.md).
+
+    python -m tests.mutation sample SHARE [--seed S] [FILE ...]   names of a seeded random share of the
+                                                                   mutants not run yet, for `mutmut run`
+    python -m tests.mutation table                                  run / killed / survived per file
+    python -m tests.mutation survivors [FILE ...]                   each survivor, with its changed lines
+
+Every command reads mutmut's own records in mutants/ (its `.meta` files, JSON), so
+run `mutmut run` once first (any mutant: `mutmut run "numpy_impl.models.*"`) to
+write them. A survivor's change is found by comparing, in mutants/, the mutant's
+function with mutmut's copy of the original (`..._mutmut_orig`).
+"""
+import argparse
+import ast
+import difflib
+import json
+import random
+import signal
+from pathlib import Path
+
+MUTANTS = Path("mutants") / "numpy_impl"
+KILLED_CODES = {1, 3}          # mutmut's codes for a failing test; timeouts, "no tests" and the rest count apart
+
+
+def records():
+    """{file stem: {mutant name: exit code or None}} from mutmut's .meta files."""
+    found = {}
+    for meta in sorted(MUTANTS.glob("*.py.meta")):
+        found[meta.name.removesuffix(".py.meta")] = json.loads(meta.read_text())["exit_code_by_key"]
+    if not found:
+        raise SystemExit("no mutmut records in mutants/: run `mutmut run \"numpy_impl.models.*\"` first")
+    return found
+
+
+def sample(share, seed, files):
+    rng = random.Random(seed)
+    names = []
+    for stem, codes in records().items():
+        if files and stem not in files:
+            continue
+        not_run = sorted(name for name, code in codes.items() if code is None)
+        names += rng.sample(not_run, round(share * len(not_run)))
+    print("\n".join(names))
+
+
+def table():
+    print(f"{'file':<16}{'mutants':>9}{'run':>6}{'killed':>8}{'survived':>10}{'other':>7}{'score':>8}")
+    totals = [0, 0, 0, 0, 0]
+    for stem, codes in records().items():
+        run = [code for code in codes.values() if code is not None]
+        killed = sum(code in KILLED_CODES for code in run)
+        survived = sum(code == 0 for code in run)
+        row = [len(codes), len(run), killed, survived, len(run) - killed - survived]
+        totals = [t + r for t, r in zip(totals, row)]
+        score = f"{killed / (killed + survived):.0%}" if killed + survived else "-"
+        print(f"{stem + '.py':<16}" + "".join(f"{v:>{w}}" for v, w in zip(row, (9, 6, 8, 10, 7))) + f"{score:>8}")
+    print(f"{'all':<16}" + "".join(f"{v:>{w}}" for v, w in zip(totals, (9, 6, 8, 10, 7)))
+          + f"{totals[2] / max(1, totals[2] + totals[3]):>8.0%}")
+
+
+def functions(path):
+    """{function name: its source lines} for every function in a mutated file."""
+    source = path.read_text()
+    lines = source.splitlines()
+    return {node.name: lines[node.lineno - 1:node.end_lineno] for node in ast.walk(ast.parse(source))
+            if isinstance(node, ast.FunctionDef)}
+
+
+def survivors(files):
+    for stem, codes in records().items():
+        if files and stem not in files:
+            continue
+        names = sorted(name for name, code in codes.items() if code == 0)
+        if not names:
+            continue
+        source = functions(MUTANTS / f"{stem}.py")
+        for name in names:
+            function = name.rsplit(".", 1)[1]
+            original = source.get(function.rsplit("__mutmut_", 1)[0] + "__mutmut_orig", [])
+            changed = [line.strip() for line in difflib.unified_diff(original[1:], source.get(function, [])[1:],
+                                                                      lineterm="", n=0)
+                       if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+            print(name)
+            for line in changed or ["(a default argument on the def line)"]:
+                print("    " + line[:150])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m tests.mutation", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    picking = commands.add_parser("sample", help="a seeded random share of the mutants not run yet")
+    picking.add_argument("share", type=float)
+    picking.add_argument("--seed", type=int, default=19)
+    picking.add_argument("files", nargs="*", help="file stems (layers, optimizers, ...); default: all")
+    commands.add_parser("table", help="run / killed / survived per file")
+    listing = commands.add_parser("survivors", help="each survivor and its changed lines")
+    listing.add_argument("files", nargs="*")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)                    # `... | head` ends quietly
+    if args.command == "sample":
+        sample(args.share, args.seed, set(args.files))
+    elif args.command == "table":
+        table()
+    else:
+        survivors(set(args.files))
+
+
+if __name__ == "__main__":
+    main()
