@@ -191,3 +191,20 @@ def test_build_model_picks_the_regularizer_keras_would_be_given(l1, l2, kind):
     regularizer = model.layers[0].kernel_regularizer
     assert (regularizer is None) if kind is None else (type(regularizer).__name__ == kind)
     assert numpy_impl.regularizers.get() is None
+
+
+def test_a_draw_equal_to_the_rate_is_kept_as_tensorflow_keeps_it():
+    """keep = u >= rate (TensorFlow's dropout): a draw of exactly `rate` keeps its unit."""
+    class Exactly:                                   # a generator whose every draw is the given value
+        def __init__(self, value):
+            self.value = value
+
+        def random(self, shape, dtype, out):
+            out[...] = self.value
+            return out
+    layer = numpy_impl.Dropout(0.25)
+    layer.build_once((4,), np.random.default_rng(0), np.float32)
+    layer.rng = Exactly(0.25)
+    assert layer.draw_mask((2, 4)).all()
+    layer.rng = Exactly(np.nextafter(np.float32(0.25), np.float32(0)))
+    assert not layer.draw_mask((2, 4)).any()
