@@ -1,4 +1,5 @@
 """`model.summary()`: Keras's table of layers, output shapes and parameter counts."""
+import textwrap
 
 
 def summary_table(model, name="sequential"):
@@ -22,11 +23,11 @@ def summary_table(model, name="sequential"):
     table = [f'Model: "{name}"', rule, line(("Layer (type)", "Output Shape", "Param #"), "┃", "┃", "┃"),
              "┡" + "╇".join("━" * (w + 2) for w in widths) + "┩"]
     for index, (layer, shape, params) in enumerate(rows):
-        # a name too long for its column goes on two lines, the type on the second, as Keras does
-        first, second = (layer, "") if len(layer) <= widths[0] else layer.rsplit(" ", 1)
-        table.append(line((first, shape, params), "│", "│", "│"))
-        if second:
-            table.append(line((second, "", ""), "│", "│", "│"))
+        # a name too long for its column wraps at its spaces, and a word still too long ends in "…", as Keras's
+        cells = [word if len(word) <= widths[0] else word[:widths[0] - 1] + "…"
+                 for word in textwrap.wrap(layer, widths[0], break_long_words=False)]
+        for number, cell in enumerate(cells):
+            table.append(line((cell, shape, params) if number == 0 else (cell, "", ""), "│", "│", "│"))
         if index < len(rows) - 1:
             table.append("├" + "┼".join("─" * (w + 2) for w in widths) + "┤")
     table.append("└" + "┴".join("─" * (w + 2) for w in widths) + "┘")

@@ -909,3 +909,28 @@ def test_optimizers_take_keras_defaults(kind):
             expected = None if expected is None else float(np.asarray(expected))
             actual = getattr(mine, name)
             assert (actual is None if expected is None else actual == pytest.approx(expected)), (kind, name)
+
+
+SUMMARY_MODELS = {
+    "the quickstart's": lambda k: [k.Input(shape=(784,)), k.layers.Dense(128, activation="relu"),
+                                   k.layers.Dropout(0.2), k.layers.Dense(10)],
+    "megabytes, and statistics that are not trained": lambda k: [
+        k.Input(shape=(784,)), k.layers.Dense(1024, use_bias=False), k.layers.BatchNormalization(),
+        k.layers.Activation("relu"), k.layers.Dense(1024), k.layers.Dense(10, activation="softmax")],
+    "a name too long for its column": lambda k: [k.Input(shape=(4,)),
+                                                 k.layers.Dense(3, name="a_rather_long_name for_the_first_column"),
+                                                 k.layers.Dense(2, name="another_long_layer_name_without_spaces_at_all")],
+}
+
+
+@pytest.mark.parametrize("case", SUMMARY_MODELS)
+def test_summary_prints_what_keras_prints_character_for_character(case):
+    printed = []
+    for package in (keras, numpy_impl):
+        package.utils.clear_session()
+        model = package.Sequential(SUMMARY_MODELS[case](package))
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            model.summary()
+        printed.append(out.getvalue())
+    assert printed[1] == printed[0]
