@@ -1,4 +1,5 @@
 """fit's bookkeeping: partial batches, running means, shuffling, and that it learns."""
+import io
 import subprocess
 import sys
 
@@ -114,3 +115,29 @@ def test_the_readme_five_lines_run_against_numpy_impl(rng):
     assert accuracy == np.mean(probabilities.argmax(axis=1) == y.argmax(axis=1))
     assert len(history.history["loss"]) == 2 and list(history.history) == ["accuracy", "loss"]
     assert [w.shape for w in model.get_weights()] == [(784, 128), (128,), (128, 10), (10,)]
+
+
+def test_the_progress_bar_on_a_terminal_redraws_one_line_in_place():
+    """On a terminal, "\\r" and the bar so far: step 5 of 10 is half full, with its head; the last step fills it.
+    Anywhere else (a file, a pipe, the test's own capture) no carriage returns."""
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+    terminal = Terminal()
+    bar = numpy_impl.progress.ProgressBar(10, width=30, stream=terminal, min_interval=0.0, start=0.0)
+    bar.update(5, {"loss": 0.5})
+    bar.update(10, {"loss": 0.25})
+    half, full = terminal.getvalue().split("\r")[1:]
+    assert half.startswith(" 5/10 [" + "=" * 15 + ">" + "." * 14 + "] ETA ") and half.endswith(" - loss: 0.5000")
+    assert full.startswith("10/10 [" + "=" * 30 + "] ") and full.endswith(" - loss: 0.2500\n")
+    class Writer:                                                          # no isatty at all: not a terminal
+        text = ""
+
+        def write(self, text):
+            self.text += text
+
+        def flush(self):
+            pass
+    plain = Writer()
+    numpy_impl.progress.ProgressBar(10, stream=plain, min_interval=0.0).update(10, {})
+    assert plain.text.startswith("10/10 [") and "\r" not in plain.text
