@@ -24,8 +24,8 @@ def summary_table(model, name="sequential"):
              "┡" + "╇".join("━" * (w + 2) for w in widths) + "┩"]
     for index, (layer, shape, params) in enumerate(rows):
         # a name too long for its column wraps at its spaces, and a word still too long ends in "…", as Keras's
-        cells = [word if len(word) <= widths[0] else word[:widths[0] - 1] + "…"
-                 for word in textwrap.wrap(layer, widths[0], break_long_words=False)]
+        cells = [piece if len(piece) <= widths[0] else piece[:widths[0] - 1] + "…"
+                 for piece in textwrap.wrap(layer, widths[0], break_long_words=False)]
         for number, cell in enumerate(cells):
             table.append(line((cell, shape, params) if number == 0 else (cell, "", ""), "│", "│", "│"))
         if index < len(rows) - 1:

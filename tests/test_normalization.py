@@ -123,9 +123,3 @@ def test_batchnorm_momentum_at_its_ends(rng, momentum):
     expected_variance = np.ones(5) if momentum == 1.0 else x.var(axis=0)
     np.testing.assert_allclose(layer.moving_mean, expected_mean, rtol=1e-14, atol=0)
     np.testing.assert_allclose(layer.moving_variance, expected_variance, rtol=1e-14, atol=0)
-
-
-@pytest.mark.parametrize("kind", ["BatchNormalization", "LayerNormalization"])
-def test_a_normalization_layer_keeps_its_name_and_input_shape(kind):
-    model = numpy_impl.Sequential([getattr(numpy_impl, kind)(name="norm", input_shape=(4,)), numpy_impl.Dense(2)])
-    assert model.built and model.layers[0].name == "norm" and model.layers[0].gamma.shape == (4,)
