@@ -47,7 +47,7 @@ def _norm(array):
 
 
 class Recorder:
-    """One twin's statistics over a run. `probe(model)` records one sample; `after_step(model)`,
+    """One twin's statistics over a run. `probe(model)` records one sample; `after_step(get_model)`,
     called after every training step, probes every `every` steps and measures the update ratio
     of the step after each probe."""
 
@@ -87,16 +87,14 @@ class Recorder:
         if keep:
             self.kept[keep] = {"activations": activations, "gradients": gradients}
 
-    def wants_model(self):
-        """Whether the next step's after_step reads the model (a probe, or the update after one).
-        The hooks ask first: on JAX, reaching the model from a callback syncs the trainer's state."""
-        return self._before is not None or (self.step + 1) % self.every == 0
-
-    def after_step(self, model):
+    def after_step(self, get_model):
+        """Count one step; on a probe's step, or the step after one, read `get_model()`. It is
+        called only then: on JAX, reaching the model from a callback syncs the trainer's state."""
         self.step += 1
         if self._before is None and self.step % self.every:
             return                                 # most steps: nothing to do
         start = time.perf_counter()
+        model = get_model()
         if self._before is not None:
             after = self.kernels(model)
             self.update_steps.append(self.step)
@@ -122,17 +120,14 @@ def hook(twin, recorder):
 
         class KerasHook(keras.callbacks.Callback):
             def on_train_batch_end(self, batch, logs=None):
-                if recorder.wants_model():
-                    recorder.after_step(self.model)     # (on JAX, .model syncs the weights first)
-                else:
-                    recorder.step += 1
+                recorder.after_step(lambda: self.model)     # (on JAX, .model syncs the weights first)
         return KerasHook()
 
     from numpy_impl.callbacks import Callback
 
     class NumpyHook(Callback):
         def on_train_batch_end(self, batch, logs=None):
-            recorder.after_step(self.model)
+            recorder.after_step(lambda: self.model)
     return NumpyHook()
 
 
