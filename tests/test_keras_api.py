@@ -611,6 +611,19 @@ def test_loss_objects_refuse_labels_of_the_wrong_form():
         numpy_impl.losses.CategoricalCrossentropy()(np.arange(3), np.full((3, 3), 1 / 3))
 
 
+@pytest.mark.parametrize("labels", [[0, 1, 3], [0, -1, 2], [0, 1.5, 2], ["0", "1", "2"], [0, 1], [[0, 1, 2]]],
+                         ids=["the class count", "negative", "1.5", "text", "too few", "a row"])
+def test_a_sparse_loss_object_names_labels_out_of_range_as_keras_would_refuse_them(labels):
+    # the loss called alone, as Keras's tutorials call it: fit's own label check is not on this path
+    probabilities = np.full((3, 3), 1 / 3)
+    with pytest.raises(ValueError, match=r"^y_true must be integer labels 0\.\.2 of shape \(3,\), got shape "):
+        numpy_impl.losses.SparseCategoricalCrossentropy()(np.array(labels), probabilities)
+    # the edges themselves are labels: 0 and 2 of 3 classes, as whole floats too
+    for good in ([0, 2, 2], [2.0, 0.0, 1.0]):
+        assert numpy_impl.losses.SparseCategoricalCrossentropy()(np.array(good), probabilities) \
+            == pytest.approx(np.log(3), rel=1e-6)
+
+
 # ---- utils -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("labels, num_classes", [([0, 2, 1], None), ([[1], [0]], 3), (np.array([3, 0]), 5)])
