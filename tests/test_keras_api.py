@@ -595,6 +595,7 @@ def test_a_float32_loss_computes_in_float32_whatever_it_is_handed(kind, from_log
     assert loss(y_true, y_pred) == in_float32 != in_float64
     weights = np.linspace(0.1, 1.7, 16)                                          # float64 weights, cast too
     assert loss(y_true, y_pred, weights) == loss(y_true, y_pred, weights.astype(np.float32))
+    assert loss(y_true, y_pred, weights[:, None]) == loss(y_true, y_pred, weights)     # (n, 1) weights, as Keras takes
     if kind.startswith("Sparse"):                                                # (n, 1) labels, as Keras squeezes them
         assert loss(labels[:, None], y_pred) == loss(labels, y_pred)
 
@@ -605,10 +606,12 @@ def test_the_issues_loss_example_is_right_not_silently_wrong():
 
 
 def test_loss_objects_refuse_labels_of_the_wrong_form():
-    with pytest.raises(ValueError, match="one-hot rows go with CategoricalCrossentropy"):
+    with pytest.raises(ValueError, match="one-hot rows go with CategoricalCrossentropy$"):
         numpy_impl.losses.SparseCategoricalCrossentropy()(np.eye(3), np.full((3, 3), 1 / 3))
-    with pytest.raises(ValueError, match="integer labels with SparseCategoricalCrossentropy"):
+    with pytest.raises(ValueError, match="integer labels with SparseCategoricalCrossentropy$"):
         numpy_impl.losses.CategoricalCrossentropy()(np.arange(3), np.full((3, 3), 1 / 3))
+    with pytest.raises(ValueError, match=r"^y_pred must have shape \(batch, classes\), got \(3,\)$"):
+        numpy_impl.losses.CategoricalCrossentropy()(np.eye(3)[0], np.full(3, 1 / 3))
 
 
 @pytest.mark.parametrize("labels", [[0, 1, 3], [0, -1, 2], [0, 1.5, 2], ["0", "1", "2"], [0, 1], [[0, 1, 2]]],
