@@ -293,6 +293,8 @@ def run_exercise_command(args):
 
 def make_config(args):
     values = dict(PRESETS[args.preset])
+    if args.optimizer and args.optimizer != values.get("optimizer", "sgd"):
+        values.update(momentum=0.0, nesterov=False)   # the preset's SGD momentum stays with SGD: --momentum still sets it
     for key in ("epochs", "batch_size", "learning_rate", "momentum", "nesterov", "hidden", "optimizer",
                 "dropout", "l2", "labels", "from_logits", "l1", "weight_decay", "clipnorm", "schedule", "init",
                 "validation_split", "early_stopping", "inside_every"):

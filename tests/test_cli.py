@@ -485,6 +485,20 @@ def test_layernorm_adagrad_and_a_cosine_reach_both_twins():
     assert [float(theirs.optimizer._learning_rate(step)) for step in (0, 50, 100)] == pytest.approx([0.01, 0.005, 0])
 
 
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "adagrad", "rmsprop"])
+def test_another_optimizer_on_the_best_preset_leaves_its_sgd_momentum_behind(optimizer):
+    # the preset's Nesterov momentum 0.9 belongs to its SGD: asking for another optimizer must not
+    # be refused for a --nesterov the user never gave
+    config = make_config(build_parser().parse_args(["--preset", "best", "--optimizer", optimizer]))
+    assert (config.optimizer, config.momentum, config.nesterov) == (optimizer, 0.0, False)
+    assert (config.hidden, config.dropout, config.epochs) == ((1024, 1024), (0.2, 0.5, 0.5), 70)   # the rest stays
+    sgd = make_config(build_parser().parse_args(["--preset", "best", "--optimizer", "sgd"]))
+    assert (sgd.momentum, sgd.nesterov) == (0.9, True)
+    if optimizer == "rmsprop":                     # a momentum given by the user still reaches RMSprop
+        given = make_config(build_parser().parse_args(["--preset", "best", "--optimizer", optimizer, "--momentum", "0.5"]))
+        assert given.momentum == 0.5
+
+
 def test_each_new_flag_reaches_the_model_both_twins_build():
     """What each flag must change in the model build_model makes (the NumPy twin's, and Keras's)."""
     import keras
