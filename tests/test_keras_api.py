@@ -927,6 +927,39 @@ def test_optimizers_take_keras_defaults(kind):
             assert (actual is None if expected is None else actual == pytest.approx(expected)), (kind, name)
 
 
+OPTIMIZER_ARGUMENTS = {
+    "SGD": dict(learning_rate=0.2, momentum=0.5, nesterov=True, clipnorm=0.7),
+    "Adam": dict(learning_rate=0.2, beta_1=0.8, beta_2=0.9, epsilon=1e-5, amsgrad=True, global_clipnorm=0.7),
+    "AdamW": dict(learning_rate=0.2, weight_decay=0.01, beta_1=0.8, beta_2=0.9, epsilon=1e-5, amsgrad=True,
+                  clipvalue=0.7),
+    "RMSprop": dict(learning_rate=0.2, rho=0.8, momentum=0.3, epsilon=1e-5, centered=True, clipnorm=0.7),
+    "Adagrad": dict(learning_rate=0.2, initial_accumulator_value=0.0, epsilon=1e-5, global_clipnorm=0.7),
+}
+
+
+@pytest.mark.parametrize("kind", OPTIMIZER_ARGUMENTS)
+def test_optimizers_keep_every_argument_given_as_keras_keeps_it(kind):
+    # each of its own arguments away from its default, and a clipping option passed on to the base
+    arguments = OPTIMIZER_ARGUMENTS[kind]
+    mine, theirs = getattr(numpy_impl.optimizers, kind)(**arguments), getattr(keras.optimizers, kind)(**arguments)
+    for name in ("learning_rate", "momentum", "nesterov", "beta_1", "beta_2", "epsilon", "amsgrad", "rho",
+                 "centered", "initial_accumulator_value", "weight_decay", "clipnorm", "clipvalue", "global_clipnorm"):
+        if hasattr(theirs, name):
+            expected = getattr(theirs, name)
+            expected = None if expected is None else float(np.asarray(expected))
+            actual = getattr(mine, name)
+            assert (actual is None if expected is None else actual == pytest.approx(expected)), (kind, name)
+
+
+def test_optimizer_arguments_keras_would_refuse_are_named():
+    with pytest.raises(ValueError, match=r"^initial_accumulator_value must be >= 0, got -0.1$"):
+        numpy_impl.optimizers.Adagrad(initial_accumulator_value=-0.1)
+    with pytest.raises(ValueError, match=r"^AdamW needs a weight_decay \(Keras's default is 0.004\)$"):
+        numpy_impl.optimizers.AdamW(weight_decay=None)
+    with pytest.raises(ValueError):                                        # as Keras refuses it
+        keras.optimizers.AdamW(weight_decay=None)
+
+
 SUMMARY_MODELS = {
     "the quickstart's": lambda k: [k.Input(shape=(784,)), k.layers.Dense(128, activation="relu"),
                                    k.layers.Dropout(0.2), k.layers.Dense(10)],

@@ -292,6 +292,7 @@ def test_clipping_by_hand():
     np.testing.assert_allclose(clip(clipnorm=1.0)[1], [1.0])
     np.testing.assert_allclose(clip(clipnorm=100.0)[0], [3.0, 4.0])                    # under the norm: as is
     np.testing.assert_allclose(np.concatenate(clip(global_clipnorm=1.3)), [0.3, 0.4, 1.2])   # 1.3 / 13
+    np.testing.assert_allclose(np.concatenate(clip(global_clipnorm=20.0)), [3.0, 4.0, 12.0])  # under it: as is
     np.testing.assert_allclose(np.concatenate(clip(clipvalue=3.5)), [3.0, 3.5, 3.5])
 
 
