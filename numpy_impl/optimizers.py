@@ -38,6 +38,31 @@ def _check_positive_or_none(name, value):
     return value
 
 
+BLOCK = 1 << 18          # elements an update handles at a time: 1 MB of float32, which the cache holds
+
+
+def _blocks(work, *arrays):
+    """Matching flat slices of `arrays` (all of one shape), at most BLOCK elements each, each with
+    a slice of every work array in `work` (BLOCK elements each) to match.
+
+    An update makes several passes (g * lr, then v * m, ...). Over a (1024, 1024) weight each pass
+    would read from memory what the last one wrote back; a block at a time it stays in the cache,
+    and the update takes about half the time. The slices are views: writing them writes the arrays.
+    """
+    if not all(x.flags.c_contiguous for x in arrays):              # a flat view would be a copy:
+        yield (*arrays, *(np.empty_like(arrays[0]) for _ in work))  # take them whole instead
+        return
+    flat = [x.reshape(-1) for x in arrays]
+    for start in range(0, flat[0].size, BLOCK):
+        piece = [x[start:start + BLOCK] for x in flat]
+        yield (*piece, *(w[:piece[0].size] for w in work))
+
+
+def _work_arrays(variables, count):
+    """`count` work arrays of BLOCK elements in the variables' dtype, kept from step to step."""
+    return [np.empty(min(BLOCK, max(w.size for w in variables)), variables[0].dtype) for _ in range(count)]
+
+
 class Optimizer:
     """What every Keras 3 optimizer does around its own update (keras/src/optimizers/base_optimizer.py).
 
@@ -87,8 +112,13 @@ class Optimizer:
         """Decoupled weight decay, every weight in place: w = w - w * weight_decay * lr, at the
         current learning rate (a schedule's too), before the update."""
         lr = self.learning_rate
-        for w in variables:
-            w -= w * self.weight_decay * lr                         # Keras: w - w * wd * lr
+        if getattr(self, "_decay_work", None) is None:
+            self._decay_work = _work_arrays(variables, 1)
+        for variable in variables:
+            for w, step in _blocks(self._decay_work, variable):
+                np.multiply(w, self.weight_decay, out=step)
+                step *= lr
+                w -= step                                           # Keras: w - w * wd * lr
 
     def clip(self, grads):
         """The gradients clipped as Keras clips them (clipnorm, global_clipnorm or clipvalue)."""
@@ -120,24 +150,26 @@ class SGD(Optimizer):
 
     def update(self, grads, variables):
         if self._scratch is None:
-            # One work array per variable, kept from step to step, holds lr * g:
-            # no new (in, out) array allocated for every weight at every step.
-            self._scratch = [np.empty_like(w) for w in variables]
+            # A work array, kept from step to step, holds lr * g: no new (in, out) array allocated
+            # for every weight at every step.
+            self._scratch = _work_arrays(variables, 1)
             self.velocities = [np.zeros_like(w) for w in variables] if self.momentum else None
         lr, m = self.learning_rate, self.momentum
-        for index, (g, w, step) in enumerate(zip(grads, variables, self._scratch)):
-            np.multiply(g, lr, out=step)              # step = lr * g
+        for index, (g, w) in enumerate(zip(grads, variables)):
             if not m:
-                w -= step                             # w = w - lr * g
+                for g, w, step in _blocks(self._scratch, g, w):
+                    np.multiply(g, lr, out=step)          # step = lr * g
+                    w -= step                             # w = w - lr * g
                 continue
-            v = self.velocities[index]
-            v *= m
-            v -= step                                 # v = m * v - lr * g
-            if self.nesterov:
-                w -= step
-                w += np.multiply(v, m, out=step)      # w = w + m * v - lr * g
-            else:
-                w += v                                # w = w + v
+            for g, w, v, step in _blocks(self._scratch, g, w, self.velocities[index]):
+                np.multiply(g, lr, out=step)              # step = lr * g
+                v *= m
+                v -= step                                 # v = m * v - lr * g
+                if self.nesterov:
+                    w -= step
+                    w += np.multiply(v, m, out=step)      # w = w + m * v - lr * g
+                else:
+                    w += v                                # w = w + v
 
 
 class Adam(Optimizer):
@@ -165,15 +197,29 @@ class Adam(Optimizer):
             self.momentums = [np.zeros_like(w) for w in variables]
             self.velocities = [np.zeros_like(w) for w in variables]
             self.velocity_hats = [np.zeros_like(w) for w in variables] if self.amsgrad else None
+            # Two work arrays, kept from step to step: the formulas below, written with out= and
+            # in-place operators, compute the same numbers as written above and allocate nothing.
+            self._scratch = _work_arrays(variables, 2)
         t = self.iterations + 1
         alpha = self.learning_rate * math.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t)
         for index, (g, w) in enumerate(zip(grads, variables)):
             m, v = self.momentums[index], self.velocities[index]
-            m += (g - m) * (1 - self.beta_1)
-            v += (g * g - v) * (1 - self.beta_2)
-            if self.amsgrad:
-                v = np.maximum(self.velocity_hats[index], v, out=self.velocity_hats[index])
-            w -= (m * alpha) / (np.sqrt(v) + self.epsilon)
+            v_hat = self.velocity_hats[index] if self.amsgrad else v
+            for g, w, m, v, v_hat, a, b in _blocks(self._scratch, g, w, m, v, v_hat):
+                np.subtract(g, m, out=a)
+                a *= 1 - self.beta_1
+                m += a                                        # m = m + (g - m) * (1 - beta_1)
+                np.multiply(g, g, out=a)
+                a -= v
+                a *= 1 - self.beta_2
+                v += a                                        # v = v + (g * g - v) * (1 - beta_2)
+                if self.amsgrad:
+                    v = np.maximum(v_hat, v, out=v_hat)       # v_hat = max(v_hat, v), used for v below
+                np.sqrt(v, out=b)
+                b += self.epsilon
+                np.multiply(m, alpha, out=a)
+                a /= b
+                w -= a                                        # w = w - m * alpha / (sqrt(v) + epsilon)
         self.iterations = t
 
 

@@ -296,6 +296,34 @@ def test_clipping_by_hand():
     np.testing.assert_allclose(np.concatenate(clip(clipvalue=3.5)), [3.0, 3.5, 3.5])
 
 
+@pytest.mark.parametrize("kind, options", [
+    ("SGD", {}), ("SGD", dict(momentum=0.9)), ("SGD", dict(momentum=0.9, nesterov=True)), ("Adam", {}),
+    ("Adam", dict(amsgrad=True)), ("AdamW", {}), ("SGD", dict(weight_decay=0.1))], ids=str)
+def test_updates_block_by_block_are_the_whole_array_updates_bit_for_bit(kind, options, monkeypatch):
+    """The updates run block by block over weights larger than optimizers.BLOCK (the lockstep
+    tests' weights, proven equal to Keras, fit in one block): every whole block, the last part
+    block, and a weight stored in Fortran order (taken whole) must come out exactly as the
+    same update over whole arrays."""
+    rng = np.random.default_rng(0)
+    block = numpy_impl.optimizers.BLOCK
+    assert block < 700 * 1000 < 3 * block
+    weights = [rng.standard_normal((700, 1000)), rng.standard_normal(1000),
+               np.asfortranarray(rng.standard_normal((300, 200)))]
+    grads = [[rng.standard_normal(w.shape) for w in weights] for _ in range(3)]
+    results = []
+    for size in (block, 10 ** 9):                          # block by block, then each array in one block
+        monkeypatch.setattr(numpy_impl.optimizers, "BLOCK", size)
+        updated = [w.copy(order="K") for w in weights]
+        optimizer = getattr(numpy_impl.optimizers, kind)(learning_rate=0.01, **options)
+        for step in grads:
+            optimizer.apply(step, updated)
+        results.append(updated)
+    assert results[0][2].flags.f_contiguous and not results[0][2].flags.c_contiguous
+    for blocked, whole, start in zip(*results, weights):
+        assert np.abs(whole - start).min() > 0                              # every entry moved
+        np.testing.assert_array_equal(blocked, whole)
+
+
 def test_weight_decay_by_hand():
     """One step of SGD(0.1, weight_decay=0.5) from w = 2 with gradient 1: decay w - w * 0.5 * 0.1 = 1.9,
     then the step 1.9 - 0.1 * 1 = 1.8, the gradient taken before the decay."""
