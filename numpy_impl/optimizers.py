@@ -49,18 +49,21 @@ def _blocks(work, *arrays):
     would read from memory what the last one wrote back; a block at a time it stays in the cache,
     and the update takes about half the time. The slices are views: writing them writes the arrays.
     """
+    size = arrays[0].size
+    if size <= BLOCK:                                              # one block: the arrays as they are
+        return [(*arrays, *work)]
     if not all(x.flags.c_contiguous for x in arrays):              # a flat view would be a copy:
-        yield (*arrays, *(np.empty_like(arrays[0]) for _ in work))  # take them whole instead
-        return
+        return [(*arrays, *(np.empty_like(arrays[0]) for _ in work))]   # take them whole instead
     flat = [x.reshape(-1) for x in arrays]
-    for start in range(0, flat[0].size, BLOCK):
-        piece = [x[start:start + BLOCK] for x in flat]
-        yield (*piece, *(w[:piece[0].size] for w in work))
+    pieces = [[x[start:start + BLOCK] for x in flat] for start in range(0, size, BLOCK)]
+    return [(*piece, *(w[:piece[0].size] for w in work)) for piece in pieces]
 
 
 def _work_arrays(variables, count):
-    """`count` work arrays of BLOCK elements in the variables' dtype, kept from step to step."""
-    return [np.empty(min(BLOCK, max(w.size for w in variables)), variables[0].dtype) for _ in range(count)]
+    """For each variable, `count` work arrays kept from step to step: of its shape if it fits in
+    one block, else of BLOCK elements."""
+    return [[np.empty_like(w) if w.size <= BLOCK else np.empty(BLOCK, w.dtype) for _ in range(count)]
+            for w in variables]
 
 
 class Optimizer:
@@ -114,8 +117,8 @@ class Optimizer:
         lr = self.learning_rate
         if getattr(self, "_decay_work", None) is None:
             self._decay_work = _work_arrays(variables, 1)
-        for variable in variables:
-            for w, step in _blocks(self._decay_work, variable):
+        for variable, work in zip(variables, self._decay_work):
+            for w, step in _blocks(work, variable):
                 np.multiply(w, self.weight_decay, out=step)
                 step *= lr
                 w -= step                                           # Keras: w - w * wd * lr
@@ -150,18 +153,18 @@ class SGD(Optimizer):
 
     def update(self, grads, variables):
         if self._scratch is None:
-            # A work array, kept from step to step, holds lr * g: no new (in, out) array allocated
-            # for every weight at every step.
+            # A work array per variable, kept from step to step, holds lr * g: no new (in, out)
+            # array allocated for every weight at every step.
             self._scratch = _work_arrays(variables, 1)
             self.velocities = [np.zeros_like(w) for w in variables] if self.momentum else None
         lr, m = self.learning_rate, self.momentum
         for index, (g, w) in enumerate(zip(grads, variables)):
             if not m:
-                for g, w, step in _blocks(self._scratch, g, w):
+                for g, w, step in _blocks(self._scratch[index], g, w):
                     np.multiply(g, lr, out=step)          # step = lr * g
                     w -= step                             # w = w - lr * g
                 continue
-            for g, w, v, step in _blocks(self._scratch, g, w, self.velocities[index]):
+            for g, w, v, step in _blocks(self._scratch[index], g, w, self.velocities[index]):
                 np.multiply(g, lr, out=step)              # step = lr * g
                 v *= m
                 v -= step                                 # v = m * v - lr * g
@@ -197,15 +200,15 @@ class Adam(Optimizer):
             self.momentums = [np.zeros_like(w) for w in variables]
             self.velocities = [np.zeros_like(w) for w in variables]
             self.velocity_hats = [np.zeros_like(w) for w in variables] if self.amsgrad else None
-            # Two work arrays, kept from step to step: the formulas below, written with out= and
-            # in-place operators, compute the same numbers as written above and allocate nothing.
+            # Two work arrays per variable, kept from step to step: the formulas below, written with
+            # out= and in-place operators, compute the same numbers as written above and allocate nothing.
             self._scratch = _work_arrays(variables, 2)
         t = self.iterations + 1
         alpha = self.learning_rate * math.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t)
         for index, (g, w) in enumerate(zip(grads, variables)):
             m, v = self.momentums[index], self.velocities[index]
             v_hat = self.velocity_hats[index] if self.amsgrad else v
-            for g, w, m, v, v_hat, a, b in _blocks(self._scratch, g, w, m, v, v_hat):
+            for g, w, m, v, v_hat, a, b in _blocks(self._scratch[index], g, w, m, v, v_hat):
                 np.subtract(g, m, out=a)
                 a *= 1 - self.beta_1
                 m += a                                        # m = m + (g - m) * (1 - beta_1)

@@ -306,9 +306,9 @@ def test_updates_block_by_block_are_the_whole_array_updates_bit_for_bit(kind, op
     same update over whole arrays."""
     rng = np.random.default_rng(0)
     block = numpy_impl.optimizers.BLOCK
-    assert block < 700 * 1000 < 3 * block
+    assert block < 600 * 500 < 700 * 1000 < 3 * block
     weights = [rng.standard_normal((700, 1000)), rng.standard_normal(1000),
-               np.asfortranarray(rng.standard_normal((300, 200)))]
+               np.asfortranarray(rng.standard_normal((600, 500)))]      # > BLOCK, not C-contiguous
     grads = [[rng.standard_normal(w.shape) for w in weights] for _ in range(3)]
     results = []
     for size in (block, 10 ** 9):                          # block by block, then each array in one block
