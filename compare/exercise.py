@@ -64,8 +64,8 @@ OPTIMIZERS = [
      "correction into the step size. For each (g, w): m += (g - m) * (1 - beta_1); v += (g*g - v) * "
      "(1 - beta_2); with amsgrad, v_hat = max(v_hat, v), used in place of v below; w -= m * alpha / "
      "(sqrt(v) + epsilon): epsilon OUTSIDE the root, Keras's 1e-7, not the paper's 1e-8. Make m, v "
-     "(and v_hat) at the first call, zeros like each weight; update them and w in place; end with "
-     "self.iterations = t."),
+     "(and v_hat) at the first call, zeros like each weight; update them and w in place "
+     "(Optimizer.apply counts the step afterwards)."),
     ("optimizers.py", "RMSprop.update",
      "for each (g, w): v = rho * v + (1 - rho) * g * g; centered: a = rho * a + (1 - rho) * g and "
      "d = v - a * a + epsilon, else d = v + epsilon: epsilon INSIDE the square root, unlike Adam. "

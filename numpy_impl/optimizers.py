@@ -226,7 +226,6 @@ class Adam(Optimizer):
                 np.multiply(m, alpha, out=a)
                 a /= b
                 w -= a                                        # w = w - m * alpha / (sqrt(v) + epsilon)
-        self.iterations = t
 
 
 class RMSprop(Optimizer):

@@ -104,8 +104,7 @@ ANSWERS = {
         "    if self.amsgrad:\n"
         "        v_hat[...] = np.maximum(v_hat, v)\n"
         "        v = v_hat\n"
-        "    w -= m * alpha / (np.sqrt(v) + self.epsilon)\n"
-        "self.iterations = t"),
+        "    w -= m * alpha / (np.sqrt(v) + self.epsilon)"),
     "RMSprop.update": (
         "if self.velocities is None:\n"
         "    self.velocities = [np.zeros_like(w) for w in variables]\n"
