@@ -210,7 +210,7 @@ class Adam(Optimizer):
         alpha = self.learning_rate * math.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t)
         for index, (g, w) in enumerate(zip(grads, variables)):
             m, v = self.momentums[index], self.velocities[index]
-            v_hat = self.velocity_hats[index] if self.amsgrad else v
+            v_hat = self.velocity_hats[index] if self.amsgrad else v    # (without amsgrad: unused)
             for g, w, m, v, v_hat, a, b in _blocks(self._scratch[index], g, w, m, v, v_hat):
                 np.subtract(g, m, out=a)
                 a *= 1 - self.beta_1
