@@ -29,10 +29,10 @@ PRESETS = {
     # the seed model this package reproduces: 784-128-128-10, SGD 0.01, batch 32, 5 epochs
     "seed": dict(epochs=5, batch_size=32, learning_rate=0.01, momentum=0.0, nesterov=False, hidden=(128, 128)),
     # the accuracy preset: still a plain dense network, 784-1024-1024-10, with dropout 0.2 on the input
-    # and 0.5 after each hidden layer, SGD with Nesterov momentum 0.9 and a cosine learning rate from
-    # 0.05 to 0 over 70 epochs of batch 128 (both twins follow the schedule)
+    # and 0.5 after each hidden layer, SGD with Nesterov momentum 0.9 and a CosineDecay learning rate from
+    # 0.05 to 0 over 70 epochs of batch 128 (each twin's optimizer steps it every update, as --schedule does)
     "best": dict(epochs=70, batch_size=128, learning_rate=0.05, momentum=0.9, nesterov=True, hidden=(1024, 1024),
-                 dropout=(0.2, 0.5, 0.5), lr_schedule="cosine"),
+                 dropout=(0.2, 0.5, 0.5), schedule="cosine"),
     # TensorFlow's beginner quickstart: Flatten -> Dense(128, relu) -> Dropout(0.2) -> Dense(10) (logits),
     # Adam at Keras's default 0.001, SparseCategoricalCrossentropy(from_logits=True), 5 epochs of batch 32
     "quickstart": dict(epochs=5, batch_size=32, learning_rate=0.001, optimizer="adam", hidden=(128,),
@@ -302,8 +302,6 @@ def make_config(args):
             values[key] = getattr(args, key)
     for key in ("batchnorm", "layernorm"):
         values[key] = values.get(key, False) or getattr(args, key)
-    if args.schedule:
-        values["lr_schedule"] = "step"            # a --schedule replaces the preset's per-epoch cosine
     values["hidden"] = tuple(values["hidden"])
     values["dropout"] = tuple(values.get("dropout", (0.0,)))
     config = Config(seed=args.seed, dtype=args.dtype, impl=args.impl, limit=args.limit, preset=args.preset,

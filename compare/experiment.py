@@ -17,7 +17,7 @@ class Config:
     """Every hyperparameter of a run; the defaults are the seed model this package reproduces."""
     epochs: int = 5                       # passes over the training set
     batch_size: int = 32                  # samples per step (the last batch may be smaller)
-    learning_rate: float = 0.01           # step size (the first epoch's, if a schedule is set)
+    learning_rate: float = 0.01           # step size (the first step's, if a schedule is set)
     momentum: float = 0.0                 # SGD (or RMSprop) momentum, Keras's formula
     nesterov: bool = False                # Nesterov momentum (SGD)
     hidden: tuple = (128, 128)            # widths of the ReLU layers
@@ -25,9 +25,6 @@ class Config:
     dtype: str = "float32"                # float32, or float64 for exact agreement
     impl: str = "both"                    # both, numpy or keras
     limit: int = None                     # use only the first `limit` training digits
-    lr_decay_epochs: tuple = ()           # epochs (1-based) after which the learning rate is divided
-    lr_decay_factor: float = 10.0         # ... by this factor
-    lr_schedule: str = "step"             # "step" (the two lines above) or "cosine" (to 0 over the run)
     optimizer: str = "sgd"                # sgd, adam or rmsprop, with Keras's update rules
     dropout: tuple = (0.0,)               # one rate after each hidden layer, or (input, hidden 1, ...)
     l2: float = 0.0                       # L2 penalty factor on every kernel
@@ -58,14 +55,6 @@ class Config:
                 "piecewise": dict(name="piecewise", boundaries=[total_steps // 2, 3 * total_steps // 4],
                                   factors=[1.0, 0.1, 0.01])}[self.schedule]
 
-    def learning_rate_at(self, epoch):
-        """The learning rate for 0-based `epoch`: step drops, or a cosine from the start value to 0.
-        (A --schedule instead changes it every step, inside each twin's optimizer.)"""
-        if self.lr_schedule == "cosine":
-            return self.learning_rate * 0.5 * (1 + math.cos(math.pi * epoch / self.epochs))
-        drops = sum(1 for boundary in self.lr_decay_epochs if epoch >= boundary)
-        return self.learning_rate / self.lr_decay_factor ** drops
-
     @property
     def loss(self):
         return "sparse_categorical_crossentropy" if self.labels == "sparse" else "categorical_crossentropy"
@@ -76,7 +65,7 @@ class Config:
 
     def as_dict(self):
         values = asdict(self)
-        for key in ("hidden", "lr_decay_epochs", "dropout", "input_shape"):
+        for key in ("hidden", "dropout", "input_shape"):
             values[key] = list(values[key]) if values[key] is not None else None
         return values
 
@@ -213,16 +202,12 @@ def run_lockstep(config, train, test, log=print, verbose=1, twins=None, inside_s
     for epoch in range(config.epochs):
         order = rng.permutation(len(x))
         x_epoch, y_epoch = x[order], y[order]
-        learning_rate = config.learning_rate_at(epoch)
         for name, (twin, model) in built.items():
-            if config.schedule:
-                log(f"Epoch {epoch + 1}/{config.epochs}, {name} twin ({config.schedule} schedule)")
-            else:
-                log(f"Epoch {epoch + 1}/{config.epochs}, {name} twin (learning rate {learning_rate:g})")
-                model.optimizer.learning_rate = learning_rate   # the epoch's rate, the same for every twin
+            log(f"Epoch {epoch + 1}/{config.epochs}, {name} twin "
+                + (f"({config.schedule} schedule)" if config.schedule else f"(learning rate {config.learning_rate:g})"))
             start = time.perf_counter()
             loss, accuracy = twin.fit_epoch(model, x_epoch, y_epoch, config.batch_size, epoch,
-                                            learning_rate, verbose, callbacks=hooks.get(name, ()))
+                                            config.learning_rate, verbose, callbacks=hooks.get(name, ()))
             seconds = time.perf_counter() - start
             record = records[name]
             record["epoch_seconds"].append(seconds)

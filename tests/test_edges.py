@@ -78,12 +78,18 @@ def test_flags_override_a_preset_and_leave_the_rest_of_it():
         config_of("--preset", "best", "--hidden", "64")
 
 
-def test_the_best_presets_cosine_runs_from_the_rate_to_zero_by_epoch():
-    best = config_of("--preset", "best")
-    rates = [best.learning_rate_at(epoch) for epoch in range(best.epochs)]
-    assert rates[0] == 0.05 and rates[35] == pytest.approx(0.025) and 0 < rates[-1] < 1e-4
-    assert all(a > b for a, b in zip(rates, rates[1:]))
-    assert config_of("--preset", "best", "--schedule", "cosine").lr_schedule == "step"   # a --schedule takes over
+def test_the_best_presets_cosine_is_a_cosine_decay_each_twin_steps_every_update():
+    from compare.experiment import build_twins
+    from compare.twins import keras_twin, numpy_twin
+    best = config_of("--preset", "best", "--hidden", "8", "8")
+    assert best.schedule == "cosine" and best.learning_rate == 0.05
+    built = build_twins(best, 4, 3, [numpy_twin(), keras_twin()], total_steps=1000)
+    for name, (_, model) in built.items():
+        schedule = model.optimizer._learning_rate if name == "keras" else model.optimizer.schedule
+        assert type(schedule).__name__ == "CosineDecay", name
+        rates = [float(schedule(step)) for step in (0, 500, 999, 1000)]
+        assert rates[:2] == pytest.approx([0.05, 0.025]) and 0 < rates[2] < 1e-6 and rates[3] == 0.0, name
+    assert config_of("--preset", "best", "--schedule", "exponential").schedule == "exponential"   # --schedule takes over
 
 
 def test_the_sample_gets_its_own_learning_rate_unless_one_is_given(tmp_path, capsys):
