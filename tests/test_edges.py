@@ -69,10 +69,11 @@ def config_of(*argv):
 
 def test_flags_override_a_preset_and_leave_the_rest_of_it():
     best = config_of("--preset", "best")
-    assert (best.hidden, best.batch_size, best.nesterov, best.dropout) == ((1024, 1024), 128, True, (0.2, 0.5, 0.5))
-    changed = config_of("--preset", "best", "--no-nesterov", "--epochs", "3", "--hidden", "64", "64")
-    assert (changed.nesterov, changed.epochs, changed.hidden) == (False, 3, (64, 64))
-    assert (changed.batch_size, changed.momentum, changed.learning_rate) == (128, 0.9, 0.05)     # the preset's
+    assert (best.hidden, best.batch_size, best.optimizer, best.init, best.dropout) == \
+        ((1024, 1024), 1024, "adamw", "he_normal", (0.2, 0.5, 0.5))
+    changed = config_of("--preset", "best", "--init", "glorot_uniform", "--epochs", "3", "--hidden", "64", "64")
+    assert (changed.init, changed.epochs, changed.hidden) == ("glorot_uniform", 3, (64, 64))
+    assert (changed.batch_size, changed.optimizer, changed.learning_rate) == (1024, "adamw", 0.002)   # the preset's
     assert config_of("--preset", "quickstart", "--optimizer", "sgd").optimizer == "sgd"
     with pytest.raises(cli.UsageError, match="--dropout takes one rate, or 2"):    # the preset's 3 rates no longer fit
         config_of("--preset", "best", "--hidden", "64")
@@ -82,13 +83,13 @@ def test_the_best_presets_cosine_is_a_cosine_decay_each_twin_steps_every_update(
     from compare.experiment import build_twins
     from compare.twins import keras_twin, numpy_twin
     best = config_of("--preset", "best", "--hidden", "8", "8")
-    assert best.schedule == "cosine" and best.learning_rate == 0.05
+    assert best.schedule == "cosine" and best.learning_rate == 0.002
     built = build_twins(best, 4, 3, [numpy_twin(), keras_twin()], total_steps=1000)
     for name, (_, model) in built.items():
         schedule = model.optimizer._learning_rate if name == "keras" else model.optimizer.schedule
         assert type(schedule).__name__ == "CosineDecay", name
         rates = [float(schedule(step)) for step in (0, 500, 999, 1000)]
-        assert rates[:2] == pytest.approx([0.05, 0.025]) and 0 < rates[2] < 1e-6 and rates[3] == 0.0, name
+        assert rates[:2] == pytest.approx([0.002, 0.001]) and 0 < rates[2] < 1e-7 and rates[3] == 0.0, name
     assert config_of("--preset", "best", "--schedule", "exponential").schedule == "exponential"   # --schedule takes over
 
 

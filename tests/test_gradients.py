@@ -231,3 +231,30 @@ def test_a_draw_equal_to_the_rate_is_kept_as_tensorflow_keeps_it():
     assert layer.draw_mask((2, 4)).all()
     layer.rng = Exactly(np.nextafter(np.float32(0.25), np.float32(0)))
     assert not layer.draw_mask((2, 4)).any()
+
+
+def test_the_softmax_and_flatten_layers_pass_the_gradient_back(rng):
+    """Softmax(): dL/dz = p * (g - sum_k g_k p_k), checked against central differences of
+    L(z) = sum(g * softmax(z)); Flatten(): dL/dx is dL/doutputs put back in x's shape. In a model
+    that ends in Softmax() the loss is fused, so neither backward runs in fit: only here."""
+    z, g = rng.normal(size=(4, 5)), rng.normal(size=(4, 5))
+    softmax = numpy_impl.layers.Softmax()
+    softmax.build((5,), rng, "float64")
+
+    def loss(z):
+        return float(np.sum(g * softmax.forward(z.copy(), training=True)))
+
+    expected = np.zeros_like(z)
+    for index in np.ndindex(z.shape):
+        step = np.zeros_like(z)
+        step[index] = 1e-6
+        expected[index] = (loss(z + step) - loss(z - step)) / 2e-6
+    softmax.forward(z.copy(), training=True)
+    np.testing.assert_allclose(softmax.backward(g), expected, rtol=1e-7, atol=1e-9)
+
+    flatten = numpy_impl.Flatten()
+    flatten.build((2, 3), rng, "float64")
+    x = rng.normal(size=(4, 2, 3))
+    assert flatten.forward(x).shape == (4, 6)
+    grad = rng.normal(size=(4, 6))
+    np.testing.assert_array_equal(flatten.backward(grad), grad.reshape(4, 2, 3))
