@@ -235,8 +235,9 @@ def test_a_draw_equal_to_the_rate_is_kept_as_tensorflow_keeps_it():
 
 def test_the_softmax_and_flatten_layers_pass_the_gradient_back(rng):
     """Softmax(): dL/dz = p * (g - sum_k g_k p_k), checked against central differences of
-    L(z) = sum(g * softmax(z)); Flatten(): dL/dx is dL/doutputs put back in x's shape. In a model
-    that ends in Softmax() the loss is fused, so neither backward runs in fit: only here."""
+    L(z) = sum(g * softmax(z)); Flatten(): dL/dx is dL/doutputs put back in x's shape. Neither runs
+    in fit: compile wants a Dense last layer (Softmax() serves predictions, as in the tutorials'
+    probability model), and no layer before a first-layer Flatten needs its dL/dx. So only here."""
     z, g = rng.normal(size=(4, 5)), rng.normal(size=(4, 5))
     softmax = numpy_impl.layers.Softmax()
     softmax.build((5,), rng, "float64")
