@@ -6,8 +6,8 @@ import pytest
 
 import compare.__main__ as cli
 from compare.__main__ import main
-from compare.experiment import time_to_accuracy
-from compare.twins import Diverged, keras_twin
+from compare.experiment import build_twins, time_to_accuracy
+from compare.twins import Diverged, keras_twin, numpy_twin
 
 from .conftest import random_batch
 
@@ -80,8 +80,6 @@ def test_flags_override_a_preset_and_leave_the_rest_of_it():
 
 
 def test_the_best_presets_cosine_is_a_cosine_decay_each_twin_steps_every_update():
-    from compare.experiment import build_twins
-    from compare.twins import keras_twin, numpy_twin
     best = config_of("--preset", "best", "--hidden", "8", "8")
     assert best.schedule == "cosine" and best.learning_rate == 0.002
     built = build_twins(best, 4, 3, [numpy_twin(), keras_twin()], total_steps=1000)
