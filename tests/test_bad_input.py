@@ -26,6 +26,8 @@ def test_wrong_feature_count(model, rng):
         model.fit(x, y, verbose=0)
     with pytest.raises(ValueError, match="flatten"):
         model.predict(x.reshape(12, 7, 1))
+    with pytest.raises(ValueError, match=r"expects \(samples, 6\)"):   # model(x) on a built model: no rebuild
+        model(x)
 
 
 def test_x_and_y_lengths_differ(model, data):

@@ -698,6 +698,8 @@ GAPS = {
                            "no functional API"),
     "a functional Model": ("inputs = keras.Input(shape=(4,))\nmodel = keras.Model(inputs=inputs, outputs=inputs)",
                            "no functional API"),
+    "a Sequential called on Input": ("model = keras.Sequential([keras.layers.Dense(2)])\n"
+                                     "outputs = model(keras.Input(shape=(4,)))", "no functional API"),
     "another layer type": ("layer = keras.layers.Conv2D(8, 3)", "layers has no Conv2D: numpy_impl builds dense"),
     "another metric": ("metric = keras.metrics.AUC()", "metrics has no AUC"),
     "another loss": ("loss = keras.losses.MeanSquaredError()", "losses has no MeanSquaredError"),
