@@ -43,6 +43,7 @@ class Config:
     validation_split: float = 0.0         # the last share of the training digits held out, as Keras cuts it
     early_stopping: int = None            # patience: stop a twin when val_loss has not improved for this many epochs
     inside_every: int = None              # probe each layer every N steps (None: 8 an epoch, >= 200 apart; 0: never)
+    shift: int = 0                        # move each training image by up to this many pixels each way, every epoch
 
     def schedule_spec(self, total_steps):
         """The run's step schedule for build_model(schedule=...), its defaults over the run's steps:
@@ -155,6 +156,26 @@ def split_validation(x, y, fraction):
     return (x[:split_at], y[:split_at]), (x[split_at:], y[split_at:])
 
 
+def shift_images(x, pixels, rng):
+    """Each image moved by its own (dy, dx), each drawn uniformly from -pixels..pixels: the
+    augmentation Keras's RandomTranslation makes with whole-pixel shifts, zeros coming in where
+    the digit moves away. x: (n, side * side) or (n, side, side); returns a new array, same shape.
+    Both twins are handed the same shifted images."""
+    n = len(x)
+    side = math.isqrt(int(np.prod(x.shape[1:])))
+    images = x.reshape(n, side, side)
+    padded = np.zeros((n, side + 2 * pixels, side + 2 * pixels), x.dtype)
+    padded[:, pixels:pixels + side, pixels:pixels + side] = images
+    dy, dx = rng.integers(-pixels, pixels + 1, size=(2, n))
+    moved = np.empty_like(images)
+    for down in range(-pixels, pixels + 1):
+        for right in range(-pixels, pixels + 1):
+            these = np.flatnonzero((dy == down) & (dx == right))
+            # moved[r, c] = image[r - down, c - right]: a window of the zero-padded image
+            moved[these] = padded[these, pixels - down:pixels - down + side, pixels - right:pixels - right + side]
+    return moved.reshape(x.shape)
+
+
 def inside_recorders(config, built, x, y, steps_per_epoch):
     """{twin: inside.Recorder} for the twins that can show their inside (a `layer_outputs`, as
     numpy_impl and keras_impl have), the NumPy twin's structure naming the ReLU layers; {} if
@@ -202,6 +223,8 @@ def run_lockstep(config, train, test, log=print, verbose=1, twins=None, inside_s
     for epoch in range(config.epochs):
         order = rng.permutation(len(x))
         x_epoch, y_epoch = x[order], y[order]
+        if config.shift:
+            x_epoch = shift_images(x_epoch, config.shift, rng)
         for name, (twin, model) in built.items():
             log(f"Epoch {epoch + 1}/{config.epochs}, {name} twin "
                 + (f"({config.schedule} schedule)" if config.schedule else f"(learning rate {config.learning_rate:g})"))

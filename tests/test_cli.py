@@ -182,6 +182,7 @@ ARGUMENT_ERRORS = {
     "--validation-split 1": ["--validation-split", "1"],
     "--early-stopping -1": ["--early-stopping", "-1"],
     "--seed -5": ["--seed", "-5"],
+    "--shift 6": ["--shift", "6"],
     "--labels words": ["--labels", "words"],
 }
 
@@ -225,6 +226,7 @@ ARGUMENT_MESSAGES = {
     "--validation-split 1": "argument --validation-split: must be a finite number > 0.0 and < 1.0, got 1",
     "--early-stopping -1": "argument --early-stopping: must be a finite number >= 0, got -1",
     "--seed -5": "argument --seed: must be a finite number >= 0, got -5",
+    "--shift 6": "argument --shift: must be a finite number >= 0 and < 6, got 6",
     "--labels words": "argument --labels: invalid choice: 'words' (choose from 'onehot', 'sparse')",
 }
 

@@ -2,11 +2,14 @@
 --debug on every command, bench --out on a file, time_to_accuracy, and the Keras twin's
 divergence callback, the clean-up after a failure inside the run folder, and bench's fast Keras
 setting being the same network."""
+import json
+
+import numpy as np
 import pytest
 
 import compare.__main__ as cli
 from compare.__main__ import main
-from compare.experiment import build_twins, time_to_accuracy
+from compare.experiment import build_twins, shift_images, time_to_accuracy
 from compare.twins import Diverged, keras_twin, numpy_twin
 
 from .conftest import random_batch
@@ -67,12 +70,39 @@ def config_of(*argv):
     return cli.make_config(cli.build_parser().parse_args(list(argv)))
 
 
+def test_shift_moves_each_image_by_its_own_whole_pixels_and_brings_in_zeros():
+    rng = np.random.default_rng(3)
+    images = rng.random((40, 6, 6)).astype(np.float32) + 1        # no zeros of their own
+    shifted = shift_images(images.reshape(40, 36), 2, np.random.default_rng(7)).reshape(40, 6, 6)
+    dy, dx = np.random.default_rng(7).integers(-2, 3, size=(2, 40))     # the draws shift_images makes
+    for image, moved, down, right in zip(images, shifted, dy, dx):
+        for r in range(6):
+            for c in range(6):
+                inside = 0 <= r - down < 6 and 0 <= c - right < 6
+                assert moved[r, c] == (image[r - down, c - right] if inside else 0.0)
+    assert len(set(zip(dy, dx))) > 10                                      # many of the 25 shifts drawn
+    assert np.array_equal(shift_images(images, 0, rng), images)
+
+
+def test_shift_hands_both_twins_the_same_shifted_images(tmp_path):
+    def run(*flags):
+        out = tmp_path / str(len(list(tmp_path.iterdir())))
+        assert main(["--data", "sample", "--limit", "300", "--epochs", "2", "--hidden", "16", "--dtype", "float64",
+                     *flags, "--out", str(out)]) == 0
+        return json.loads(next(out.glob("*/metrics.json")).read_text())
+    shifted, unshifted = run("--shift", "2"), run("--impl", "numpy")
+    assert shifted["config"]["shift"] == 2
+    assert max(shifted["agreement"]["max_weight_difference"]) <= 1e-13       # the same images in both twins
+    assert shifted["numpy"]["history"]["loss"][0] != unshifted["numpy"]["history"]["loss"][0]   # and shifted
+
+
 def test_flags_override_a_preset_and_leave_the_rest_of_it():
     best = config_of("--preset", "best")
-    assert (best.hidden, best.batch_size, best.optimizer, best.init, best.dropout) == \
-        ((1024, 1024), 1024, "adamw", "he_normal", (0.2, 0.5, 0.5))
+    assert (best.hidden, best.batch_size, best.optimizer, best.init, best.dropout, best.shift, best.epochs) == \
+        ((1024, 1024), 1024, "adamw", "he_normal", (0.2, 0.5, 0.5), 1, 40)
     changed = config_of("--preset", "best", "--init", "glorot_uniform", "--epochs", "3", "--hidden", "64", "64")
     assert (changed.init, changed.epochs, changed.hidden) == ("glorot_uniform", 3, (64, 64))
+    assert config_of("--preset", "best", "--shift", "0").shift == 0
     assert (changed.batch_size, changed.optimizer, changed.learning_rate) == (1024, "adamw", 0.002)   # the preset's
     assert config_of("--preset", "quickstart", "--optimizer", "sgd").optimizer == "sgd"
     with pytest.raises(cli.UsageError, match="--dropout takes one rate, or 2"):    # the preset's 3 rates no longer fit
