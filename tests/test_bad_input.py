@@ -66,6 +66,12 @@ def test_non_positive_batch_size_or_epochs(model, data, kwargs, message):
         model.fit(*data, verbose=0, **kwargs)
 
 
+@pytest.mark.parametrize("batch_size", [0, 2.5])
+def test_predict_checks_its_batch_size(model, data, batch_size):
+    with pytest.raises(ValueError, match=f"^batch_size must be a positive whole number, got {batch_size}$"):
+        model.predict(data[0], batch_size=batch_size)
+
+
 def test_unknown_activation():
     with pytest.raises(ValueError, match="unknown activation 'sigmoidal': use one of 'relu', 'softmax', 'linear', None"):
         Dense(4, activation="sigmoidal")
