@@ -9,7 +9,7 @@ import pytest
 
 import compare.__main__ as cli
 from compare.__main__ import main
-from compare.experiment import build_twins, shift_images, time_to_accuracy
+from compare.experiment import Config, build_twins, run_lockstep, shift_images, time_to_accuracy
 from compare.twins import Diverged, keras_twin, numpy_twin
 
 from .conftest import random_batch
@@ -84,16 +84,19 @@ def test_shift_moves_each_image_by_its_own_whole_pixels_and_brings_in_zeros():
     assert np.array_equal(shift_images(images, 0, rng), images)
 
 
-def test_shift_hands_both_twins_the_same_shifted_images(tmp_path):
-    def run(*flags):
-        out = tmp_path / str(len(list(tmp_path.iterdir())))
-        assert main(["--data", "sample", "--limit", "300", "--epochs", "2", "--hidden", "16", "--dtype", "float64",
-                     *flags, "--out", str(out)]) == 0
-        return json.loads(next(out.glob("*/metrics.json")).read_text())
-    shifted, unshifted = run("--shift", "2"), run("--impl", "numpy")
-    assert shifted["config"]["shift"] == 2
-    assert max(shifted["agreement"]["max_weight_difference"]) <= 1e-13       # the same images in both twins
-    assert shifted["numpy"]["history"]["loss"][0] != unshifted["numpy"]["history"]["loss"][0]   # and shifted
+def test_shift_hands_both_twins_the_same_shifted_images(rng):
+    """Lockstep as python -m compare runs it, without its figures, on random 28 x 28 digits."""
+    x, y = random_batch(rng, n=200, features=784, classes=10)
+    train, test = (x[:160], y[:160]), (x[160:], y[160:])
+
+    def run(shift, impl):
+        config = Config(epochs=2, hidden=(16,), dtype="float64", impl=impl, shift=shift)
+        return run_lockstep(config, train, test, log=lambda message: None, verbose=0)
+    models, records, _ = run(2, "both")
+    differences = [np.abs(a - b).max() for a, b in zip(models["numpy"].get_weights(), models["keras"].get_weights())]
+    assert max(differences) <= 1e-13                                             # the same images in both twins
+    _, unshifted, _ = run(0, "numpy")
+    assert records["numpy"]["history"]["loss"][0] != unshifted["numpy"]["history"]["loss"][0]   # and shifted
 
 
 def test_flags_override_a_preset_and_leave_the_rest_of_it():
