@@ -95,6 +95,56 @@ def test_verbose_fit_draws_a_keras_style_progress_bar(rng, capsys):
     assert "5/5 [" in out and "loss: " in out and "accuracy: " in out and "ms/step" in out
 
 
+def test_predict_and_evaluate_run_in_batches_of_batch_size(rng):
+    """Keras's predict and evaluate go batch by batch (1,024 rows unless batch_size says): memory
+    bounded, each row's outputs the same whatever the batch."""
+    x, y = random_batch(rng, n=2500)
+    model = small_model()
+    sizes = []
+    for name in ("outputs", "forward"):                  # predict calls outputs, evaluate forward
+        inner = getattr(model, name)
+        setattr(model, name, lambda batch, *args, inner=inner: sizes.append(len(batch)) or inner(batch, *args))
+    whole = model.predict(x)
+    assert sizes == [1024, 1024, 452]
+    sizes.clear()
+    np.testing.assert_array_equal(model.predict(x, batch_size=1000), whole)
+    assert sizes == [1000, 1000, 500]
+    sizes.clear()
+    model.evaluate(x, y, batch_size=1000, verbose=0)
+    assert sizes == [1000, 1000, 500]
+    sizes.clear()
+    model.evaluate(x, y, verbose=0)
+    assert sizes == [1024, 1024, 452]
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_evaluate_prints_one_line_with_keras_steps_and_its_whole_time(rng, monkeypatch):
+    """verbose=2: "steps/steps - time - time per step - metrics", steps counted at Keras's batch
+    of 32 (33 digits: 2 steps), the time from the call's start; verbose=1 draws the finished bar
+    once, as a plain line even on a terminal."""
+    x, y = random_batch(rng, n=33)
+    model = small_model()
+    clock = [100.0]
+    monkeypatch.setattr("time.perf_counter", lambda: clock[0])
+    inner = model._evaluate
+
+    def ten_seconds_of_evaluating(*args, **kwargs):
+        clock[0] += 10.0
+        return inner(*args, **kwargs)
+    model._evaluate = ten_seconds_of_evaluating
+    screen = Terminal()
+    monkeypatch.setattr(sys, "stdout", screen)
+    model.evaluate(x, y, verbose=2)
+    assert screen.getvalue().startswith("2/2 - 10s - 5000ms/step - accuracy: ")
+    screen.truncate(0), screen.seek(0)
+    model.evaluate(x, y, verbose=1)
+    assert screen.getvalue().startswith("2/2 [==============================] ")
+
+
 def test_numpy_impl_imports_no_framework():
     code = ("import sys, numpy_impl; "
             "print(sorted(m for m in ('tensorflow', 'keras', 'torch', 'jax') if m in sys.modules))")
