@@ -67,9 +67,12 @@ def test_non_positive_batch_size_or_epochs(model, data, kwargs, message):
 
 
 @pytest.mark.parametrize("batch_size", [0, 2.5])
-def test_predict_checks_its_batch_size(model, data, batch_size):
-    with pytest.raises(ValueError, match=f"^batch_size must be a positive whole number, got {batch_size}$"):
+def test_predict_and_evaluate_check_their_batch_size(model, data, batch_size):
+    message = f"^batch_size must be a positive whole number, got {batch_size}$"
+    with pytest.raises(ValueError, match=message):
         model.predict(data[0], batch_size=batch_size)
+    with pytest.raises(ValueError, match=message):
+        model.evaluate(*data, batch_size=batch_size, verbose=0)
 
 
 def test_unknown_activation():
