@@ -110,8 +110,9 @@ def test_predict_and_evaluate_run_in_batches_of_batch_size(rng):
     np.testing.assert_array_equal(model.predict(x, batch_size=1000), whole)
     assert sizes == [1000, 1000, 500]
     sizes.clear()
-    model.evaluate(x, y, batch_size=1000, verbose=0)
+    loss, accuracy = model.evaluate(x, y, batch_size=1000, verbose=0)
     assert sizes == [1000, 1000, 500]
+    assert (loss, accuracy) == pytest.approx(model.evaluate(x, y, batch_size=2500, verbose=0), rel=1e-12)  # one batch
     sizes.clear()
     model.evaluate(x, y, verbose=0)
     assert sizes == [1024, 1024, 452]
