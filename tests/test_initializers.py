@@ -80,6 +80,15 @@ def test_dense_takes_an_initializer_by_name_or_object():
         numpy_impl.Dense(3, kernel_initializer="orthogonal")
 
 
+def test_build_model_hands_every_dense_layer_its_kernel_initializer():
+    model = numpy_impl.build_model(input_dim=300, hidden=(200, 100), num_classes=10, dtype="float64",
+                                   kernel_initializer="he_normal")
+    kernels = [w for w in model.get_weights() if w.ndim == 2]
+    assert [k.var() for k in kernels] == pytest.approx([2 / 300, 2 / 200, 2 / 100], rel=0.15)   # He: 2 / fan_in
+    glorot = numpy_impl.build_model(input_dim=300, hidden=(200, 100), num_classes=10, dtype="float64")
+    assert glorot.get_weights()[0].var() == pytest.approx(2 / 500, rel=0.03)        # the default: 2 / (in + out)
+
+
 @pytest.mark.parametrize("stddev", [0.05, 1.0, 3.0])
 def test_truncated_normal_is_the_normal_cut_at_two_standard_deviations(stddev):
     """Against the exact distribution, not a sample: CDF (Phi(x / s) - Phi(-2)) / (Phi(2) - Phi(-2)) on [-2s, 2s].
