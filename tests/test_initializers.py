@@ -85,6 +85,10 @@ def test_build_model_hands_every_dense_layer_its_kernel_initializer():
                                    kernel_initializer="he_normal")
     kernels = [w for w in model.get_weights() if w.ndim == 2]
     assert [k.var() for k in kernels] == pytest.approx([2 / 300, 2 / 200, 2 / 100], rel=0.15)   # He: 2 / fan_in
+    normalized = numpy_impl.build_model(input_dim=300, hidden=(200, 100), num_classes=10, dtype="float64",
+                                        kernel_initializer="he_normal", batchnorm=True)
+    assert [k.var() for k in normalized.get_weights() if k.ndim == 2] == pytest.approx([2 / 300, 2 / 200, 2 / 100],
+                                                                                       rel=0.15)
     glorot = numpy_impl.build_model(input_dim=300, hidden=(200, 100), num_classes=10, dtype="float64")
     assert glorot.get_weights()[0].var() == pytest.approx(2 / 500, rel=0.03)        # the default: 2 / (in + out)
 

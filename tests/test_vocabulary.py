@@ -374,6 +374,27 @@ def test_schedules_give_keras_values_step_by_step(name):
     assert len({mine(step) for step in range(20)}) > 2              # it does change the rate
 
 
+SPECS = {         # build_model(schedule=...)'s plain description -> the Keras schedule it stands for, at lr 0.1
+    "cosine": (dict(name="cosine", decay_steps=10), lambda k: k.optimizers.schedules.CosineDecay(0.1, 10)),
+    "exponential": (dict(name="exponential", decay_steps=10, decay_rate=0.01),
+                    lambda k: k.optimizers.schedules.ExponentialDecay(0.1, 10, 0.01)),
+    "piecewise": (dict(name="piecewise", boundaries=[4, 8], factors=[1.0, 0.1, 0.01]),
+                  lambda k: k.optimizers.schedules.PiecewiseConstantDecay([4, 8], [0.1, 0.01, 0.001])),
+}
+
+
+@pytest.mark.parametrize("name", list(SPECS))
+def test_build_model_steps_the_schedule_its_spec_describes(name):
+    import keras
+    spec, keras_schedule = SPECS[name]
+    expected = [float(keras_schedule(keras)(step)) for step in range(12)]
+    options = dict(input_dim=4, hidden=(3,), num_classes=2, learning_rate=0.1, schedule=spec)
+    mine, theirs = numpy_impl.build_model(**options), keras_impl.build_model(**options)
+    assert [mine.optimizer.schedule(step) for step in range(12)] == pytest.approx(expected, rel=1e-6)
+    assert [float(theirs.optimizer._learning_rate(step)) for step in range(12)] == pytest.approx(expected, rel=1e-6)
+    assert len(set(expected)) > 2                                    # it does change the rate
+
+
 @pytest.mark.parametrize("kind, factors", [("L1", dict(l1=0.01)), ("L1L2", dict(l1=0.01, l2=0.02)),
                                            ("L2", dict(l2=0.02))])
 def test_regularizers_penalty_and_gradient(rng, kind, factors):
