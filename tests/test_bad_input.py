@@ -120,7 +120,7 @@ def test_divergence_names_epoch_and_batch(data):
 
 def test_fit_before_compile(data):
     model = Sequential([numpy_impl.Input(shape=(6,)), Dense(3, activation="softmax")])
-    with pytest.raises(ValueError, match=r"call compile\(\) before fit\(\)"):
+    with pytest.raises(ValueError, match=r"^call compile\(\) before fit\(\)$"):
         model.fit(*data, verbose=0)
 
 

@@ -118,6 +118,13 @@ def test_predict_and_evaluate_run_in_batches_of_batch_size(rng):
     assert sizes == [1024, 1024, 452]
 
 
+def test_fit_takes_keras_defaults_one_epoch_of_batches_of_32(rng, capsys):
+    x, y = random_batch(rng, n=33)
+    history = small_model().fit(x, y, verbose=2)
+    assert len(history.history["loss"]) == 1
+    assert capsys.readouterr().out.startswith("2/2 - ")     # 33 digits: steps of 32 and 1 (one epoch: no header, as Keras)
+
+
 class Terminal(io.StringIO):
     def isatty(self):
         return True
