@@ -124,6 +124,16 @@ def test_fit_before_compile(data):
         model.fit(*data, verbose=0)
 
 
+def test_a_validation_split_that_leaves_no_samples_on_one_side_is_refused(model, data):
+    x, y = data                                                      # 12 samples; Keras holds out the last ones
+    for split in (0.95, 1e-17):                                      # floor(12 * 0.05) = 0 kept; 1 - 1e-17 == 1.0
+        with pytest.raises(ValueError, match=f"^validation_split={split} of 12 samples leaves no training or no "
+                                             "validation samples$"):
+            model.fit(x, y, validation_split=split, verbose=0)
+    history = model.fit(x, y, validation_split=0.9, verbose=0)      # one training sample is enough
+    assert len(history.history["val_loss"]) == 1
+
+
 @pytest.mark.parametrize("validation, message", [
     (lambda x, y: (x[:, :5], y), r"validation_data has shape \(12, 5\) but the model expects \(samples, 6\)"),
     (lambda x, y: (x, y[:7]), "validation_data has 12 samples but its labels have 7"),
