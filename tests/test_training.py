@@ -120,8 +120,10 @@ def test_predict_and_evaluate_run_in_batches_of_batch_size(rng):
 
 def test_fit_takes_keras_defaults_one_epoch_of_batches_of_32(rng, capsys):
     x, y = random_batch(rng, n=33)
-    history = small_model().fit(x, y, verbose=2)
-    assert len(history.history["loss"]) == 1
+    model = small_model()
+    model.stop_training = True                                       # left over from a run stopped early
+    history = model.fit(x, y, verbose=2)
+    assert len(history.history["loss"]) == 1 and model.stop_training is False     # reset, as Keras's fit does
     assert capsys.readouterr().out.startswith("2/2 - ")     # 33 digits: steps of 32 and 1 (one epoch: no header, as Keras)
 
 
