@@ -251,7 +251,7 @@ class Sequential:
         steps = math.ceil(n / batch_size)
         history = History()
         for epoch in range(epochs):
-            if verbose and epochs > 1:       # (Keras prints "Epoch 1/1" too; one epoch needs no header)
+            if verbose and epochs > 1:       # as Keras 3 does: a single epoch gets no "Epoch 1/1" line
                 print(f"Epoch {epoch + 1}/{epochs}")
             order = self.rng.permutation(n) if shuffle else None
             bar = ProgressBar(steps, interactive=verbose == 1, verbose=verbose) if verbose else None
