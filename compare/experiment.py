@@ -157,10 +157,10 @@ def split_validation(x, y, fraction):
 
 
 def shift_images(x, pixels, rng):
-    """Each image moved by its own (dy, dx), each drawn uniformly from -pixels..pixels: the
-    augmentation Keras's RandomTranslation makes with whole-pixel shifts, zeros coming in where
-    the digit moves away. x: (n, side * side) or (n, side, side); returns a new array, same shape.
-    Both twins are handed the same shifted images."""
+    """Each image moved by its own (dy, dx), each drawn uniformly from -pixels..pixels, zeros
+    coming in where the digit moves away: what Keras's RandomTranslation does with whole-pixel
+    shifts and fill_mode="constant". x: (n, side * side) or (n, side, side); returns a new array,
+    same shape. Both twins are handed the same shifted images."""
     n = len(x)
     side = math.isqrt(int(np.prod(x.shape[1:])))
     images = x.reshape(n, side, side)

@@ -2,8 +2,6 @@
 --debug on every command, bench --out on a file, time_to_accuracy, and the Keras twin's
 divergence callback, the clean-up after a failure inside the run folder, and bench's fast Keras
 setting being the same network."""
-import json
-
 import numpy as np
 import pytest
 
@@ -105,8 +103,8 @@ def test_flags_override_a_preset_and_leave_the_rest_of_it():
         ((1024, 1024), 1024, "adamw", "he_normal", (0.2, 0.5, 0.5), 1, 40)
     changed = config_of("--preset", "best", "--init", "glorot_uniform", "--epochs", "3", "--hidden", "64", "64")
     assert (changed.init, changed.epochs, changed.hidden) == ("glorot_uniform", 3, (64, 64))
-    assert config_of("--preset", "best", "--shift", "0").shift == 0
     assert (changed.batch_size, changed.optimizer, changed.learning_rate) == (1024, "adamw", 0.002)   # the preset's
+    assert config_of("--preset", "best", "--shift", "0").shift == 0
     assert config_of("--preset", "quickstart", "--optimizer", "sgd").optimizer == "sgd"
     with pytest.raises(cli.UsageError, match="--dropout takes one rate, or 2"):    # the preset's 3 rates no longer fit
         config_of("--preset", "best", "--hidden", "64")
