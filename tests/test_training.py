@@ -128,6 +128,7 @@ def test_fit_takes_keras_defaults_one_epoch_of_batches_of_32(rng, capsys):
 
 
 class Terminal(io.StringIO):
+    """A stream that says it is a terminal, as sys.stdout does in a console."""
     def isatty(self):
         return True
 
@@ -150,7 +151,8 @@ def test_evaluate_prints_one_line_with_keras_steps_and_its_whole_time(rng, monke
     monkeypatch.setattr(sys, "stdout", screen)
     model.evaluate(x, y, verbose=2)
     assert screen.getvalue().startswith("2/2 - 10s - 5000ms/step - accuracy: ")
-    screen.truncate(0), screen.seek(0)
+    screen.seek(0)
+    screen.truncate()
     model.evaluate(x, y, verbose=1)
     assert screen.getvalue().startswith("2/2 [==============================] ")
 
@@ -180,9 +182,6 @@ def test_the_readme_five_lines_run_against_numpy_impl(rng):
 def test_the_progress_bar_on_a_terminal_redraws_one_line_in_place():
     """On a terminal, "\\r" and the bar so far: step 5 of 10 is half full, with its head; the last step fills it.
     Anywhere else (a file, a pipe, the test's own capture) no carriage returns."""
-    class Terminal(io.StringIO):
-        def isatty(self):
-            return True
     terminal = Terminal()
     bar = numpy_impl.progress.ProgressBar(10, width=30, stream=terminal, min_interval=0.0, start=0.0)
     bar.update(5, {"loss": 0.5})
