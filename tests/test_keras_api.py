@@ -918,6 +918,54 @@ def test_early_stopping_decides_as_keras_does_epoch_by_epoch(mode, min_delta, pa
     assert decisions[1] == decisions[0]
 
 
+@pytest.mark.parametrize("values, restore, stops", [
+    ([1.0, 0.9, 0.95, 0.97], True, True),   # stops after its third epoch (index 2), best: the second
+    ([1.0, 0.9, 0.95, 0.97], False, True),
+    ([1.0, 1.1], False, True),              # stops after its second epoch (index 1, the earliest it can)
+    ([1.0, 0.9, 0.8], True, False),         # never stops: only the restoring line
+    ([1.0, 0.9, 0.8], False, False),        # never stops, nothing to restore: silent
+])
+@pytest.mark.parametrize("verbose", [0, 1, 2])
+def test_early_stopping_prints_what_keras_prints(values, restore, stops, verbose):
+    """verbose > 0: "Epoch N: early stopping" when it stopped, then "Restoring model weights from
+    the end of the best epoch: N." when it restores; verbose 0: nothing. Each line as Keras's own
+    callback writes it, for the same epochs."""
+    printed, states = [], []
+    for package in (keras, numpy_impl):
+        callback = package.callbacks.EarlyStopping(patience=1, verbose=verbose, restore_best_weights=restore)
+        holder = WeightHolder()
+        callback.set_model(holder)
+        callback.on_train_begin()
+        states.append((callback.wait, callback.stopped_epoch, callback.best, callback.best_weights,
+                       callback.best_epoch))
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            for epoch, value in enumerate(values):
+                callback.on_epoch_end(epoch, {"val_loss": value})
+                if holder.stop_training:
+                    break
+            callback.on_train_end()
+        printed.append(out.getvalue())
+    assert states[1] == states[0] == (0, 0, None, None, 0)
+    assert printed[1] == printed[0]
+    assert bool(printed[1]) == (verbose > 0 and (restore or stops))       # each case prints, or not, as it says
+
+
+def test_early_stopping_takes_keras_defaults_and_names_a_bad_mode():
+    mine, theirs = numpy_impl.callbacks.EarlyStopping(), keras.callbacks.EarlyStopping()
+    for name in ("monitor", "min_delta", "patience", "verbose", "mode", "baseline", "restore_best_weights",
+                 "start_from_epoch"):
+        assert getattr(mine, name) == getattr(theirs, name), name
+    with pytest.raises(ValueError, match=r"^mode must be 'auto', 'min' or 'max', got 'up'$"):
+        numpy_impl.callbacks.EarlyStopping(mode="up")
+    model = numpy_impl.build_model(input_dim=4, hidden=(3,), num_classes=2, seed=0)
+    callback = numpy_impl.callbacks.EarlyStopping(monitor="val_mae")
+    callback.set_model(model)
+    with pytest.raises(ValueError, match=r"^EarlyStopping cannot tell whether 'val_mae' should go up or down: "
+                                         r"pass mode='min' or mode='max'$"):
+        callback.on_train_begin()
+
+
 OPTIMIZER_ARGUMENTS = {
     "SGD": dict(learning_rate=0.2, momentum=0.5, nesterov=True, clipnorm=0.7),
     "Adam": dict(learning_rate=0.2, beta_1=0.8, beta_2=0.9, epsilon=1e-5, amsgrad=True, global_clipnorm=0.7),

@@ -425,12 +425,15 @@ def test_validation_split_and_early_stopping_as_keras(rng, monitor, restore):
     histories = []
     for model, package in ((numpy_model, numpy_impl), (keras_model, keras)):
         stopper = package.callbacks.EarlyStopping(monitor=monitor, patience=1, restore_best_weights=restore)
-        histories.append(model.fit(x, y, batch_size=16, epochs=12, shuffle=False, verbose=0,
-                                   validation_split=0.25, callbacks=[stopper]).history)
+        history = model.fit(x, y, batch_size=16, epochs=12, shuffle=False, verbose=0,
+                            validation_split=0.25, callbacks=[stopper])
+        histories.append(history.history)
         histories[-1]["stopped_epoch"] = stopper.stopped_epoch
+        histories[-1]["epochs"] = history.epoch                   # History.epoch: [0, 1, ...], as Keras's
     assert 0 < histories[0]["stopped_epoch"] < 11                  # it did stop early
     assert histories[0]["stopped_epoch"] == histories[1]["stopped_epoch"]
-    assert sorted(k for k in histories[0] if k != "stopped_epoch") == \
+    assert histories[0]["epochs"] == histories[1]["epochs"] == list(range(histories[0]["stopped_epoch"] + 1))
+    assert sorted(k for k in histories[0] if k not in ("stopped_epoch", "epochs")) == \
         ["accuracy", "loss", "val_accuracy", "val_loss"]
     for key in ("loss", "val_loss", "val_accuracy"):
         np.testing.assert_allclose(histories[0][key], histories[1][key], rtol=0, atol=1e-13)
@@ -449,7 +452,9 @@ def test_validation_split_holds_out_the_last_samples(rng):
     assert split == explicit
     with pytest.raises(ValueError, match="validation_split must be in"):
         cut.fit(x, y, verbose=0, validation_split=1.0)
-    with pytest.raises(ValueError, match="EarlyStopping monitors 'val_loss', which fit does not report"):
+    with pytest.raises(ValueError, match=r"^EarlyStopping monitors 'val_loss', which fit does not report; it "
+                                         r"reports accuracy, loss \(val_ figures need validation_data or "
+                                         r"validation_split\)$"):
         cut.fit(x, y, verbose=0, callbacks=[numpy_impl.EarlyStopping()])
 
 
