@@ -1,4 +1,6 @@
 """save_weights / load_weights in Keras's .weights.h5 layout: NumPy -> Keras, Keras -> NumPy, and bad files."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -75,8 +77,63 @@ def test_a_file_from_another_model_is_refused_and_nothing_changes(rng, tmp_path,
     with pytest.raises(WeightsFileError) as error:
         model.load_weights(tmp_path / "m.weights.h5")
     assert message in str(error.value) and "\n" not in str(error.value)
+    assert str(error.value).endswith(": it was saved from a different model")      # the fix, said whole
     for a, b in zip(before, model.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_files_that_hold_no_layers_or_other_counts_are_named(tmp_path):
+    import h5py
+    model = numpy_impl.Sequential([numpy_impl.Input((4,)), numpy_impl.layers.Dense(3)])
+    with h5py.File(tmp_path / "empty.weights.h5", "w"):
+        pass                                              # an HDF5 file, but not one save_weights wrote
+    with pytest.raises(WeightsFileError, match=r"^\S+empty\.weights\.h5 holds weights for no layers, the model "
+                                               r"has dense: it was saved from a different model$"):
+        model.load_weights(tmp_path / "empty.weights.h5")
+    numpy_impl.Sequential([numpy_impl.Input((4,)), numpy_impl.layers.Dense(3, use_bias=False)]).save_weights(
+        tmp_path / "nobias.weights.h5")
+    with pytest.raises(WeightsFileError, match=r"^\S+nobias\.weights\.h5: dense holds 1 arrays, the model's "
+                                               r"dense(_\d+)? has 2: it was saved from a different model$"):
+        model.load_weights(tmp_path / "nobias.weights.h5")
+
+
+def test_an_unbuilt_model_neither_saves_nor_loads(tmp_path):
+    built = numpy_impl.Sequential([numpy_impl.Input((4,)), numpy_impl.layers.Dense(3)])
+    built.save_weights(tmp_path / "m.weights.h5")
+    unbuilt = numpy_impl.Sequential([numpy_impl.layers.Dense(3)])
+    with pytest.raises(ValueError, match=r"^the model is not built yet, so it has no weights to save: give it "
+                                         r"an Input first$"):
+        unbuilt.save_weights(tmp_path / "n.weights.h5")
+    with pytest.raises(ValueError, match=r"^the model is not built yet: give it an Input \(or build it\) before "
+                                         r"load_weights$"):
+        unbuilt.load_weights(tmp_path / "m.weights.h5")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.weights.h5"]
+
+
+def test_saving_writes_beside_the_file_and_a_failed_save_leaves_the_old_file(tmp_path, monkeypatch):
+    """The weights go to a temporary .weights.h5 in the target's own folder, moved into place whole
+    (a move within one folder is atomic); if writing fails, the error comes through, the temporary
+    file is removed and a file saved before is left as it was."""
+    import os
+    import numpy_impl.saving as saving
+    model = numpy_impl.Sequential([numpy_impl.Input((4,)), numpy_impl.layers.Dense(3)])
+    moves = []
+    real_replace = os.replace
+    monkeypatch.setattr(saving.os, "replace", lambda source, target: (moves.append((source, target)),
+                                                                      real_replace(source, target)))
+    model.save_weights(tmp_path / "m.weights.h5")
+    (source, target), = moves
+    assert Path(source).parent == tmp_path and Path(source).name.endswith(".weights.h5")
+    assert Path(target) == tmp_path / "m.weights.h5"
+    before = (tmp_path / "m.weights.h5").read_bytes()
+
+    def broken(model):
+        raise OSError("disk full")
+    monkeypatch.setattr(saving, "layer_groups", broken)
+    with pytest.raises(OSError, match="^disk full$"):
+        model.save_weights(tmp_path / "m.weights.h5")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.weights.h5"]
+    assert (tmp_path / "m.weights.h5").read_bytes() == before
 
 
 def test_bad_paths_and_files(tmp_path):
