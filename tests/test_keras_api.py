@@ -652,6 +652,27 @@ def test_set_random_seed_makes_a_script_repeat():
     assert not np.array_equal(weights()[0], first[0])
 
 
+def test_set_random_seed_seeds_python_and_numpy_as_keras_does():
+    import random
+    draws = []
+    for package in (keras, numpy_impl):
+        package.utils.set_random_seed(7)
+        draws.append((random.random(), np.random.random()))
+    assert draws[1] == draws[0] == (random.Random(7).random(), np.random.RandomState(7).random())
+    numpy_impl.utils.set_random_seed(2 ** 32 + 5)          # NumPy's global seed takes 32 bits: the rest wraps
+    assert np.random.random() == np.random.RandomState(5).random()
+    for seed in (-1, 1.5, True):
+        with pytest.raises(ValueError, match=rf"^seed must be a non-negative whole number, got {seed!r}$"):
+            numpy_impl.utils.set_random_seed(seed)
+
+
+def test_one_hot_is_to_categorical_in_the_twins_float32_unless_asked():
+    labels = np.array([2, 0, 1])
+    assert numpy_impl.one_hot(labels, 3).dtype == np.float32
+    assert numpy_impl.one_hot(labels, 3, "float64").dtype == np.float64
+    np.testing.assert_array_equal(numpy_impl.one_hot(labels, 3), numpy_impl.utils.to_categorical(labels, 3))
+
+
 NORMALIZATION_SNIPPET = """
 import keras
 from keras import layers
