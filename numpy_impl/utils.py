@@ -27,8 +27,11 @@ def to_categorical(x, num_classes=None):
     num_classes None: max(x) + 1, as in Keras.
     """
     labels = np.asarray(x)
-    if labels.size and not (np.issubdtype(labels.dtype, np.number) and (labels == np.round(labels)).all()):
-        raise ValueError(f"to_categorical takes integer labels, got {labels.dtype} values such as {labels.flat[0]!r}")
+    numeric = np.issubdtype(labels.dtype, np.number)
+    not_whole = labels[labels != np.round(labels)] if numeric else labels.reshape(-1)    # e.g. 1.5, nan, "a"
+    if not_whole.size:
+        raise ValueError(f"to_categorical takes integer labels, got {labels.dtype} values such as "
+                         f"{not_whole[0].item()!r}")
     labels = labels.astype(np.int64)
     shape = labels.shape[:-1] if labels.ndim > 1 and labels.shape[-1] == 1 else labels.shape  # (n, 1) -> (n,)
     labels = labels.reshape(-1)

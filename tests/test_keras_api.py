@@ -666,6 +666,15 @@ def test_set_random_seed_seeds_python_and_numpy_as_keras_does():
             numpy_impl.utils.set_random_seed(seed)
 
 
+def test_to_categorical_refuses_what_is_not_a_whole_number():
+    # Keras casts to int64 and would make 1.5 a 1; numpy_impl names the problem instead
+    for labels, message in ((np.array([0.0, 1.5, 2.0]), "float64 values such as 1.5"),
+                            (np.array([[1.0], [np.nan]]), "float64 values such as nan"),
+                            (np.array(["a", "b"]), "<U1 values such as 'a'")):
+        with pytest.raises(ValueError, match=rf"^to_categorical takes integer labels, got {re.escape(message)}$"):
+            numpy_impl.utils.to_categorical(labels)
+
+
 def test_one_hot_is_to_categorical_in_the_twins_float32_unless_asked():
     labels = np.array([2, 0, 1])
     assert numpy_impl.one_hot(labels, 3).dtype == np.float32
