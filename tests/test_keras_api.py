@@ -680,6 +680,8 @@ def test_one_hot_is_to_categorical_in_the_twins_float32_unless_asked():
     assert numpy_impl.one_hot(labels, 3).dtype == np.float32
     assert numpy_impl.one_hot(labels, 3, "float64").dtype == np.float64
     np.testing.assert_array_equal(numpy_impl.one_hot(labels, 3), numpy_impl.utils.to_categorical(labels, 3))
+    assert numpy_impl.utils.to_categorical(np.array([], int)).shape == (0, 0)     # no labels: no classes
+    assert numpy_impl.one_hot(np.array([], int), 3).shape == (0, 3)
     with pytest.raises(ValueError, match=r"^labels must be integers in 0\.\.2, shape \(n,\), got shape \(3, 1\)$"):
         numpy_impl.one_hot(labels[:, None], 3)
 
