@@ -629,7 +629,8 @@ def test_a_sparse_loss_object_names_labels_out_of_range_as_keras_would_refuse_th
 
 # ---- utils -------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("labels, num_classes", [([0, 2, 1], None), ([[1], [0]], 3), (np.array([3, 0]), 5)])
+@pytest.mark.parametrize("labels, num_classes", [([0, 2, 1], None), ([[1], [0]], 3), (np.array([3, 0]), 5),
+                                                 ([1], 3), ([[0, 1], [2, 0]], None), ([[[1], [0], [2]]], 4)])
 def test_to_categorical_equals_keras(labels, num_classes):
     mine = numpy_impl.utils.to_categorical(labels, num_classes)
     theirs = keras.utils.to_categorical(labels, num_classes)
@@ -664,6 +665,20 @@ def test_set_random_seed_seeds_python_and_numpy_as_keras_does():
     for seed in (-1, 1.5, True):
         with pytest.raises(ValueError, match=rf"^seed must be a non-negative whole number, got {seed!r}$"):
             numpy_impl.utils.set_random_seed(seed)
+
+
+def test_to_categorical_names_labels_out_of_range():
+    # Keras indexes past its array (an IndexError); numpy_impl says which range the labels must be in
+    for labels, got in (([0, 3], "0..3"), ([-1, 2], "-1..2")):
+        with pytest.raises(ValueError, match=rf"^labels must be integers in 0\.\.2 for num_classes=3, got {got}$"):
+            numpy_impl.utils.to_categorical(labels, 3)
+    assert numpy_impl.utils.to_categorical([2, 0], 3).shape == (2, 3)          # the last class is in range
+
+
+def test_unseeded_models_after_set_random_seed_draw_from_the_whole_seed_range():
+    numpy_impl.utils.set_random_seed(0)
+    draws = {int(numpy_impl.utils.generator().integers(2 ** 62)) for _ in range(300)}
+    assert len(draws) == 300                  # 300 generators, 300 different streams
 
 
 def test_to_categorical_refuses_what_is_not_a_whole_number():
