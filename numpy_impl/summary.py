@@ -2,7 +2,7 @@
 import textwrap
 
 
-def summary_table(model, name="sequential"):
+def summary_table(model, name):
     """Keras's summary: one row per layer with its output shape and parameter count, then totals."""
     rows = []
     for layer in model.layers:
@@ -37,7 +37,9 @@ def summary_table(model, name="sequential"):
 
 
 def _size(nbytes):
-    for unit in ("B", "KB", "MB", "GB"):
-        if nbytes < 1024 or unit == "GB":
+    """Keras's readable size: B, KB, MB, ... in steps of 1024, with two decimals."""
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if nbytes < 1024:
             return f"{nbytes:.2f} {unit}"
         nbytes /= 1024
+    return f"{nbytes:.2f} PB"

@@ -1059,7 +1059,19 @@ SUMMARY_MODELS = {
     "a name too long for its column": lambda k: [k.Input(shape=(4,)),
                                                  k.layers.Dense(3, name="a_rather_long_name for_the_first_column"),
                                                  k.layers.Dense(2, name="another_long_layer_name_without_spaces_at_all")],
+    "a name exactly as wide as its column": lambda k: [k.Input(shape=(4,)),
+                                                       k.layers.Dense(3, name="exactly_31_with_its_kin")],
+    "images through Dropout and Flatten": lambda k: [k.Input(shape=(28, 28)), k.layers.Dropout(0.1),
+                                                     k.layers.Flatten(), k.layers.Dense(10)],
 }
+
+
+@pytest.mark.parametrize("nbytes", [0, 1023, 1024, 1025, 1024 ** 2 - 1, 1024 ** 2, 5 * 1024 ** 3, 1000 * 1024 ** 3,
+                                    1024 ** 4, 3 * 1024 ** 5])
+def test_summary_sizes_are_keras_readable_sizes(nbytes):
+    from keras.src.utils.summary_utils import readable_memory_size
+    from numpy_impl.summary import _size
+    assert _size(nbytes) == readable_memory_size(nbytes)
 
 
 @pytest.mark.parametrize("case", SUMMARY_MODELS)
