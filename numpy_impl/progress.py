@@ -3,6 +3,7 @@
     verbose=1:  1875/1875 [==============================] 2.1s 1.12ms/step - accuracy: 0.9123 - loss: 0.3012
     verbose=2:  1875/1875 - 2s - 1ms/step - accuracy: 0.9123 - loss: 0.3012     (one line at the end)
 """
+import math
 import sys
 import time
 
@@ -16,7 +17,7 @@ class ProgressBar:
         self.stream = stream or sys.stdout
         self.min_interval = min_interval     # redraw at most 10 times a second
         self.start = time.perf_counter() if start is None else start
-        self._last_draw = 0.0
+        self._last_draw = -math.inf           # never drawn: the first update draws
         # Redrawing with "\r" only works on a terminal; elsewhere (a log file) draw the end.
         self.interactive = interactive and getattr(self.stream, "isatty", lambda: False)()
 

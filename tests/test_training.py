@@ -179,6 +179,22 @@ def test_the_readme_five_lines_run_against_numpy_impl(rng):
     assert [w.shape for w in model.get_weights()] == [(784, 128), (128,), (128, 10), (10,)]
 
 
+def test_the_progress_bar_redraws_at_most_every_min_interval_and_always_at_the_end(monkeypatch):
+    """On a terminal: the first update draws, then only updates min_interval or more after the last
+    draw (0.25 s here; the clock's times are exact in binary), and the last step always; the bar is
+    30 characters wide unless told."""
+    clock = [0.0]
+    monkeypatch.setattr("time.perf_counter", lambda: clock[0])
+    terminal = Terminal()
+    bar = numpy_impl.progress.ProgressBar(8, stream=terminal, min_interval=0.25, start=0.0)
+    for step, now in zip(range(1, 9), [0.0, 0.125, 0.25, 0.375, 0.5, 0.5, 0.625, 0.75]):
+        clock[0] = now
+        bar.update(step, {})
+    lines = terminal.getvalue().split("\r")[1:]
+    assert [int(line.split("/")[0]) for line in lines] == [1, 3, 5, 8]
+    assert lines[-1].startswith("8/8 [" + "=" * 30 + "] 0.8s ")
+
+
 def test_the_progress_bar_on_a_terminal_redraws_one_line_in_place():
     """On a terminal, "\\r" and the bar so far: step 5 of 10 is half full, with its head; the last step fills it.
     Anywhere else (a file, a pipe, the test's own capture) no carriage returns."""
