@@ -187,12 +187,19 @@ def test_the_progress_bar_redraws_at_most_every_min_interval_and_always_at_the_e
     monkeypatch.setattr("time.perf_counter", lambda: clock[0])
     terminal = Terminal()
     bar = numpy_impl.progress.ProgressBar(8, stream=terminal, min_interval=0.25, start=0.0)
-    for step, now in zip(range(1, 9), [0.0, 0.125, 0.25, 0.375, 0.5, 0.5, 0.625, 0.75]):
+    for step, now in zip(range(1, 9), [1.0, 1.125, 1.25, 1.375, 1.5, 1.5, 1.625, 2.0]):
         clock[0] = now
         bar.update(step, {})
     lines = terminal.getvalue().split("\r")[1:]
     assert [int(line.split("/")[0]) for line in lines] == [1, 3, 5, 8]
-    assert lines[-1].startswith("8/8 [" + "=" * 30 + "] 0.8s ")
+    # the ETA: the time so far per step, times the steps left (1.25 s / 3 * 5 = 2.08 s at step 3);
+    # at the end: the whole time, and the time per step
+    assert [line.split("] ")[1] for line in lines] == ["ETA 7s", "ETA 2s", "ETA 1s", "2.0s 250.00ms/step\n"]
+    assert lines[-1].startswith("8/8 [" + "=" * 30 + "] ")
+    clock[0] = 0.0                                      # the first update draws, whatever the clock reads
+    early = Terminal()
+    numpy_impl.progress.ProgressBar(8, stream=early, min_interval=0.25, start=0.0).update(1, {})
+    assert early.getvalue().startswith("\r1/8 [")
 
 
 def test_the_progress_bar_on_a_terminal_redraws_one_line_in_place():
