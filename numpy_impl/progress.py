@@ -28,7 +28,7 @@ class ProgressBar:
         self._last_draw = now
         elapsed = now - self.start
         done = int(self.width * step / self.total)
-        bar = "=" * done + (">" if done < self.width else "") + "." * (self.width - done - 1)
+        bar = ("=" * done + ">" + "." * self.width)[:self.width]     # the head and the dots cut off when full
         if step < self.total:
             timing = f"ETA {elapsed / step * (self.total - step):.0f}s"
         else:
@@ -39,6 +39,6 @@ class ProgressBar:
             return
         digits = len(str(self.total))
         start = "\r" if self.interactive else ""          # a log file gets plain lines, no carriage returns
-        line = f"{start}{step:>{digits}}/{self.total} [{bar[:self.width]}] {timing}{metrics}"
+        line = f"{start}{step:>{digits}}/{self.total} [{bar}] {timing}{metrics}"
         self.stream.write(line + ("\n" if step >= self.total else ""))
         self.stream.flush()
