@@ -59,6 +59,29 @@ def test_truncated_at_two_standard_deviations(kind):
         assert np.abs(sample).max() > 1.99 * stddev                     # and the cut is reached
 
 
+# VarianceScaling itself, in each mode and distribution: (scale, mode, distribution), the shape, and
+# the variance scale / max(1, fan) both must draw with
+VARIANCE_SCALING = {
+    "scale 3, fan_out, untruncated normal": ((3.0, "fan_out", "untruncated_normal"), SHAPE, 3 / 200),
+    "scale 0.5, fan_avg, uniform": ((0.5, "fan_avg", "uniform"), SHAPE, 0.5 / 250),
+    "scale 2, fan_in, truncated normal": ((2.0, "fan_in", "truncated_normal"), SHAPE, 2 / 300),
+    "a single input, fan_in 1": ((1.0, "fan_in", "untruncated_normal"), (1, 60000), 1.0),
+}
+
+
+@pytest.mark.parametrize("case", VARIANCE_SCALING)
+def test_variance_scaling_draws_as_keras_in_every_mode_and_distribution(case):
+    arguments, shape, variance = VARIANCE_SCALING[case]
+    mine = initializers.VarianceScaling(*arguments)(*shape, np.random.default_rng(1), "float64").ravel()
+    theirs = np.asarray(keras.initializers.VarianceScaling(*arguments, seed=1)(shape, dtype="float32"),
+                        np.float64).ravel()
+    assert ks_statistic(mine, theirs) < KS_BOUND
+    for sample in (mine, theirs):
+        assert abs(sample.mean()) < 5 * math.sqrt(variance / sample.size)
+        assert sample.var() == pytest.approx(variance, rel=0.03)
+    assert initializers.VarianceScaling(*arguments)(*shape, np.random.default_rng(1)).dtype == np.float32
+
+
 def test_the_statistic_can_tell_distributions_apart():
     """Not vacuous: an untruncated normal of the same variance, or the rescale left out, fails."""
     _, theirs = draws("HeNormal")
