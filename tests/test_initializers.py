@@ -137,3 +137,4 @@ def test_draws_come_in_float32_unless_asked(kind):
     """Keras's floatx: init(fan_in, fan_out, rng) gives a float32 (fan_in, fan_out) kernel."""
     kernel = getattr(initializers, kind)()(3, 4, np.random.default_rng(0))
     assert kernel.dtype == np.float32 and kernel.shape == (3, 4)
+    assert initializers.glorot_uniform(3, 4, np.random.default_rng(0)).dtype == np.float32   # the function too
