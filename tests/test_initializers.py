@@ -82,6 +82,12 @@ def test_variance_scaling_draws_as_keras_in_every_mode_and_distribution(case):
     assert initializers.VarianceScaling(*arguments)(*shape, np.random.default_rng(1)).dtype == np.float32
 
 
+@pytest.mark.parametrize("kind", ["GlorotUniform", "GlorotNormal", "HeNormal", "HeUniform", "LecunNormal"])
+def test_the_variance_scaling_family_keeps_keras_settings(kind):
+    mine, theirs = getattr(initializers, kind)(), getattr(keras.initializers, kind)()
+    assert (mine.scale, mine.mode, mine.distribution) == (theirs.scale, theirs.mode, theirs.distribution)
+
+
 def test_the_statistic_can_tell_distributions_apart():
     """Not vacuous: an untruncated normal of the same variance, or the rescale left out, fails."""
     _, theirs = draws("HeNormal")
@@ -99,7 +105,8 @@ def test_dense_takes_an_initializer_by_name_or_object():
     layer = numpy_impl.Dense(3, kernel_initializer=initializers.RandomNormal(stddev=0.5))
     layer.build((1000,), np.random.default_rng(0), "float32")
     assert layer.kernel.std() == pytest.approx(0.5, rel=0.05) and layer.kernel.dtype == np.float32
-    with pytest.raises(ValueError, match="unknown initializer 'orthogonal'"):
+    with pytest.raises(ValueError, match=r"^unknown initializer 'orthogonal': use one of glorot_uniform, glorot_normal, "
+                                         r"he_normal, he_uniform, lecun_normal, random_normal$"):
         numpy_impl.Dense(3, kernel_initializer="orthogonal")
 
 
