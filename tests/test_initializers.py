@@ -82,10 +82,19 @@ def test_variance_scaling_draws_as_keras_in_every_mode_and_distribution(case):
     assert initializers.VarianceScaling(*arguments)(*shape, np.random.default_rng(1)).dtype == np.float32
 
 
-@pytest.mark.parametrize("kind", ["GlorotUniform", "GlorotNormal", "HeNormal", "HeUniform", "LecunNormal"])
+@pytest.mark.parametrize("kind", ["VarianceScaling", "GlorotUniform", "GlorotNormal", "HeNormal", "HeUniform",
+                                  "LecunNormal"])
 def test_the_variance_scaling_family_keeps_keras_settings(kind):
     mine, theirs = getattr(initializers, kind)(), getattr(keras.initializers, kind)()
     assert (mine.scale, mine.mode, mine.distribution) == (theirs.scale, theirs.mode, theirs.distribution)
+
+
+def test_variance_scaling_names_a_mode_or_distribution_it_does_not_know():
+    with pytest.raises(ValueError, match=r"^mode must be 'fan_in', 'fan_out' or 'fan_avg', got 'fan_sum'$"):
+        initializers.VarianceScaling(mode="fan_sum")
+    with pytest.raises(ValueError, match=r"^distribution must be 'truncated_normal', 'untruncated_normal' or "
+                                         r"'uniform', got 'normal'$"):
+        initializers.VarianceScaling(distribution="normal")
 
 
 def test_the_statistic_can_tell_distributions_apart():
@@ -145,3 +154,4 @@ def test_draws_come_in_float32_unless_asked(kind):
     kernel = getattr(initializers, kind)()(3, 4, np.random.default_rng(0))
     assert kernel.dtype == np.float32 and kernel.shape == (3, 4)
     assert initializers.glorot_uniform(3, 4, np.random.default_rng(0)).dtype == np.float32   # the function too
+    assert initializers.zeros((4,)).dtype == np.float32                                       # and the biases
