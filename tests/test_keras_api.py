@@ -758,7 +758,8 @@ GAPS = {
     "a module it has not": ("x = keras.ops.ones((2, 2))", "numpy_impl has no keras.ops"),
     "a metric by name it has not": ("model = keras.Sequential([keras.Input(shape=(4,)), keras.layers.Dense(2, "
                                     "activation='softmax')])\nmodel.compile(loss='categorical_crossentropy', "
-                                    "metrics=['mse'])", "no metric 'mse'"),
+                                    "metrics=['mse'])", "numpy_impl has no metric 'mse': it offers 'accuracy', "
+                                    "'categorical_accuracy', 'sparse_categorical_accuracy' and their classes"),
 }
 
 
