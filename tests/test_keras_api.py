@@ -758,8 +758,7 @@ GAPS = {
     "a module it has not": ("x = keras.ops.ones((2, 2))", "numpy_impl has no keras.ops"),
     "a metric by name it has not": ("model = keras.Sequential([keras.Input(shape=(4,)), keras.layers.Dense(2, "
                                     "activation='softmax')])\nmodel.compile(loss='categorical_crossentropy', "
-                                    "metrics=['mse'])", "numpy_impl has no metric 'mse': it offers 'accuracy', "
-                                    "'categorical_accuracy', 'sparse_categorical_accuracy' and their classes"),
+                                    "metrics=['mse'])", "no metric 'mse'"),
 }
 
 
@@ -771,6 +770,14 @@ def test_a_deliberate_gap_says_so_in_one_line(gap):
         run("import keras\n" + snippet, "numpy_impl")
     assert "\n" not in str(caught.value)
     assert isinstance(caught.value, AttributeError) and isinstance(caught.value, NotImplementedError)
+
+
+def test_an_unknown_metric_name_is_refused_with_what_there_is():
+    model = numpy_impl.Sequential([numpy_impl.Input(shape=(4,)), numpy_impl.layers.Dense(2, activation="softmax")])
+    with pytest.raises(numpy_impl.NotSupported, match=r"^numpy_impl has no metric 'mse': it offers 'accuracy', "
+                                                      r"'categorical_accuracy', 'sparse_categorical_accuracy' and "
+                                                      r"their classes$"):
+        model.compile(loss="categorical_crossentropy", metrics=["mse"])
 
 
 def test_a_gap_is_simply_missing_to_hasattr():
