@@ -531,8 +531,12 @@ def test_accuracy_by_name_fits_one_hot_labels_as_keras():
     x = np.random.default_rng(1).normal(size=(12, 4))
     history = model.fit(x, numpy_impl.utils.to_categorical(np.arange(12) % 3), verbose=0)
     assert list(history.history) == ["categorical_accuracy", "loss"]
-    with pytest.raises(ValueError, match="takes integer labels, which the loss does not"):
+    with pytest.raises(ValueError, match=r"^metric 'sparse_categorical_accuracy' takes integer labels, which the "
+                                         r"loss does not: use metrics=\['accuracy'\], which fits the loss$"):
         model.compile(loss="categorical_crossentropy", metrics=["sparse_categorical_accuracy"])
+    with pytest.raises(ValueError, match=r"^metric 'categorical_accuracy' takes one-hot rows, which the "
+                                         r"loss does not: use metrics=\['accuracy'\], which fits the loss$"):
+        model.compile(loss="sparse_categorical_crossentropy", metrics=["categorical_accuracy"])
 
 
 @pytest.mark.parametrize("kind", ["CategoricalAccuracy", "SparseCategoricalAccuracy"])
