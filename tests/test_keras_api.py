@@ -1065,6 +1065,24 @@ def test_optimizers_keep_their_settings_as_keras_keeps_them(kind, given):
             assert (actual is None if expected is None else actual == pytest.approx(expected)), (kind, name)
 
 
+def test_optimizers_by_name_take_keras_default_rates_and_name_what_they_refuse():
+    for name, optimizer in numpy_impl.optimizers.OPTIMIZERS.items():
+        keras_default = float(np.asarray(getattr(keras.optimizers, optimizer.__name__)().learning_rate))
+        assert numpy_impl.optimizers.get(name).learning_rate == pytest.approx(keras_default), name
+    with pytest.raises(ValueError, match=r"^unknown optimizer 'nadam': use one of "
+                                         + ", ".join(numpy_impl.optimizers.OPTIMIZERS) + "$"):
+        numpy_impl.optimizers.get("nadam")
+    with pytest.raises(ValueError, match=r"^momentum is not an option of adagrad$"):
+        numpy_impl.optimizers.get("adagrad", momentum=0.9)
+    for option in ("clipvalue", "global_clipnorm"):
+        with pytest.raises(ValueError, match=rf"^{option} must be a positive number or None, got -1.0$"):
+            numpy_impl.optimizers.SGD(**{option: -1})
+    with pytest.raises(ValueError, match=r"^give at most one of clipnorm, clipvalue and global_clipnorm "
+                                         r"\(Keras takes one\)$"):
+        numpy_impl.optimizers.SGD(clipvalue=1.0, global_clipnorm=1.0)
+    assert numpy_impl.optimizers.SGD(weight_decay=0.0).weight_decay == 0.0        # no decay, as Keras allows
+
+
 def test_optimizer_arguments_keras_would_refuse_are_named():
     with pytest.raises(ValueError, match=r"^initial_accumulator_value must be >= 0, got -0.1$"):
         numpy_impl.optimizers.Adagrad(initial_accumulator_value=-0.1)

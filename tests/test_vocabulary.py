@@ -299,7 +299,8 @@ def test_clipping_by_hand():
 @pytest.mark.parametrize("kind, options", [
     ("SGD", {}), ("SGD", dict(momentum=0.9)), ("SGD", dict(momentum=0.9, nesterov=True)), ("Adam", {}),
     ("Adam", dict(amsgrad=True)), ("AdamW", {}), ("SGD", dict(weight_decay=0.1))], ids=str)
-def test_updates_block_by_block_are_the_whole_array_updates_bit_for_bit(kind, options, monkeypatch):
+@pytest.mark.parametrize("dtype", ["float64", "float32"])       # float32: the work arrays must be float32 too
+def test_updates_block_by_block_are_the_whole_array_updates_bit_for_bit(kind, options, dtype, monkeypatch):
     """The updates run block by block over weights larger than optimizers.BLOCK (the lockstep
     tests' weights, proven equal to Keras, fit in one block): every whole block, the last part
     block, and a weight stored in Fortran order (taken whole) must come out exactly as the
@@ -307,9 +308,9 @@ def test_updates_block_by_block_are_the_whole_array_updates_bit_for_bit(kind, op
     rng = np.random.default_rng(0)
     block = numpy_impl.optimizers.BLOCK
     assert block < 600 * 500 < 700 * 1000 < 3 * block
-    weights = [rng.standard_normal((700, 1000)), rng.standard_normal(1000),
-               np.asfortranarray(rng.standard_normal((600, 500)))]      # > BLOCK, not C-contiguous
-    grads = [[rng.standard_normal(w.shape) for w in weights] for _ in range(3)]
+    weights = [rng.standard_normal((700, 1000)).astype(dtype), rng.standard_normal(1000).astype(dtype),
+               np.asfortranarray(rng.standard_normal((600, 500)).astype(dtype))]      # > BLOCK, not C-contiguous
+    grads = [[rng.standard_normal(w.shape).astype(dtype) for w in weights] for _ in range(3)]
     results = []
     for size in (block, 10 ** 9):                          # block by block, then each array in one block
         monkeypatch.setattr(numpy_impl.optimizers, "BLOCK", size)
@@ -320,7 +321,8 @@ def test_updates_block_by_block_are_the_whole_array_updates_bit_for_bit(kind, op
         results.append(updated)
     assert results[0][2].flags.f_contiguous and not results[0][2].flags.c_contiguous
     for blocked, whole, start in zip(*results, weights):
-        assert np.abs(whole - start).min() > 0                              # every entry moved
+        moved = (whole != start).mean()         # every entry moved (in float32, a few steps fall under half an ulp)
+        assert moved == 1.0 if dtype == "float64" else moved > 0.99
         np.testing.assert_array_equal(blocked, whole)
 
 
