@@ -1,4 +1,5 @@
 """save_weights / load_weights in Keras's .weights.h5 layout: NumPy -> Keras, Keras -> NumPy, and bad files."""
+import os
 from pathlib import Path
 
 import numpy as np
@@ -114,12 +115,10 @@ def test_saving_writes_beside_the_file_and_a_failed_save_leaves_the_old_file(tmp
     """The weights go to a temporary .weights.h5 in the target's own folder, moved into place whole
     (a move within one folder is atomic); if writing fails, the error comes through, the temporary
     file is removed and a file saved before is left as it was."""
-    import os
-    import numpy_impl.saving as saving
     model = numpy_impl.Sequential([numpy_impl.Input((4,)), numpy_impl.layers.Dense(3)])
     moves = []
     real_replace = os.replace
-    monkeypatch.setattr(saving.os, "replace", lambda source, target: (moves.append((source, target)),
+    monkeypatch.setattr(os, "replace", lambda source, target: (moves.append((source, target)),
                                                                       real_replace(source, target)))
     model.save_weights(tmp_path / "m.weights.h5")
     (source, target), = moves
@@ -129,7 +128,7 @@ def test_saving_writes_beside_the_file_and_a_failed_save_leaves_the_old_file(tmp
 
     def broken(model):
         raise OSError("disk full")
-    monkeypatch.setattr(saving, "layer_groups", broken)
+    monkeypatch.setattr(numpy_impl.saving, "layer_groups", broken)
     with pytest.raises(OSError, match="^disk full$"):
         model.save_weights(tmp_path / "m.weights.h5")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.weights.h5"]
