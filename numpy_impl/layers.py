@@ -25,7 +25,7 @@ class Input:
 
     def __init__(self, shape, name=None):
         self.shape = _shape(shape, "Input shape")
-        self.name = name or utils.unique_name("InputLayer")
+        self.name = name or utils.unique_name("KerasTensor")   # what keras.Input returns, and its name
 
 
 class Layer:

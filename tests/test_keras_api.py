@@ -771,6 +771,13 @@ GAPS = {
     "another optimizer": ("opt = keras.optimizers.Nadam()", "optimizers has no Nadam"),
     "another regularizer": ("r = keras.regularizers.OrthogonalRegularizer()", "regularizers has no Orthogonal"),
     "another initializer": ("i = keras.initializers.Orthogonal()", "initializers has no Orthogonal"),
+    "a loss with label smoothing": ("loss = keras.losses.CategoricalCrossentropy(label_smoothing=0.1)",
+                                    "CategoricalCrossentropy in numpy_impl takes from_logits only (no "
+                                    "label_smoothing, axis or reduction): the loss of the network it trains"),
+    "a loss on another axis": ("loss = keras.losses.CategoricalCrossentropy(axis=0)",
+                               "CategoricalCrossentropy in numpy_impl takes from_logits only"),
+    "a loss with another reduction": ("loss = keras.losses.SparseCategoricalCrossentropy(reduction='sum')",
+                                      "SparseCategoricalCrossentropy in numpy_impl takes from_logits only"),
     "a module it has not": ("x = keras.ops.ones((2, 2))", "numpy_impl has no keras.ops"),
     "a metric by name it has not": ("model = keras.Sequential([keras.Input(shape=(4,)), keras.layers.Dense(2, "
                                     "activation='softmax')])\nmodel.compile(loss='categorical_crossentropy', "
@@ -1106,6 +1113,25 @@ SUMMARY_MODELS = {
     "images through Dropout and Flatten": lambda k: [k.Input(shape=(28, 28)), k.layers.Dropout(0.1),
                                                      k.layers.Flatten(), k.layers.Dense(10)],
 }
+
+
+NAMES_SNIPPET = """
+import keras
+inputs = [keras.Input(shape=(4,)), keras.Input(shape=(4,), name="pixels"), keras.Input(shape=(3,))]
+layers = [keras.layers.Dense(2), keras.layers.Dense(2), keras.layers.Dense(2, name="out"), keras.layers.Dropout(0.1),
+          keras.layers.BatchNormalization(), keras.layers.LayerNormalization(), keras.layers.Flatten(),
+          keras.layers.Activation("relu"), keras.layers.Softmax(), keras.layers.Dropout(0.2, name="drop")]
+models = [keras.Sequential(), keras.Sequential(name="mine"), keras.Sequential()]
+names = [each.name for each in inputs + layers + models]
+"""
+
+
+def test_default_names_are_the_names_keras_gives():
+    """Inputs, layers and models unnamed and named, numbered from the second on, as Keras numbers them."""
+    theirs = run(NAMES_SNIPPET, "keras")["names"]
+    assert run(NAMES_SNIPPET, "numpy_impl")["names"] == theirs
+    assert theirs[:3] == ["keras_tensor", "pixels", "keras_tensor_1"] and theirs[-3:] == ["sequential", "mine",
+                                                                                          "sequential_1"]
 
 
 @pytest.mark.parametrize("nbytes", [0, 1023, 1024, 1025, 1024 ** 2 - 1, 1024 ** 2, 5 * 1024 ** 3, 1000 * 1024 ** 3,

@@ -240,7 +240,8 @@ def test_summary_reads_like_keras(rng):
     (dict(optimizer_options={"clipnorm": 1.0, "clipvalue": 0.5}), "give at most one of clipnorm, clipvalue"),
     (dict(optimizer_options={"weight_decay": -0.1}), "weight_decay must be a non-negative number"),
     (dict(optimizer_options={"clipnorm": 0}), "clipnorm must be a positive number or None"),
-    (dict(loss="hinge"), "unknown loss 'hinge'"),
+    (dict(loss="hinge"), "unknown loss 'hinge': use 'categorical_crossentropy' (one-hot labels) or "
+                         "'sparse_categorical_crossentropy' (integer labels)"),
 ])
 def test_nonsense_settings_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=re.escape(message)):
