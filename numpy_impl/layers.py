@@ -14,7 +14,10 @@ from . import activations, initializers, utils
 
 
 def _shape(shape, what):
-    shape = tuple(shape) if isinstance(shape, (tuple, list)) else (shape,)
+    """A shape as Keras takes one: a tuple (or list) of positive whole numbers, returned as a tuple of ints."""
+    if not isinstance(shape, (tuple, list)):                  # Keras refuses a bare 784 too
+        raise ValueError(f"{what} must be a tuple, e.g. (784,) or (28, 28), got {shape!r}")
+    shape = tuple(shape)
     if not shape or any(isinstance(n, bool) or int(n) != n or n <= 0 for n in shape):
         raise ValueError(f"{what} must be positive whole numbers, e.g. (784,) or (28, 28), got {shape}")
     return tuple(int(n) for n in shape)

@@ -211,6 +211,18 @@ def test_a_shape_that_is_not_positive_whole_numbers_is_named(make, what):
     assert str(caught.value).startswith(f"{what} must be positive whole numbers, e.g. (784,) or (28, 28), got ")
 
 
+@pytest.mark.parametrize("make, what", [(lambda k: k.Input(shape=784), "Input shape"),
+                                        (lambda k: k.Sequential([k.layers.Dense(3, input_shape=4)]).build(), "input_shape")])
+@pytest.mark.filterwarnings("ignore:Do not pass an `input_shape`")
+def test_a_bare_number_for_a_shape_is_refused_as_keras_refuses_it(make, what):
+    import keras
+    with pytest.raises(ValueError, match="Cannot convert '(784|4)' to a shape"):
+        make(keras)
+    with pytest.raises(ValueError) as caught:
+        make(numpy_impl)
+    assert str(caught.value) == f"{what} must be a tuple, e.g. (784,) or (28, 28), got {784 if what[0] == 'I' else 4}"
+
+
 @pytest.mark.parametrize("make, name", [(lambda: numpy_impl.L1(-0.5), "l1"), (lambda: numpy_impl.L2(-0.5), "l2"),
                                         (lambda: numpy_impl.L1L2(l1=-0.5), "l1"),
                                         (lambda: numpy_impl.L1L2(l2=-0.5), "l2")])

@@ -157,6 +157,22 @@ def test_evaluate_prints_one_line_with_keras_steps_and_its_whole_time(rng, monke
     assert screen.getvalue().startswith("2/2 [==============================] ")
 
 
+def test_dense_writes_z_into_one_work_array_while_the_batch_size_stays(rng):
+    """docs/speed.md: z = x @ kernel + bias goes into the same (B, units) array each step (no allocation),
+    a new batch size gets its own, and the numbers are those of the formula every time."""
+    layer = numpy_impl.layers.Dense(3)
+    layer(np.ones((4, 2)))                                                      # built, in float32
+    x1, x2, x3 = (rng.normal(size=(n, 2)).astype("float32") for n in (4, 4, 5))
+    z1 = layer.affine(x1)
+    np.testing.assert_array_equal(z1, x1 @ layer.kernel + layer.bias)
+    z2 = layer.affine(x2)
+    assert z2 is z1
+    np.testing.assert_array_equal(z2, x2 @ layer.kernel + layer.bias)
+    z3 = layer.affine(x3)
+    assert z3.shape == (5, 3) and not np.shares_memory(z3, z1)
+    np.testing.assert_array_equal(z3, x3 @ layer.kernel + layer.bias)
+
+
 def test_numpy_impl_imports_no_framework():
     code = ("import sys, numpy_impl; "
             "print(sorted(m for m in ('tensorflow', 'keras', 'torch', 'jax') if m in sys.modules))")
