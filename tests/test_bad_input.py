@@ -204,11 +204,21 @@ def test_a_gap_offers_only_what_the_module_has(module_name):
 
 
 @pytest.mark.parametrize("make, what", [(lambda: numpy_impl.Input(shape=(0,)), "Input shape"),
+                                        (lambda: numpy_impl.Input(shape=(1.5,)), "Input shape"),
+                                        (lambda: numpy_impl.Input(shape=(True,)), "Input shape"),
+                                        (lambda: numpy_impl.Input(shape=()), "Input shape"),
                                         (lambda: Dense(3, input_shape=(4, -1)), "input_shape")])
 def test_a_shape_that_is_not_positive_whole_numbers_is_named(make, what):
     with pytest.raises(ValueError) as caught:
         make()
     assert str(caught.value).startswith(f"{what} must be positive whole numbers, e.g. (784,) or (28, 28), got ")
+
+
+def test_a_shape_of_ones_or_whole_floats_is_a_shape():
+    assert numpy_impl.Input(shape=(1,)).shape == (1,)
+    assert numpy_impl.Input(shape=[28.0, 1]).shape == (28, 1)
+    assert all(type(n) is int for n in numpy_impl.Input(shape=[28.0, 1]).shape)
+    assert Dense(3, input_shape=(1,)).input_shape_argument == (1,)
 
 
 @pytest.mark.parametrize("make, what", [(lambda k: k.Input(shape=784), "Input shape"),
