@@ -214,6 +214,28 @@ def test_a_shape_that_is_not_positive_whole_numbers_is_named(make, what):
     assert str(caught.value).startswith(f"{what} must be positive whole numbers, e.g. (784,) or (28, 28), got ")
 
 
+def test_a_built_layer_called_on_another_width_is_refused_as_keras_refuses_it():
+    import keras
+    theirs = keras.layers.Dense(2)
+    theirs(np.ones((1, 4)))
+    with pytest.raises(ValueError, match="expected axis -1 of input shape to have value 4"):
+        theirs(np.ones((1, 3)))
+    numpy_impl.utils.clear_session()
+    mine = Dense(2)
+    mine(np.ones((1, 4)))
+    with pytest.raises(ValueError) as caught:
+        mine(np.ones((1, 3)))
+    assert str(caught.value) == "layer 'dense' was built for inputs of shape (4,), not (3,)"
+
+
+def test_a_dense_layer_without_bias_holds_none_as_keras_does():
+    import keras
+    theirs, mine = keras.layers.Dense(3, use_bias=False), Dense(3, use_bias=False)
+    theirs(np.ones((2, 4))), mine(np.ones((2, 4)))
+    assert theirs.bias is None and mine.bias is None and mine.grad_bias is None
+    assert len(mine.weights) == len(mine.gradients) == len(theirs.weights) == 1
+
+
 def test_a_shape_of_ones_or_whole_floats_is_a_shape():
     assert numpy_impl.Input(shape=(1,)).shape == (1,)
     assert numpy_impl.Input(shape=[28.0, 1]).shape == (28, 1)
