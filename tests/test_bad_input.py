@@ -236,6 +236,24 @@ def test_a_dense_layer_without_bias_holds_none_as_keras_does():
     assert len(mine.weights) == len(mine.gradients) == len(theirs.weights) == 1
 
 
+@pytest.mark.parametrize("units", [0, -2, 1.5, True, 2.5])
+def test_dense_units_that_are_not_a_positive_whole_number_are_named(units):
+    with pytest.raises(ValueError) as caught:
+        Dense(units)
+    assert str(caught.value) == f"Dense units must be a positive whole number, got {units!r}"
+
+
+@pytest.mark.filterwarnings("ignore:Do not pass an `input_shape`")
+def test_a_dense_layer_of_one_unit_and_input_dim_build_as_in_keras():
+    import keras
+    for package in (keras, numpy_impl):
+        layer = package.layers.Dense(1, input_dim=4)
+        assert layer.built is False
+        model = package.Sequential([layer])
+        assert layer.built is True and [w.shape for w in model.get_weights()] == [(4, 1), (1,)]
+        assert model.predict(np.ones((2, 4)), verbose=0).shape == (2, 1)
+
+
 def test_a_shape_of_ones_or_whole_floats_is_a_shape():
     assert numpy_impl.Input(shape=(1,)).shape == (1,)
     assert numpy_impl.Input(shape=[28.0, 1]).shape == (28, 1)
