@@ -87,12 +87,25 @@ def test_it_learns_a_separable_problem(rng):
     assert history.history["loss"][-1] < history.history["loss"][0]
 
 
-def test_verbose_fit_draws_a_keras_style_progress_bar(rng, capsys):
+@pytest.mark.parametrize("verbose", [1, "auto"])
+def test_verbose_fit_draws_a_keras_style_progress_bar(rng, capsys, verbose):
+    """verbose=1, and "auto" as Keras reads it outside a notebook, draw the bar; 2 prints a line an epoch."""
     x, y = random_batch(rng, n=40)
-    small_model().fit(x, y, batch_size=8, epochs=2, verbose=1)
+    small_model().fit(x, y, batch_size=8, epochs=2, verbose=verbose)
     out = capsys.readouterr().out
     assert "Epoch 1/2" in out and "Epoch 2/2" in out
     assert "5/5 [" in out and "loss: " in out and "accuracy: " in out and "ms/step" in out
+    small_model().fit(x, y, batch_size=8, epochs=2, verbose=2)
+    assert "[" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("verbose", [3, -1, "yes", None])
+def test_a_verbose_keras_does_not_know_is_named(rng, verbose):
+    x, y = random_batch(rng, n=8)
+    for call in (lambda m: m.fit(x, y, verbose=verbose), lambda m: m.evaluate(x, y, verbose=verbose)):
+        with pytest.raises(ValueError) as caught:
+            call(small_model())
+        assert str(caught.value) == f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}"
 
 
 def test_predict_and_evaluate_run_in_batches_of_batch_size(rng):
