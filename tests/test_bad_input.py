@@ -32,7 +32,7 @@ def test_wrong_feature_count(model, rng):
 
 def test_x_and_y_lengths_differ(model, data):
     x, y = data
-    with pytest.raises(ValueError, match="12 samples but its labels have 11"):
+    with pytest.raises(ValueError, match="^x has 12 samples but its labels have 11$"):
         model.fit(x, y[:11], verbose=0)
 
 

@@ -186,6 +186,18 @@ def test_dense_writes_z_into_one_work_array_while_the_batch_size_stays(rng):
     np.testing.assert_array_equal(z3, x3 @ layer.kernel + layer.bias)
 
 
+@pytest.mark.parametrize("hidden, dropout", [((5, 4), 0.0), ((), 0.0), ((5,), (0.2, 0.0))])
+def test_no_layer_computes_a_gradient_for_the_data(rng, hidden, dropout):
+    """dL/dx of the first Dense layer (after an input Dropout too) is of no use, and never computed:
+    the floor of docs/speed.md counts no such matmul. Every other Dense layer hands its dL/dx down."""
+    model = small_model(hidden=hidden, dropout=dropout)
+    x, y = random_batch(rng, n=8)
+    model.fit(x, y, batch_size=8, verbose=0)
+    dense = [layer for layer in model.layers if isinstance(layer, numpy_impl.layers.Dense)]
+    made = ["grad_inputs" in layer.__dict__.get("_buffers", {}) for layer in dense]
+    assert made == [False] + [True] * (len(dense) - 1)
+
+
 def test_numpy_impl_imports_no_framework():
     code = ("import sys, numpy_impl; "
             "print(sorted(m for m in ('tensorflow', 'keras', 'torch', 'jax') if m in sys.modules))")
