@@ -155,11 +155,27 @@ def test_images_without_a_flatten():
     (np.array([0, 1, 2, 3]), r"integer labels 0..2 of shape \(samples,\), got shape \(4,\)"),
     (np.array([0, 1, -1, 2]), r"integer labels 0..2"),
     (np.array([0, 1.5, 2, 1]), r"integer labels 0..2"),
+    (np.array(["0", "1", "2", "1"]), r"integer labels 0..2 of shape \(samples,\), got shape \(4,\)"),
+    (np.array([[0, 1], [1, 0], [2, 2], [1, 1]]), r"integer labels 0..2 of shape \(samples,\), got shape \(4, 2\)"),
 ])
 def test_integer_labels_out_of_range_or_not_whole(rng, labels, message):
     model = numpy_impl.build_model(input_dim=6, hidden=(5,), num_classes=3, loss="sparse_categorical_crossentropy")
     with pytest.raises(ValueError, match=message):
         model.fit(rng.random((4, 6)), labels, verbose=0)
+
+
+def test_a_column_of_integer_labels_trains_as_the_labels_do(rng):
+    """Keras takes sparse labels of shape (samples, 1) too (CIFAR's come so): the same run as (samples,)."""
+    x, labels = rng.random((12, 6)), rng.integers(0, 3, 12)
+    runs = []
+    for y in (labels, labels[:, None]):
+        model = numpy_impl.build_model(input_dim=6, hidden=(5,), num_classes=3, loss="sparse_categorical_crossentropy",
+                                       dtype="float64")
+        history = model.fit(x, y, batch_size=4, epochs=2, verbose=0, shuffle=False)
+        runs.append((history.history, model.evaluate(x, y, verbose=0), model.get_weights()))
+    assert runs[1][0] == runs[0][0] and runs[1][1] == runs[0][1]
+    for mine, other in zip(runs[1][2], runs[0][2]):
+        np.testing.assert_array_equal(mine, other)
 
 
 @pytest.mark.parametrize("optimizer, kwargs, message", [
