@@ -39,7 +39,7 @@ def test_x_and_y_lengths_differ(model, data):
 @pytest.mark.parametrize("labels, message", [
     (np.zeros((12, 4)), r"one-hot of shape \(samples, 3\)"),
     (np.arange(12) % 3, r"one-hot of shape \(samples, 3\)"),
-    (np.full((12, 3), 1 / 3), "each row all zeros but a single 1"),
+    (np.full((12, 3), 1 / 3), "^labels must be one-hot: each row all zeros but a single 1$"),
 ])
 def test_labels_not_one_hot(model, data, labels, message):
     with pytest.raises(ValueError, match=message):

@@ -72,6 +72,11 @@ def test_float32_model_computes_in_float32(rng):
     assert all(w.dtype == np.float32 for w in model.get_weights())
     assert model.predict(x).dtype == np.float32
     assert all(g.dtype == np.float32 for g in numpy_impl.loss_and_gradients(model, x, y)[1])
+    seen = []                                 # dL/dlogits too: float64 labels must not lift it to float64
+    backward = model.backward
+    model.backward = lambda grad_logits: seen.append(grad_logits.dtype) or backward(grad_logits)
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    assert seen and set(seen) == {np.dtype(np.float32)}
 
 
 def test_it_learns_a_separable_problem(rng):
