@@ -831,6 +831,24 @@ def test_model_edges_answer_in_one_line():
         model.pop()
 
 
+def test_a_model_without_an_input_is_built_by_its_first_data():
+    """As in Keras: no Input, and fit or predict builds the model for x's features (and images through
+    a Flatten); a single sample without its batch axis is named."""
+    rng = np.random.default_rng(0)
+    flat = numpy_impl.Sequential([numpy_impl.Dense(3, activation="softmax")])
+    flat.compile(loss="sparse_categorical_crossentropy")
+    flat.fit(rng.random((8, 5)), rng.integers(0, 3, 8), verbose=0)
+    assert flat.built and flat.layers[0].kernel.shape == (5, 3)
+    images = numpy_impl.Sequential([numpy_impl.layers.Flatten(), numpy_impl.Dense(3)])
+    assert images.predict(rng.random((2, 4, 4))).shape == (2, 3) and images.layers[1].kernel.shape == (16, 3)
+    for model in (numpy_impl.Sequential([numpy_impl.Dense(3)]), flat):
+        with pytest.raises(ValueError) as caught:
+            model.predict(rng.random(5))
+        assert str(caught.value) == ("x must have shape (samples, features...), got (5,)" if not model.built else
+                                     "x has shape (5,) but the model expects (samples, 5): flatten each sample to 5 "
+                                     "features")
+
+
 # ---- the table in docs/keras-tutorials.md: python -m tests.test_keras_api ---------------------------
 
 def comparison_table():
