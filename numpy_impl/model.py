@@ -154,9 +154,9 @@ class Sequential:
         """optimizer: "sgd", "adam", "rmsprop" or an optimizer object; loss: a Keras loss name or object;
         metrics: e.g. ["accuracy"] (none by default, as in Keras: then History has only "loss")."""
         self.loss = losses.get(loss)
-        self.metrics = [metrics_module.get(metric, self.loss.sparse) for metric in
-                        ([metrics] if isinstance(metrics, (str, metrics_module.CategoricalAccuracy))
-                         else metrics or [])]
+        if metrics is not None and not isinstance(metrics, (list, tuple)):      # Keras refuses a bare one too
+            raise ValueError(f"metrics must be a list, e.g. metrics=['accuracy'], got {metrics!r}")
+        self.metrics = [metrics_module.get(metric, self.loss.sparse) for metric in metrics or []]
         last = self.layers[-1] if self.layers else None
         if not isinstance(last, Dense):
             raise ValueError("the last layer must be a Dense layer")

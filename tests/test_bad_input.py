@@ -30,6 +30,30 @@ def test_wrong_feature_count(model, rng):
         model(x)
 
 
+@pytest.mark.parametrize("x, message", [
+    (np.ones((2, 16)), "x has shape (2, 16) but the model expects (samples, 4, 4): give samples of shape (4, 4)"),
+    (np.ones((2, 4, 5)), "x has shape (2, 4, 5) but the model expects (samples, 4, 4): give samples of shape (4, 4)"),
+    (np.ones((0, 4, 4)), "x is empty"),
+    (np.full((2, 4, 4), "a"), "x must be numeric, got dtype <U1"),
+    (np.full((2, 4, 4), np.inf), "x contains NaN or infinite values: clean or drop those samples"),
+])
+def test_x_that_does_not_fit_an_image_model_is_named_whole(x, message):
+    model = Sequential([numpy_impl.Input(shape=(4, 4)), numpy_impl.layers.Flatten(), Dense(3)])
+    with pytest.raises(ValueError) as caught:
+        model.predict(x)
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "float64", "int64"])
+def test_a_float32_model_takes_x_of_any_numeric_dtype_in_float32(rng, dtype):
+    model = numpy_impl.build_model(input_dim=6, hidden=(5,), num_classes=3)
+    x, y = random_batch(rng, n=8)
+    x = (x * 255).astype(dtype)
+    model.fit(x, y, batch_size=8, verbose=0)
+    assert model.layers[0].inputs.dtype == np.float32             # what the first layer remembered
+    assert model.predict(x).dtype == np.float32
+
+
 def test_x_and_y_lengths_differ(model, data):
     x, y = data
     with pytest.raises(ValueError, match="^x has 12 samples but its labels have 11$"):

@@ -525,6 +525,22 @@ def test_history_keys_and_evaluate_forms_follow_keras(metrics):
     assert answers[1] == answers[0]
 
 
+@pytest.mark.parametrize("bare", ["accuracy", "metric object"])
+def test_a_bare_metric_not_in_a_list_is_refused_as_keras_refuses_it(bare):
+    for package in (keras, numpy_impl):
+        metric = bare if bare == "accuracy" else package.metrics.SparseCategoricalAccuracy()
+        model = package.Sequential([package.Input(shape=(4,)), package.layers.Dense(3, activation="softmax")])
+        with pytest.raises(ValueError) as caught:
+            model.compile(loss="sparse_categorical_crossentropy", metrics=metric)
+            model.fit(np.ones((4, 4)), np.zeros(4), verbose=0)           # Keras refuses at fit
+    assert str(caught.value) == f"metrics must be a list, e.g. metrics=['accuracy'], got {metric!r}"
+
+
+def test_compiling_a_model_without_layers_names_the_last_layer():
+    with pytest.raises(ValueError, match="^the last layer must be a Dense layer$"):
+        numpy_impl.Sequential().compile()
+
+
 def test_accuracy_by_name_fits_one_hot_labels_as_keras():
     model = numpy_impl.Sequential([numpy_impl.Input(shape=(4,)), numpy_impl.Dense(3, activation="softmax")])
     model.compile(loss="categorical_crossentropy", metrics=["categorical_accuracy"])
