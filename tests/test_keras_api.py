@@ -537,8 +537,28 @@ def test_a_bare_metric_not_in_a_list_is_refused_as_keras_refuses_it(bare):
 
 
 def test_compiling_a_model_without_layers_names_the_last_layer():
-    with pytest.raises(ValueError, match="^the last layer must be a Dense layer$"):
-        numpy_impl.Sequential().compile()
+    for model in (numpy_impl.Sequential(), numpy_impl.Sequential([numpy_impl.Dense(2), numpy_impl.layers.Dropout(0.1)])):
+        with pytest.raises(ValueError, match="^the last layer must be a Dense layer$"):
+            model.compile()
+    model = numpy_impl.Sequential([numpy_impl.Input(shape=(4,)), numpy_impl.Dense(2, activation="softmax")])
+    with pytest.raises(ValueError, match=r"^optimizer must be 'sgd', 'adam', 'rmsprop' or an optimizer object, "
+                                         r"got 0\.1$"):
+        model.compile(optimizer=0.1)
+
+
+def test_a_nested_sequential_lends_its_input_only_to_a_model_that_starts_with_it():
+    rng = np.random.default_rng(0)
+    inner = numpy_impl.Sequential([numpy_impl.Input(shape=(4,)), numpy_impl.Dense(3)])
+    outer = numpy_impl.Sequential([inner])                   # starts with it: built for (4,), the same layers
+    assert outer.built and outer.input_shape == (4,) and outer.layers == inner.layers
+    x = rng.random((2, 4))
+    np.testing.assert_array_equal(outer.predict(x), inner.predict(x))
+    later = numpy_impl.Sequential([numpy_impl.Dense(4)])     # its own first layer: inner's input is not its input
+    later.add(inner)
+    assert not later.built and later.input_shape is None
+    assert later.predict(rng.random((2, 7))).shape == (2, 3) and later.layers[0].kernel.shape == (7, 4)
+    with pytest.raises(ValueError, match="^an Input must come first, before any layer$"):
+        numpy_impl.Sequential([numpy_impl.Dense(2), numpy_impl.Input(shape=(4,))])
 
 
 def test_accuracy_by_name_fits_one_hot_labels_as_keras():
