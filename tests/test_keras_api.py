@@ -559,6 +559,11 @@ def test_a_nested_sequential_lends_its_input_only_to_a_model_that_starts_with_it
     assert later.predict(rng.random((2, 7))).shape == (2, 3) and later.layers[0].kernel.shape == (7, 4)
     with pytest.raises(ValueError, match="^an Input must come first, before any layer$"):
         numpy_impl.Sequential([numpy_impl.Dense(2), numpy_impl.Input(shape=(4,))])
+    with pytest.raises(ValueError) as caught:
+        numpy_impl.Sequential(["dense"])
+    assert str(caught.value) == ("Sequential takes Input and the layers of numpy_impl.layers (Activation, "
+                                 "BatchNormalization, Dense, Dropout, Flatten, Input, LayerNormalization, Softmax), "
+                                 "got str")
 
 
 def test_accuracy_by_name_fits_one_hot_labels_as_keras():
