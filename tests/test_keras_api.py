@@ -555,7 +555,7 @@ def test_a_nested_sequential_lends_its_input_only_to_a_model_that_starts_with_it
     np.testing.assert_array_equal(outer.predict(x), inner.predict(x))
     later = numpy_impl.Sequential([numpy_impl.Dense(4)])     # its own first layer: inner's input is not its input
     later.add(inner)
-    assert not later.built and later.input_shape is None
+    assert later.built is False and later.input_shape is None
     assert later.predict(rng.random((2, 7))).shape == (2, 3) and later.layers[0].kernel.shape == (7, 4)
     with pytest.raises(ValueError, match="^an Input must come first, before any layer$"):
         numpy_impl.Sequential([numpy_impl.Dense(2), numpy_impl.Input(shape=(4,))])
