@@ -546,6 +546,12 @@ def test_compiling_a_model_without_layers_names_the_last_layer():
         model.compile(optimizer=0.1)
 
 
+def test_an_empty_model_is_unbuilt_with_no_metrics_as_in_keras():
+    for package in (keras, numpy_impl):
+        model = package.Sequential()
+        assert (model.built, model.metrics, model.layers, model.weights) == (False, [], [], [])
+
+
 def test_a_nested_sequential_lends_its_input_only_to_a_model_that_starts_with_it():
     rng = np.random.default_rng(0)
     inner = numpy_impl.Sequential([numpy_impl.Input(shape=(4,)), numpy_impl.Dense(3)])
