@@ -151,6 +151,23 @@ class Terminal(io.StringIO):
         return True
 
 
+def test_fit_on_a_terminal_redraws_its_bar_in_place_and_verbose_2_does_not(rng, monkeypatch):
+    x, y = random_batch(rng, n=40)
+    screen = Terminal()
+    monkeypatch.setattr(sys, "stdout", screen)
+    small_model().fit(x, y, batch_size=8, verbose=1)
+    assert screen.getvalue().startswith("\r1/5 [======>.......................] ETA ")
+    assert screen.getvalue().count("\r") >= 1 and screen.getvalue().endswith("\n")
+    screen.seek(0)
+    screen.truncate()
+    small_model().fit(x, y, batch_size=8, verbose=2)
+    assert "\r" not in screen.getvalue() and screen.getvalue().startswith("5/5 - ")
+    screen.seek(0)
+    screen.truncate()
+    small_model().fit(x, y, batch_size=8, epochs=2, verbose=0, validation_split=0.25)
+    assert screen.getvalue() == ""
+
+
 def test_evaluate_prints_one_line_with_keras_steps_and_its_whole_time(rng, monkeypatch):
     """verbose=2: "steps/steps - time - time per step - metrics", steps counted at Keras's batch
     of 32 (33 digits: 2 steps), the time from the call's start; verbose=1 draws the finished bar
