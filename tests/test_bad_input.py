@@ -131,6 +131,7 @@ def test_compile_needs_softmax_output():
         model.compile()
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")       # the one clear error, no NumPy overflow warnings first
 def test_divergence_names_epoch_and_batch(data):
     x, y = data
     model = numpy_impl.build_model(input_dim=6, hidden=(5,), num_classes=3, learning_rate=1e30, seed=1)
