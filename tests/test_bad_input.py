@@ -137,8 +137,18 @@ def test_divergence_names_epoch_and_batch(data):
     model = numpy_impl.build_model(input_dim=6, hidden=(5,), num_classes=3, learning_rate=1e30, seed=1)
     with pytest.raises(numpy_impl.TrainingDiverged) as caught:
         model.fit(x * 1e10, y, batch_size=4, epochs=3, shuffle=False, verbose=0)
-    assert caught.value.epoch >= 1 and caught.value.batch >= 1
-    assert "diverged" in str(caught.value)
+    replay = numpy_impl.build_model(input_dim=6, hidden=(5,), num_classes=3, learning_rate=1e30, seed=1)
+    steps = [(epoch + 1, batch + 1) for epoch in range(3) for batch in range(3)]     # 12 samples, batches of 4
+    for epoch, batch in steps:                          # counted from 1, as Keras prints them
+        start = 4 * (batch - 1)
+        with np.errstate(all="ignore"):
+            loss, _ = replay.train_step(replay._check_x(x[start:start + 4] * 1e10),
+                                        y[start:start + 4].astype("float32"))
+        if not np.isfinite(loss):
+            break
+    assert (caught.value.epoch, caught.value.batch) == (epoch, batch)
+    assert str(caught.value) == f"training diverged: loss {caught.value.loss} at epoch {epoch}, batch {batch}"
+    assert not np.isfinite(caught.value.loss) and str(loss) == str(caught.value.loss)
 
 
 # ---- more of numpy_impl's input errors, each with its own line ----------------------------------
