@@ -155,9 +155,13 @@ def test_fit_on_a_terminal_redraws_its_bar_in_place_and_verbose_2_does_not(rng, 
     x, y = random_batch(rng, n=40)
     screen = Terminal()
     monkeypatch.setattr(sys, "stdout", screen)
-    small_model().fit(x, y, batch_size=8, verbose=1)
-    assert screen.getvalue().startswith("\r1/5 [======>.......................] ETA ")
-    assert screen.getvalue().count("\r") >= 1 and screen.getvalue().endswith("\n")
+    ticks = iter(range(10 ** 6))
+    monkeypatch.setattr("time.perf_counter", lambda: float(next(ticks)))     # a second between calls: all drawn
+    small_model().fit(x, y, batch_size=8, verbose=1, validation_split=0.2)   # 32 samples to train on: 4 steps
+    drawn = screen.getvalue()
+    assert drawn.startswith("\r1/4 [=======>......................] ETA ")
+    assert [part[:3] for part in drawn.split("\r")[1:]] == ["1/4", "2/4", "3/4", "4/4"]   # each step once
+    assert drawn.count("\n") == 1 and drawn.endswith("\n") and "val_loss" in drawn.split("\r")[-1]
     screen.seek(0)
     screen.truncate()
     small_model().fit(x, y, batch_size=8, verbose=2)
