@@ -1,5 +1,6 @@
 """fit's bookkeeping: partial batches, running means, shuffling, and that it learns."""
 import io
+import re
 import subprocess
 import sys
 
@@ -157,10 +158,18 @@ def test_fit_on_a_terminal_redraws_its_bar_in_place_and_verbose_2_does_not(rng, 
     monkeypatch.setattr(sys, "stdout", screen)
     ticks = iter(range(10 ** 6))
     monkeypatch.setattr("time.perf_counter", lambda: float(next(ticks)))     # a second between calls: all drawn
-    small_model().fit(x, y, batch_size=8, verbose=1, validation_split=0.2)   # 32 samples to train on: 4 steps
+    running = []
+
+    class Running(numpy_impl.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            running.append({name: f"{value:.4f}" for name, value in logs.items()})
+    small_model().fit(x, y, batch_size=8, verbose=1, validation_split=0.2,   # 32 samples to train on: 4 steps
+                      callbacks=[Running()])
     drawn = screen.getvalue()
     assert drawn.startswith("\r1/4 [=======>......................] ETA ")
     assert [part[:3] for part in drawn.split("\r")[1:]] == ["1/4", "2/4", "3/4", "4/4"]   # each step once
+    for part, logs in zip(drawn.split("\r")[1:4], running):                 # the running means, as Keras's
+        assert dict(re.findall(r"(\w+): (\d+\.\d{4})", part)) == logs
     assert drawn.count("\n") == 1 and drawn.endswith("\n") and "val_loss" in drawn.split("\r")[-1]
     screen.seek(0)
     screen.truncate()
