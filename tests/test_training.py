@@ -143,6 +143,7 @@ def test_fit_takes_keras_defaults_one_epoch_of_batches_of_32(rng, capsys):
     model.stop_training = True                                       # left over from a run stopped early
     history = model.fit(x, y, verbose=2)
     assert len(history.history["loss"]) == 1 and model.stop_training is False     # reset, as Keras's fit does
+    assert model.history is history                                              # kept, as Keras keeps it
     assert capsys.readouterr().out.startswith("2/2 - ")     # 33 digits: steps of 32 and 1 (one epoch: no header, as Keras)
 
 
