@@ -1013,6 +1013,15 @@ def test_a_schedule_needs_at_least_one_decay_step(kind):
         getattr(numpy_impl.optimizers.schedules, kind)(**options)
 
 
+def test_a_schedule_that_cannot_be_made_is_named_whole():
+    with pytest.raises(ValueError) as caught:
+        numpy_impl.schedules.from_spec({"name": "linear"}, 0.1)
+    assert str(caught.value) == "unknown schedule 'linear': use cosine, exponential or piecewise"
+    with pytest.raises(ValueError) as caught:
+        numpy_impl.optimizers.schedules.PiecewiseConstantDecay(boundaries=[2, 5], values=[0.3, 0.2])
+    assert str(caught.value) == "give one more value than boundaries, got 2 boundaries and 2 values"
+
+
 def test_regularizers_take_keras_defaults():
     for kind, factors in (("L1", ("l1",)), ("L2", ("l2",)), ("L1L2", ("l1", "l2"))):
         mine, theirs = getattr(numpy_impl.regularizers, kind)(), getattr(keras.regularizers, kind)()
