@@ -748,7 +748,8 @@ def test_to_categorical_refuses_what_is_not_a_whole_number():
     # Keras casts to int64 and would make 1.5 a 1; numpy_impl names the problem instead
     for labels, message in ((np.array([0.0, 1.5, 2.0]), "float64 values such as 1.5"),
                             (np.array([[1.0], [np.nan]]), "float64 values such as nan"),
-                            (np.array(["a", "b"]), "<U1 values such as 'a'")):
+                            (np.array(["a", "b"]), "<U1 values such as 'a'"),
+                            (np.array([["c", "d"], ["e", "f"]]), "<U1 values such as 'c'")):
         with pytest.raises(ValueError, match=rf"^to_categorical takes integer labels, got {re.escape(message)}$"):
             numpy_impl.utils.to_categorical(labels)
 
