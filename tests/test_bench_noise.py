@@ -87,5 +87,3 @@ def test_the_breakdown_times_every_part_and_leaves_training_as_it_was():
     assert set(parts) == {"matmul", "elementwise", "optimizer", "python", "total"}
     assert min(parts.values()) > 0                       # each part was timed: a stopwatch left out reads 0
     assert parts["matmul"] + parts["elementwise"] + parts["optimizer"] + parts["python"] == pytest.approx(parts["total"])
-    # the matmuls are the largest part of a step at 784-128-128-10 (about half of it at batch 32 here)
-    assert parts["matmul"] > max(parts["optimizer"], parts["python"])
