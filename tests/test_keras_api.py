@@ -889,12 +889,13 @@ def test_a_model_without_an_input_is_built_by_its_first_data():
     assert flat.built and flat.layers[0].kernel.shape == (5, 3)
     images = numpy_impl.Sequential([numpy_impl.layers.Flatten(), numpy_impl.Dense(3)])
     assert images.predict(rng.random((2, 4, 4))).shape == (2, 3) and images.layers[1].kernel.shape == (16, 3)
-    for model in (numpy_impl.Sequential([numpy_impl.Dense(3)]), flat):
+    for model, message in ((numpy_impl.Sequential([numpy_impl.Dense(3)]),         # unbuilt: no features to name
+                            "x must have shape (samples, features...), got (5,)"),
+                           (flat, "x has shape (5,) but the model expects (samples, 5): flatten each sample to 5 "
+                                  "features")):
         with pytest.raises(ValueError) as caught:
             model.predict(rng.random(5))
-        assert str(caught.value) == ("x must have shape (samples, features...), got (5,)" if not model.built else
-                                     "x has shape (5,) but the model expects (samples, 5): flatten each sample to 5 "
-                                     "features")
+        assert str(caught.value) == message
 
 
 # ---- the table in docs/keras-tutorials.md: python -m tests.test_keras_api ---------------------------
