@@ -64,32 +64,42 @@ def epoch_flops(n_samples, layer_sizes):
 
 
 def matmul_epoch_seconds(x, layer_sizes, batch_size, repeats=3):
-    """NumPy's own limit: the epoch's matmuls alone, at the twin's exact shapes (best of `repeats`,
-    and of NumPy's BLAS with its own threads and with one thread, whichever is faster here).
+    """NumPy's own limit: the epoch's matmuls alone, at the twin's exact shapes, in seconds, for
+    each of the NumPy twin's BLAS settings ({"numpy": ..., "numpy_1thread": ...}, best of `repeats`).
 
     Per batch, forward a @ W for each layer, dL/dW = a.T @ g and dL/dx = g @ W.T (not for the
-    first layer), into buffers kept from batch to batch, as the twin does.
+    first layer), every product into an array kept from batch to batch, as the twin does. (Until
+    2026-11-26 the forward products and dL/dx were new arrays each batch: at batch 1024 that cost
+    a fifth more time, and the twin looked closer to its limit than it was.)
     """
     rng = np.random.default_rng(0)
     kernels = [rng.random((a, b), dtype=x.dtype) for a, b in zip(layer_sizes[:-1], layer_sizes[1:])]
     grads = [np.empty_like(w) for w in kernels]
+    buffers = {}
+
+    def buffer(key, shape):
+        if key not in buffers or buffers[key].shape != shape:
+            buffers[key] = np.empty(shape, x.dtype)
+        return buffers[key]
 
     def epoch():
         for start in range(0, len(x), batch_size):
             activations = [x[start:start + batch_size]]
-            for kernel in kernels:
-                activations.append(activations[-1] @ kernel)
+            rows = len(activations[0])
+            for index, kernel in enumerate(kernels):
+                activations.append(np.matmul(activations[-1], kernel, out=buffer(("z", index), (rows, kernel.shape[1]))))
             upstream = activations[-1]
             for index in range(len(kernels) - 1, -1, -1):
                 np.matmul(activations[index].T, upstream, out=grads[index])
                 if index:
-                    upstream = upstream @ kernels[index].T
-    best = {}
-    for threads in NUMPY_THREADS.values():
+                    upstream = np.matmul(upstream, kernels[index].T,
+                                         out=buffer(("dx", index), (rows, kernels[index].shape[0])))
+    seconds = {}
+    for name, threads in NUMPY_THREADS.items():
         with blas_threads(threads):
             epoch()                                           # warm up
-            best[threads] = min(_seconds(epoch) for _ in range(repeats))
-    return min(best.values())
+            seconds[name] = min(_seconds(epoch) for _ in range(repeats))
+    return seconds
 
 
 def _seconds(work):
@@ -399,8 +409,12 @@ def run_bench(x, y, backends=("tensorflow",), batch_sizes=(32, 128, 1024), epoch
             row = {"batch_size": batch_size, **{name: _summary(seconds[name], len(x)) for name in timers}}
             faster = row["numpy_best"] = min(NUMPY_THREADS, key=lambda name: row[name]["seconds_per_epoch"])
             numpy_seconds = row[faster]["seconds_per_epoch"]
-            row["numpy_matmul_seconds"] = matmul_epoch_seconds(x, sizes, batch_size)
+            # NumPy's own limit: its matmuls alone, in the faster of NumPy's two BLAS settings, and in
+            # the setting the twin ran fastest in (the twin's own matmuls cannot beat that one)
+            limits = row["numpy_matmul_seconds_by_setting"] = matmul_epoch_seconds(x, sizes, batch_size)
+            row["numpy_matmul_seconds"] = min(limits.values())
             row["numpy_over_matmul"] = numpy_seconds / row["numpy_matmul_seconds"]
+            row["numpy_over_matmul_same_threads"] = numpy_seconds / limits[faster]
             row["numpy_over_floor"] = numpy_seconds / floor
             row["keras_over_numpy"] = {name: row[name]["seconds_per_epoch"] / numpy_seconds
                                        for name in timers if name not in NUMPY_THREADS}
@@ -411,7 +425,8 @@ def run_bench(x, y, backends=("tensorflow",), batch_sizes=(32, 128, 1024), epoch
             log(f"  batch {batch_size:>5}: NumPy {row['numpy']['seconds_per_epoch']:.3f} s, with one BLAS thread "
                 f"{row['numpy_1thread']['seconds_per_epoch']:.3f} s; the faster ({numpy_seconds:.3f} s) is "
                 f"{row['numpy_over_floor']:.2f}x the floor and {row['numpy_over_matmul']:.2f}x its matmuls alone "
-                f"({row['numpy_matmul_seconds']:.3f} s); "
+                f"({row['numpy_matmul_seconds']:.3f} s; {row['numpy_over_matmul_same_threads']:.2f}x those in its "
+                f"own BLAS setting, {limits[faster]:.3f} s); "
                 + "; ".join(f"{name} {row[name]['seconds_per_epoch']:.3f} s ({row['keras_over_numpy'][name]:.1f}x)"
                             for name in row["keras_over_numpy"]))
             results.append(row)

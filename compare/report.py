@@ -346,20 +346,22 @@ def bench_table(bench):
              f"GFLOP/s, the best large-matmul rate measured; {bench['machine']['cores']} cores, "
              f"{bench['machine']['cpu']})", describe_environment(bench["environment"]), "",
              "| batch | NumPy s/epoch | NumPy, 1 BLAS thread | x floor | NumPy matmuls alone | x matmuls | "
-             + " | ".join(heads) + " |",
-             "| ---: | ---: | ---: | ---: | ---: | ---: |" + " ---: |" * len(names)]
+             "x matmuls in its BLAS setting | " + " | ".join(heads) + " |",
+             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |" + " ---: |" * len(names)]
     for row in bench["results"]:
         numpy_cells = [f"**{row[name]['seconds_per_epoch']:.3f}**" if name == row["numpy_best"]
                        else f"{row[name]['seconds_per_epoch']:.3f}" for name in NUMPY_THREADS]
         cells = [f"{row[name]['seconds_per_epoch']:.3f} ({row['keras_over_numpy'][name]:.1f}x)" for name in names]
         lines.append(f"| {row['batch_size']} | " + " | ".join(numpy_cells) + f" | {row['numpy_over_floor']:.2f}x | "
                      f"{row['numpy_matmul_seconds']:.3f} | {row['numpy_over_matmul']:.2f}x | "
-                     + " | ".join(cells) + " |")
+                     f"{row['numpy_over_matmul_same_threads']:.2f}x | " + " | ".join(cells) + " |")
     lines.append("")
     if bench.get("noise_warning"):
         lines += [bench["noise_warning"], ""]
     lines.append("NumPy: the faster of its two settings in bold; the x columns and the Keras cells' ratios are "
-                 "to it. Keras cells: seconds per epoch (times the NumPy twin's). Fastest setting per backend: "
+                 "to it. NumPy matmuls alone: the faster of NumPy's two BLAS settings; the next column divides by "
+                 "those matmuls in the setting the twin ran fastest in. "
+                 "Keras cells: seconds per epoch (times the NumPy twin's). Fastest setting per backend: "
                  + "; ".join(f"{label(backend)} {settings_text(settings)}"
                              for backend, settings in bench["keras_fast_settings"].items()))
     lines += ["", "Where the NumPy twin's epoch goes (its faster setting, the faster of two more epochs, seconds):", "",

@@ -57,6 +57,28 @@ def test_the_floor_leaves_out_the_first_layers_input_gradient():
     assert 1 - bench.epoch_flops(1, sizes) / old == pytest.approx(784 * 128 * 2 / old)
 
 
+def test_numpys_limit_makes_the_twins_products_into_kept_arrays(monkeypatch):
+    # NumPy's own limit: per batch, the products the twin makes (forward, dL/dW, dL/dx but the
+    # first layer's), each into an array kept from batch to batch, as the twin's layers do
+    calls = []
+
+    def matmul(a, b, out=None):
+        calls.append((a.shape, b.shape, out is not None and id(out)))
+        return np.matmul(a, b, out=out)
+    monkeypatch.setattr(bench, "np", type(sys)("numpy"))
+    bench.np.__dict__.update(np.__dict__)
+    bench.np.matmul = matmul
+    x = np.ones((10, 6), np.float32)                             # batches of 4, 4 and 2 rows
+    seconds = bench.matmul_epoch_seconds(x, [6, 5, 3], batch_size=4, repeats=1)
+    assert set(seconds) == set(bench.NUMPY_THREADS) and min(seconds.values()) > 0
+    epoch = [((4, 6), (6, 5)), ((4, 5), (5, 3)), ((5, 4), (4, 3)), ((4, 3), (3, 5)), ((6, 4), (4, 5))] * 2
+    epoch += [((2, 6), (6, 5)), ((2, 5), (5, 3)), ((5, 2), (2, 3)), ((2, 3), (3, 5)), ((6, 2), (2, 5))]
+    assert [(a, b) for a, b, _ in calls] == epoch * 2 * len(bench.NUMPY_THREADS)    # warm-up and one timed
+    assert all(calls) and all(out for _, _, out in calls)
+    first, second = [out for _, _, out in calls[:5]], [out for _, _, out in calls[5:10]]
+    assert first == second and len(set(first)) == 5              # the same five arrays, batch after batch
+
+
 def test_one_blas_thread_is_one_thread_and_then_as_before():
     from threadpoolctl import threadpool_info
 

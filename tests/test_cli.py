@@ -310,7 +310,11 @@ def test_bench_writes_json_and_figure(tmp_path, capsys):
         assert set(row["keras_over_numpy"]) == set(bench["settings"][2:])
         for setting in bench["settings"][2:]:
             assert row["keras_over_numpy"][setting] == pytest.approx(row[setting]["seconds_per_epoch"] / numpy_seconds)
+        # NumPy's own limit: the faster of its two BLAS settings, and the one the twin ran fastest in
+        limits = row["numpy_matmul_seconds_by_setting"]
+        assert set(limits) == {"numpy", "numpy_1thread"} and row["numpy_matmul_seconds"] == min(limits.values())
         assert row["numpy_over_matmul"] == pytest.approx(numpy_seconds / row["numpy_matmul_seconds"])
+        assert row["numpy_over_matmul_same_threads"] == pytest.approx(numpy_seconds / limits[row["numpy_best"]])
         parts = row["numpy_breakdown"]
         assert sum(parts[key] for key in ("matmul", "elementwise", "optimizer", "python")) == pytest.approx(parts["total"])
         assert min(parts.values()) > 0
