@@ -5,7 +5,8 @@ for each layer's forward matmul and for its dL/dW, and again for dL/dx of every
 layer but the first (whose input is data: neither twin computes it), divided by
 the best large-matmul rate measured in the run on NumPy or on any engine timed.
 No engine can run below it. NumPy's own limit sits above it: the epoch's matmuls
-alone, timed in NumPy at the exact shapes of each batch size.
+alone, timed in NumPy at the exact shapes of each batch size, in both of the twin's
+BLAS settings, in every round beside the training epochs; the fastest round counts.
 
 What ran is named: the BLAS under NumPy and its kernel (threadpoolctl), its
 threads, the CPU, and any OPENBLAS_* / MKL_* / OMP_* variable set; and how busy
@@ -63,9 +64,9 @@ def epoch_flops(n_samples, layer_sizes):
     return 2 * n_samples * (2 * sum(products) + sum(products[1:]))
 
 
-def matmul_epoch_seconds(x, layer_sizes, batch_size, repeats=3):
-    """NumPy's own limit: the epoch's matmuls alone, at the twin's exact shapes, in seconds, for
-    each of the NumPy twin's BLAS settings ({"numpy": ..., "numpy_1thread": ...}, best of `repeats`).
+def matmul_epoch(x, layer_sizes, batch_size):
+    """NumPy's own limit, as work to time: a function that makes one epoch's matmuls alone, at the
+    twin's exact shapes.
 
     Per batch, forward a @ W for each layer, dL/dW = a.T @ g and dL/dx = g @ W.T (not for the
     first layer), every product into an array kept from batch to batch, as the twin does. (Until
@@ -94,12 +95,7 @@ def matmul_epoch_seconds(x, layer_sizes, batch_size, repeats=3):
                 if index:
                     upstream = np.matmul(upstream, kernels[index].T,
                                          out=buffer(("dx", index), (rows, kernels[index].shape[0])))
-    seconds = {}
-    for name, threads in NUMPY_THREADS.items():
-        with blas_threads(threads):
-            epoch()                                           # warm up
-            seconds[name] = min(_seconds(epoch) for _ in range(repeats))
-    return seconds
+    return epoch
 
 
 def _seconds(work):
@@ -402,16 +398,26 @@ def run_bench(x, y, backends=("tensorflow",), batch_sizes=(32, 128, 1024), epoch
                 timers[name] = lambda order, worker=workers[backend], kind=kind: worker.ask("fit", kind, order,
                                                                                            batch_size)
             seconds = {name: [] for name in timers}
+            # NumPy's own limit takes its turn in every round too, in each BLAS setting, so that a
+            # slow spell of the machine cannot fall on it alone; its fastest round is the limit.
+            limit_epoch, limit_seconds = matmul_epoch(x, sizes, batch_size), {name: [] for name in NUMPY_THREADS}
+            for name, threads in NUMPY_THREADS.items():
+                with blas_threads(threads):
+                    limit_epoch()                       # warm up
             for _ in range(epochs):
                 order = rng.permutation(len(x))         # one order per epoch, the same for every setting
                 for name, timer in timers.items():
                     seconds[name].append(timer(order))
+                for name, threads in NUMPY_THREADS.items():
+                    with blas_threads(threads):
+                        limit_seconds[name].append(_seconds(limit_epoch))
             row = {"batch_size": batch_size, **{name: _summary(seconds[name], len(x)) for name in timers}}
             faster = row["numpy_best"] = min(NUMPY_THREADS, key=lambda name: row[name]["seconds_per_epoch"])
             numpy_seconds = row[faster]["seconds_per_epoch"]
             # NumPy's own limit: its matmuls alone, in the faster of NumPy's two BLAS settings, and in
             # the setting the twin ran fastest in (the twin's own matmuls cannot beat that one)
-            limits = row["numpy_matmul_seconds_by_setting"] = matmul_epoch_seconds(x, sizes, batch_size)
+            row["numpy_matmul_epoch_seconds"] = limit_seconds
+            limits = row["numpy_matmul_seconds_by_setting"] = {name: min(limit_seconds[name]) for name in limit_seconds}
             row["numpy_matmul_seconds"] = min(limits.values())
             row["numpy_over_matmul"] = numpy_seconds / row["numpy_matmul_seconds"]
             row["numpy_over_matmul_same_threads"] = numpy_seconds / limits[faster]

@@ -313,6 +313,8 @@ def test_bench_writes_json_and_figure(tmp_path, capsys):
         # NumPy's own limit: the faster of its two BLAS settings, and the one the twin ran fastest in
         limits = row["numpy_matmul_seconds_by_setting"]
         assert set(limits) == {"numpy", "numpy_1thread"} and row["numpy_matmul_seconds"] == min(limits.values())
+        for name, rounds in row["numpy_matmul_epoch_seconds"].items():     # timed in every round, the fastest kept
+            assert len(rounds) == 2 and limits[name] == min(rounds)
         assert row["numpy_over_matmul"] == pytest.approx(numpy_seconds / row["numpy_matmul_seconds"])
         assert row["numpy_over_matmul_same_threads"] == pytest.approx(numpy_seconds / limits[row["numpy_best"]])
         parts = row["numpy_breakdown"]
