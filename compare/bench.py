@@ -404,6 +404,7 @@ def run_bench(x, y, backends=("tensorflow",), batch_sizes=(32, 128, 1024), epoch
             for name, threads in NUMPY_THREADS.items():
                 with blas_threads(threads):
                     limit_epoch()                       # warm up
+            breakdowns = {name: [] for name in NUMPY_THREADS}
             for _ in range(epochs):
                 order = rng.permutation(len(x))         # one order per epoch, the same for every setting
                 for name, timer in timers.items():
@@ -411,6 +412,8 @@ def run_bench(x, y, backends=("tensorflow",), batch_sizes=(32, 128, 1024), epoch
                 for name, threads in NUMPY_THREADS.items():
                     with blas_threads(threads):
                         limit_seconds[name].append(_seconds(limit_epoch))
+                    # and one more epoch of each NumPy setting with stopwatches in place (epoch_breakdown)
+                    breakdowns[name].append(epoch_breakdown(numpy_models[name], x, y, order, batch_size, threads))
             row = {"batch_size": batch_size, **{name: _summary(seconds[name], len(x)) for name in timers}}
             faster = row["numpy_best"] = min(NUMPY_THREADS, key=lambda name: row[name]["seconds_per_epoch"])
             numpy_seconds = row[faster]["seconds_per_epoch"]
@@ -424,10 +427,9 @@ def run_bench(x, y, backends=("tensorflow",), batch_sizes=(32, 128, 1024), epoch
             row["numpy_over_floor"] = numpy_seconds / floor
             row["keras_over_numpy"] = {name: row[name]["seconds_per_epoch"] / numpy_seconds
                                        for name in timers if name not in NUMPY_THREADS}
-            # two more epochs, the faster one kept: a single epoch may meet a slow spell of the machine
-            row["numpy_breakdown"] = min((epoch_breakdown(numpy_models[faster], x, y, rng.permutation(len(x)),
-                                                          batch_size, NUMPY_THREADS[faster]) for _ in range(2)),
-                                         key=lambda parts: parts["total"])
+            # the faster setting's fastest timed-by-parts epoch: one per round, so a slow spell of the
+            # machine falls on one of them, not on all
+            row["numpy_breakdown"] = min(breakdowns[faster], key=lambda parts: parts["total"])
             log(f"  batch {batch_size:>5}: NumPy {row['numpy']['seconds_per_epoch']:.3f} s, with one BLAS thread "
                 f"{row['numpy_1thread']['seconds_per_epoch']:.3f} s; the faster ({numpy_seconds:.3f} s) is "
                 f"{row['numpy_over_floor']:.2f}x the floor and {row['numpy_over_matmul']:.2f}x its matmuls alone "

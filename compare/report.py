@@ -364,7 +364,7 @@ def bench_table(bench):
                  "Keras cells: seconds per epoch (times the NumPy twin's). Fastest setting per backend: "
                  + "; ".join(f"{label(backend)} {settings_text(settings)}"
                              for backend, settings in bench["keras_fast_settings"].items()))
-    lines += ["", "Where the NumPy twin's epoch goes (its faster setting, the faster of two more epochs, seconds):", "",
+    lines += ["", "Where the NumPy twin's epoch goes (its faster setting, the fastest of one more epoch per round, seconds):", "",
               "| batch | matmul | elementwise and loss | optimizer | fit's Python | total |",
               "| ---: | ---: | ---: | ---: | ---: | ---: |"]
     for row in bench["results"]:
