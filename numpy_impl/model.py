@@ -416,12 +416,13 @@ class Sequential:
         if len(y) != len(x):
             raise ValueError(f"{what} has {len(x)} samples but its labels have {len(y)}")
         if self.loss.sparse:
+            given = y.shape
             if y.ndim == 2 and y.shape[1] == 1:
                 y = y[:, 0]                      # a column of labels, (samples, 1), as Keras takes them too
             if y.ndim != 1 or not np.issubdtype(y.dtype, np.number) or (y != np.round(y)).any() \
                     or y.min() < 0 or y.max() >= classes:
                 raise ValueError(f"sparse_categorical_crossentropy takes integer labels 0..{classes - 1} of "
-                                 f"shape (samples,), got shape {y.shape}: for one-hot rows use "
+                                 f"shape (samples,) or (samples, 1), got shape {given}: for one-hot rows use "
                                  "loss='categorical_crossentropy'")
             return x, y.astype(np.intp, copy=False)
         if y.ndim != 2 or y.shape[1] != classes:

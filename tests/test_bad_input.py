@@ -187,11 +187,12 @@ def test_images_without_a_flatten():
 
 
 @pytest.mark.parametrize("labels, message", [
-    (np.array([0, 1, 2, 3]), r"integer labels 0..2 of shape \(samples,\), got shape \(4,\)"),
+    (np.array([0, 1, 2, 3]), r"integer labels 0..2 of shape \(samples,\) or \(samples, 1\), got shape \(4,\)"),
     (np.array([0, 1, -1, 2]), r"integer labels 0..2"),
     (np.array([0, 1.5, 2, 1]), r"integer labels 0..2"),
-    (np.array(["0", "1", "2", "1"]), r"integer labels 0..2 of shape \(samples,\), got shape \(4,\)"),
-    (np.array([[0, 1], [1, 0], [2, 2], [1, 1]]), r"integer labels 0..2 of shape \(samples,\), got shape \(4, 2\)"),
+    (np.array(["0", "1", "2", "1"]), r"integer labels 0..2 of shape \(samples,\) or \(samples, 1\), got shape \(4,\)"),
+    (np.array([[0, 1], [1, 0], [2, 2], [1, 1]]), r"integer labels 0..2 of shape \(samples,\) or \(samples, 1\), got shape \(4, 2\)"),
+    (np.array([[0], [1], [3], [1]]), r"integer labels 0..2 of shape \(samples,\) or \(samples, 1\), got shape \(4, 1\)"),
 ])
 def test_integer_labels_out_of_range_or_not_whole(rng, labels, message):
     model = numpy_impl.build_model(input_dim=6, hidden=(5,), num_classes=3, loss="sparse_categorical_crossentropy")
