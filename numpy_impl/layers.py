@@ -54,6 +54,13 @@ class Layer:
                              f"not {input_shape}")
         return self.output_shape
 
+    def count_params(self):
+        """Keras's `layer.count_params()`: how many numbers its weights hold, sum of w.size (0 for Dropout)."""
+        if not self.built:
+            raise ValueError(f"layer {self.name!r} is not built yet, so it has no weights to count: call it on "
+                             "data, or build the model it is in, first")
+        return sum(w.size for w in self.weights)
+
     def __call__(self, inputs, training=False):
         """The layer alone on an array (built on first use), as Keras's `layer(x)`; returns a new array."""
         if isinstance(inputs, Input):

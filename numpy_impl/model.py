@@ -144,6 +144,13 @@ class Sequential:
         trained = {id(w) for w in self._trainable}
         return [w for w in self._weights if id(w) not in trained]
 
+    def count_params(self):
+        """Keras's `model.count_params()`: how many numbers all the weights hold, moving statistics included."""
+        if not self.built:
+            raise ValueError("the model is not built yet, so it has no weights to count: start it with "
+                             "Input(shape=...), or call build((None, features)) or the model on data first")
+        return sum(w.size for w in self.weights)
+
     @property
     def gradients(self):
         """[dL/dkernel_0, dL/dbias_0, dL/dkernel_1, ...], one per trainable weight: what the layers'

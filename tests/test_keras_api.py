@@ -1230,3 +1230,24 @@ def test_summary_prints_what_keras_prints_character_for_character(case):
             model.summary()
         printed.append(out.getvalue())
     assert printed[1] == printed[0]
+
+
+@pytest.mark.parametrize("case", SUMMARY_MODELS)
+def test_count_params_counts_what_keras_counts(case):
+    """model.count_params() and each layer's, moving statistics included, Dropout and Flatten 0."""
+    counts = []
+    for package in (keras, numpy_impl):
+        model = package.Sequential(SUMMARY_MODELS[case](package))
+        counts.append([model.count_params()] + [layer.count_params() for layer in model.layers])
+    assert counts[1] == counts[0] and counts[0][0] == sum(counts[0][1:]) > 0
+
+
+def test_count_params_before_the_model_is_built_is_refused_as_keras_refuses_it():
+    for package in (keras, numpy_impl):
+        model = package.Sequential([package.layers.Dense(3), package.layers.Dense(2)])
+        with pytest.raises(ValueError, match="built"):
+            model.count_params()
+        with pytest.raises(ValueError, match="built"):
+            model.layers[0].count_params()
+    model.build((None, 4))                                    # numpy_impl's, built now: 4*3 + 3 + 3*2 + 2
+    assert model.count_params() == 23 and model.layers[1].count_params() == 8
