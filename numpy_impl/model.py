@@ -366,10 +366,8 @@ class Sequential:
         load_weights(self, filepath)
 
     def summary(self, print_fn=print):
-        """The table Keras's model.summary() prints: layer, output shape, parameter count, totals."""
-        if not self.built:
-            raise ValueError("the model is not built yet, so it has no weights to count: start it with "
-                             "Input(shape=...), or call build((None, features)) or the model on data first")
+        """The table Keras's model.summary() prints: layer, output shape, parameter count, totals.
+        An unbuilt model is refused by count_params, as it has no weights to count."""
         print_fn(summary_table(self, self.name))
 
     # ---- helpers ---------------------------------------------------------------

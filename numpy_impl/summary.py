@@ -4,14 +4,13 @@ import textwrap
 
 def summary_table(model, name):
     """Keras's summary: one row per layer with its output shape and parameter count, then totals."""
+    total = model.count_params()                                 # refuses a model not yet built
     rows = []
     for layer in model.layers:
         kind = type(layer).__name__
         layer_name = layer.name
         shape = f"({model.batch_dimension}, " + ", ".join(map(str, layer.output_shape)) + ")"
-        params = sum(w.size for w in layer.weights)
-        rows.append((f"{layer_name} ({kind})", shape, f"{params:,}"))
-    total = sum(w.size for w in model.weights)
+        rows.append((f"{layer_name} ({kind})", shape, f"{layer.count_params():,}"))
     trainable = sum(w.size for w in model.trainable_weights)     # all but BatchNormalization's moving statistics
 
     def size(count):
