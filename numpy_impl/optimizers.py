@@ -156,9 +156,9 @@ class SGD(Optimizer):
 
     def update(self, grads, variables):
         if self._scratch is None:
-            # A work array per variable, kept from step to step, holds lr * g: no new (in, out)
-            # array allocated for every weight at every step.
-            self._scratch = _work_arrays(variables, 1)
+            # Work arrays per variable, kept from step to step: one holds lr * g (Nesterov's
+            # step needs a second): no new (in, out) array allocated for every weight at every step.
+            self._scratch = _work_arrays(variables, 2 if self.nesterov else 1)
             self.velocities = [np.zeros_like(w) for w in variables] if self.momentum else None
         lr, m = self.learning_rate, self.momentum
         for index, (g, w) in enumerate(zip(grads, variables)):
@@ -167,13 +167,14 @@ class SGD(Optimizer):
                     np.multiply(g, lr, out=step)          # step = lr * g
                     w -= step                             # w = w - lr * g
                 continue
-            for g, w, v, step in _blocks(self._scratch[index], g, w, self.velocities[index]):
+            for g, w, v, step, *ahead in _blocks(self._scratch[index], g, w, self.velocities[index]):
                 np.multiply(g, lr, out=step)              # step = lr * g
                 v *= m
                 v -= step                                 # v = m * v - lr * g
-                if self.nesterov:
-                    w -= step
-                    w += np.multiply(v, m, out=step)      # w = w + m * v - lr * g
+                if self.nesterov:                         # Keras's order: w + (m * v - lr * g)
+                    ahead = np.multiply(v, m, out=ahead[0])
+                    ahead -= step
+                    w += ahead                            # w = w + m * v - lr * g
                 else:
                     w += v                                # w = w + v
 
@@ -207,8 +208,14 @@ class Adam(Optimizer):
             # out= and in-place operators, compute the same numbers as written above and allocate nothing.
             self._scratch = _work_arrays(variables, 2)
         t = self.iterations + 1
-        alpha = self.learning_rate * math.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t)
+        lr, alphas = self.learning_rate, {}
         for index, (g, w) in enumerate(zip(grads, variables)):
+            # alpha in the weight's own dtype, every step of its formula, as Keras computes it: a float32
+            # alpha rounded from a float64 one can differ in its last bit. (Once per dtype and step.)
+            d = w.dtype.type
+            if d not in alphas:
+                alphas[d] = d(lr) * np.sqrt(1 - d(self.beta_2) ** d(t)) / (1 - d(self.beta_1) ** d(t))
+            alpha = alphas[d]
             m, v = self.momentums[index], self.velocities[index]
             v_hat = self.velocity_hats[index] if self.amsgrad else v    # (without amsgrad: unused)
             for g, w, m, v, v_hat, a, b in _blocks(self._scratch[index], g, w, m, v, v_hat):
