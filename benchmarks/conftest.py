@@ -6,6 +6,11 @@ import pytest
 from compare.data import load_mnist, preprocess
 
 
+def pytest_xdist_auto_num_workers(config):
+    """Timings run one at a time, in this process: pyproject.toml's `-n auto` gives no workers here."""
+    return 0
+
+
 @pytest.fixture(scope="session")
 def mnist_xy():
     """Full MNIST (x, y) when MNIST_PATH is set; otherwise random data of the same shape.

@@ -1,4 +1,6 @@
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -29,3 +31,55 @@ def random_batch(rng, n=16, features=6, classes=3, dtype="float64"):
     x = rng.random((n, features)).astype(dtype)
     y = numpy_impl.one_hot(rng.integers(0, classes, n), classes, dtype)
     return x, y
+
+
+# ---- running the suite on every core (pytest-xdist; pyproject.toml's addopts say -n auto) ----------
+#
+# The whole suite is spread over up to 4 worker processes; a single file or test runs in this
+# process, as it starts faster so. PYTEST_XDIST_AUTO_NUM_WORKERS=N, or -n N, chooses for yourself.
+
+def pytest_xdist_auto_num_workers(config):
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None                                      # xdist reads it
+    whole_folders = not config.args or any(Path(arg.split("::")[0]).is_dir() for arg in config.args)
+    return min(os.cpu_count() or 1, 4) if whole_folders else 0
+
+
+# A test marked `alone` measures how busy the machine is, so no other worker runs a test beside it.
+# A lock the workers share, in two files: every test holds `room` shared; an `alone` test holds it
+# exclusively. `gate` is taken on the way in, and an `alone` test keeps it while it waits and runs,
+# so the other workers' next tests queue behind it instead of keeping the room busy forever.
+# The files sit in a folder the main process makes before the workers start and removes at the end.
+
+LOCKS = "NUMPY_VS_KERAS_TEST_LOCKS"
+
+
+def pytest_configure(config):
+    if getattr(config.option, "numprocesses", None) and LOCKS not in os.environ and os.name == "posix":
+        os.environ[LOCKS] = tempfile.mkdtemp(prefix="numpy-vs-keras-tests-")     # the workers inherit it
+        config.add_cleanup(lambda: shutil.rmtree(os.environ.pop(LOCKS), ignore_errors=True))
+
+
+def _locked(path, exclusive):
+    """`path` opened and flock-ed (shared or exclusive); closing the file lets go."""
+    import fcntl
+    file = open(path, "a")
+    fcntl.flock(file, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+    return file
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    if not (os.environ.get("PYTEST_XDIST_WORKER") and os.environ.get(LOCKS)):
+        yield                                          # one process: nothing runs beside a test
+        return
+    alone = item.get_closest_marker("alone") is not None
+    gate_file = _locked(Path(os.environ[LOCKS]) / "gate", exclusive=True)
+    room_file = _locked(Path(os.environ[LOCKS]) / "room", exclusive=alone)   # alone: wait for the others
+    if not alone:
+        gate_file.close()                              # in: the next test may come in beside this one
+    try:
+        yield
+    finally:
+        room_file.close()
+        gate_file.close()
