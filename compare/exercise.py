@@ -43,7 +43,8 @@ NETWORK = [
      "positive (where self.outputs > 0) and is 0 elsewhere."),
     ("optimizers.py", "SGD.update",
      "for each (g, w): plain w = w - lr * g; with momentum m, v = m * v - lr * g (v starts at 0, one per "
-     "weight) then w = w + v; Nesterov: w = w + m * v - lr * g after the same v update. Update each w in "
+     "weight) then w = w + v; Nesterov: w = w + (m * v - lr * g) after the same v update (Keras adds the "
+     "bracket as one term). Update each w in "
      "place (w -= ..., w += ...)."),
 ]
 DROPOUT = [

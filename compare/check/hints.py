@@ -141,7 +141,7 @@ def optimizer_hint(label, mine, ref, results):
                 f"not w = w + v ({WHERE['sgd']}).")
     if label.startswith("Nesterov"):
         return ("plain SGD and momentum agree but Nesterov does not: Keras writes it "
-                f"v = m * v - lr * g; w = w + m * v - lr * g ({WHERE['sgd']}).")
+                f"v = m * v - lr * g; w = w + (m * v - lr * g) ({WHERE['sgd']}).")
     return ("plain SGD agrees but momentum does not. Keras's form: the velocity v starts at 0 and is "
             "v = m * v - lr * g, then w = w + v (v already holds the minus sign; the textbook "
             f"v = m * v + g, w = w - lr * v is the same only for a constant learning rate) ({WHERE['sgd']}).")
