@@ -15,7 +15,8 @@ the machine was (CPU time of other processes during the timing, from /proc/stat)
 Keras picks its backend once per process, so each backend runs in a worker
 process of its own (`serve`, below) that holds its models and times its own
 `fit` calls. This process holds the NumPy twin and conducts: every epoch it
-asks each setting in turn for one timed epoch, so the workers never run at
+asks each setting in turn for one timed epoch (one `fit(epochs=1)` as a user
+runs it, shuffled, timed from the epoch's start to its end), so the workers never run at
 the same time, and a slow spell on the shared machine falls on all settings
 alike. Compare them as ratios: on a shared machine a ratio holds, a raw time less so.
 """
@@ -115,6 +116,7 @@ def epoch_breakdown(model, x, y, order, batch_size, threads=None):
         gathers, the running loss and accuracy). The stopwatches add about 1 us a step.
     """
     from numpy_impl import layers
+    from numpy_impl.callbacks import Callback
 
     spent = {"matmul": 0.0, "compute": 0.0, "optimizer": 0.0}
 
@@ -135,7 +137,7 @@ def epoch_breakdown(model, x, y, order, batch_size, threads=None):
     layers.np = timed_numpy
     try:
         with blas_threads(threads):
-            total = timed_epoch(model, x, y, order, batch_size)
+            total = timed_epoch(model, x, y, order, batch_size, epoch_stopwatch(Callback))
     finally:
         layers.np = np
         del model.compute_gradients, model.optimizer.apply
@@ -144,11 +146,33 @@ def epoch_breakdown(model, x, y, order, batch_size, threads=None):
             "total": total}
 
 
-def timed_epoch(model, x, y, order, batch_size):
-    """Seconds of one `model.fit(..., epochs=1)` on the samples in `order`: the data is
-    permuted outside the timer and fed with shuffle=False, so only training is timed."""
-    x_epoch, y_epoch = x[order], y[order]
-    return _seconds(lambda: model.fit(x_epoch, y_epoch, batch_size=batch_size, epochs=1, shuffle=False, verbose=0))
+def epoch_stopwatch(callback_class):
+    """A callback, made from `callback_class` (numpy_impl's Callback or Keras's), that times an
+    epoch as Keras's progress bar does: from on_epoch_begin to on_epoch_end. `seconds`: the last."""
+    class EpochStopwatch(callback_class):
+        seconds = None
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds = time.perf_counter() - self.started
+    return EpochStopwatch()
+
+
+def timed_epoch(model, x, y, order, batch_size, stopwatch):
+    """Seconds of one epoch of `model.fit(..., epochs=1)` as a user runs it: shuffled (fit's
+    default, so each engine's own shuffling is timed), timed by `stopwatch` (epoch_stopwatch) from
+    the epoch's start to its end. What fit does once per call (the twin's check that x is finite,
+    Keras's data adapter) is left out: a user's fit(epochs=N) pays it once, not every epoch.
+    (Until 2026-11-27 the whole call was timed, on data permuted beforehand, unshuffled.)
+
+    order: the samples to train on (None: all of x), taken outside the stopwatch.
+    """
+    if order is not None:
+        x, y = x[order], y[order]
+    model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0, callbacks=[stopwatch])
+    return stopwatch.seconds
 
 
 # ---- the worker: one process per Keras backend ----------------------------------------------
@@ -166,7 +190,8 @@ def serve(backend, connection):
     """A worker's loop: Keras on `backend`, answering (command, ...) messages until "stop".
 
     ("data", x, y) -> None; ("build", options) -> None (builds "keras" with compile's
-    defaults and "keras_fast" with KERAS_FAST); ("fit", name, order, batch_size) -> seconds;
+    defaults and "keras_fast" with KERAS_FAST); ("fit", name, order, batch_size) -> an epoch's
+    seconds (timed_epoch; order None: all of x);
     ("versions",) -> {package: version}. A failure answers ("error", text).
     """
     os.environ["KERAS_BACKEND"] = backend
@@ -192,7 +217,7 @@ def serve(backend, connection):
                 answer = None
             elif command == "fit":
                 name, order, batch_size = arguments
-                answer = timed_epoch(models[name], x, y, order, batch_size)
+                answer = timed_epoch(models[name], x, y, order, batch_size, epoch_stopwatch(keras.callbacks.Callback))
             elif command == "matmul_rate":
                 answer = engine_matmul_rate(str(x.dtype))
             elif command == "versions":
@@ -342,8 +367,9 @@ def setting_names(backends):
 
 
 def _threaded_epoch(model, x, y, order, batch_size, threads):
+    from numpy_impl.callbacks import Callback
     with blas_threads(threads):
-        return timed_epoch(model, x, y, order, batch_size)
+        return timed_epoch(model, x, y, order, batch_size, epoch_stopwatch(Callback))
 
 
 def settings_text(settings):
@@ -385,7 +411,6 @@ def run_bench(x, y, backends=("tensorflow",), batch_sizes=(32, 128, 1024), epoch
                                                         f"{rate / 1e9:.0f}" for name, rate in rates.items())
             + f" -> floor {floor:.3f} s per epoch (the work a step does, at the best rate)")
         results = []
-        rng = np.random.default_rng(seed)
         for batch_size in batch_sizes:
             numpy_models = {name: numpy_impl.build_model(**options) for name in NUMPY_THREADS}
             for worker in workers.values():
@@ -406,14 +431,13 @@ def run_bench(x, y, backends=("tensorflow",), batch_sizes=(32, 128, 1024), epoch
                     limit_epoch()                       # warm up
             breakdowns = {name: [] for name in NUMPY_THREADS}
             for _ in range(epochs):
-                order = rng.permutation(len(x))         # one order per epoch, the same for every setting
                 for name, timer in timers.items():
-                    seconds[name].append(timer(order))
+                    seconds[name].append(timer(None))     # all of x, each engine shuffling it itself
                 for name, threads in NUMPY_THREADS.items():
                     with blas_threads(threads):
                         limit_seconds[name].append(_seconds(limit_epoch))
                     # and one more epoch of each NumPy setting with stopwatches in place (epoch_breakdown)
-                    breakdowns[name].append(epoch_breakdown(numpy_models[name], x, y, order, batch_size, threads))
+                    breakdowns[name].append(epoch_breakdown(numpy_models[name], x, y, None, batch_size, threads))
             row = {"batch_size": batch_size, **{name: _summary(seconds[name], len(x)) for name in timers}}
             faster = row["numpy_best"] = min(NUMPY_THREADS, key=lambda name: row[name]["seconds_per_epoch"])
             numpy_seconds = row[faster]["seconds_per_epoch"]

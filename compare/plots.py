@@ -209,12 +209,22 @@ def speed_sweep(bench, path):
         fast = settings_text(bench["keras_fast_settings"][backend])
         series += [(f"keras/{backend}", f"Keras on {engine}, fit defaults", colour, "-", marker),
                    (f"keras_fast/{backend}", f"Keras on {engine}, {fast}", colour, "--", marker)]
+    values = {size: [] for size in batch_sizes}                # each point's label, placed below
     for key, label, colour, style, marker in series:
         speeds = [row[key]["samples_per_second"] for row in rows]
         ax.plot(batch_sizes, speeds, style, marker=marker, color=colour, label=label)
         for size, speed in zip(batch_sizes, speeds):
-            ax.annotate(f"{speed / 1000:.0f}k", (size, speed), textcoords="offset points", xytext=(4, 4), fontsize=7)
+            values[size].append((speed, colour))
     ceiling = bench["n_samples"] / bench["floor_seconds_per_epoch"]
+    # The labels beside each batch size, lowest first, each at least `gap` above the one below it,
+    # in its line's colour: points that nearly coincide keep readable labels.
+    gap = ceiling * 1.15 * 0.045
+    for size, points in values.items():
+        placed = -gap
+        for speed, colour in sorted(points, key=lambda point: point[0]):
+            placed = max(speed, placed + gap)
+            ax.annotate(f"{speed / 1000:.0f}k", (size, speed), xytext=(size * 1.07, placed), textcoords="data",
+                        fontsize=7, color=colour, va="center")
     best = max(bench["matmul_rates"], key=bench["matmul_rates"].get)
     ax.axhline(ceiling, color="black", ls=":", label=f"the floor: matmul work at {bench['matmul_flops_per_second'] / 1e9:.0f} "
                                                     f"GFLOP/s ({'NumPy' if best == 'numpy' else engine_name(best)})")
@@ -234,7 +244,7 @@ def speed_sweep(bench, path):
 
 
 PART_STYLE = {"matmul": ("matmuls", "tab:blue"), "elementwise": ("elementwise and loss", "tab:cyan"),
-              "optimizer": ("optimizer (SGD)", "tab:green"), "python": ("fit's Python loop", "tab:grey")}
+              "optimizer": ("optimizer (SGD)", "tab:green"), "python": ("fit's loop and its batch gathers", "tab:grey")}
 
 
 def _epoch_parts(ax, rows):

@@ -1,9 +1,10 @@
 """What `fit` reports back, and what may stop it, as Keras's callbacks: History, EarlyStopping.
 
-fit calls each callback in turn: set_model(model), on_train_begin(), then
-on_train_batch_end(batch, logs) after every step (batch: its index in the epoch; logs: the
-epoch's running {"loss": ..., "accuracy": ...} so far), on_epoch_end(epoch, logs) after every
-epoch (logs: {"loss": ..., "val_loss": ...}), and on_train_end(). A callback stops training by setting model.stop_training.
+fit calls each callback in turn: set_model(model), on_train_begin(), then on_epoch_begin(epoch)
+at the start of every epoch, on_train_batch_end(batch, logs) after every step (batch: its index
+in the epoch; logs: the epoch's running {"loss": ..., "accuracy": ...} so far), on_epoch_end(epoch,
+logs) after every epoch (logs: {"loss": ..., "val_loss": ...}), and on_train_end(). A callback
+stops training by setting model.stop_training.
 """
 import numpy as np
 
@@ -38,6 +39,9 @@ class Callback:
         self.model = model
 
     def on_train_begin(self, logs=None):
+        pass
+
+    def on_epoch_begin(self, epoch, logs=None):
         pass
 
     def on_train_batch_end(self, batch, logs=None):

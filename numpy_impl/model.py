@@ -260,6 +260,8 @@ class Sequential:
         for epoch in range(epochs):
             if verbose and epochs > 1:       # as Keras 3 does: a single epoch gets no "Epoch 1/1" line
                 print(f"Epoch {epoch + 1}/{epochs}")
+            for callback in callbacks:
+                callback.on_epoch_begin(epoch)
             order = self.rng.permutation(n) if shuffle else None
             bar = ProgressBar(steps, interactive=verbose == 1, verbose=verbose) if verbose else None
             total_loss, correct = 0.0, 0

@@ -104,7 +104,7 @@ def test_the_breakdown_times_every_part_and_leaves_training_as_it_was():
     order = rng.permutation(640)
     timed, plain = numpy_impl.build_model(seed=3), numpy_impl.build_model(seed=3)
     parts = bench.epoch_breakdown(timed, x, y, order, 32)
-    plain.fit(x[order], y[order], batch_size=32, shuffle=False, verbose=0)
+    plain.fit(x[order], y[order], batch_size=32, verbose=0)           # shuffled by its own seed, as the timed one
     # the stopwatches changed nothing the twin computes, and are gone afterwards
     for mine, theirs in zip(timed.get_weights(), plain.get_weights()):
         np.testing.assert_array_equal(mine, theirs)
@@ -112,3 +112,44 @@ def test_the_breakdown_times_every_part_and_leaves_training_as_it_was():
     assert set(parts) == {"matmul", "elementwise", "optimizer", "python", "total"}
     assert min(parts.values()) > 0                       # each part was timed: a stopwatch left out reads 0
     assert parts["matmul"] + parts["elementwise"] + parts["optimizer"] + parts["python"] == pytest.approx(parts["total"])
+
+
+def test_an_epoch_is_timed_as_a_user_runs_fit(monkeypatch):
+    """timed_epoch times fit's epoch, shuffled as fit's default shuffles, from on_epoch_begin to
+    on_epoch_end: what fit does once per call (here: 100 s of it, on a fake clock) is left out,
+    as a user's fit(epochs=N) pays it once."""
+    from numpy_impl.callbacks import Callback
+    clock = iter([1000.0, 1002.5])                 # perf_counter at the epoch's start, then its end
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: next(clock))
+    calls = []
+
+    class Model:
+        def fit(self, x, y, callbacks=(), **options):
+            calls.append(({**options}, len(x)))
+            (stopwatch,) = callbacks
+            stopwatch.on_epoch_begin(0)            # (100 s of per-call work before this would not count)
+            stopwatch.on_epoch_end(0, {})
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((50, 4)), rng.random((50, 2))
+    assert bench.timed_epoch(Model(), x, y, None, 16, bench.epoch_stopwatch(Callback)) == 2.5
+    (options, samples), = calls
+    assert samples == 50 and options == {"batch_size": 16, "epochs": 1, "verbose": 0}   # shuffle: fit's default
+    clock = iter([0.0, 1.0])
+    bench.timed_epoch(Model(), x, y, np.arange(7), 16, bench.epoch_stopwatch(Callback))
+    assert calls[-1][1] == 7                        # order: the samples trained on
+
+
+def test_the_stopwatch_times_keras_and_numpy_impl_epochs():
+    """The same stopwatch inside both fits: numpy_impl calls on_epoch_begin as Keras does."""
+    keras = pytest.importorskip("keras")
+    import keras_impl
+    import numpy_impl
+    rng = np.random.default_rng(2)
+    x = rng.random((96, 784), dtype=np.float32)
+    y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 96)]
+    for model, base in ((numpy_impl.build_model(seed=0), numpy_impl.callbacks.Callback),
+                        (keras_impl.build_model(seed=0), keras.callbacks.Callback)):
+        stopwatch = bench.epoch_stopwatch(base)
+        assert isinstance(stopwatch, base) and stopwatch.seconds is None
+        assert bench.timed_epoch(model, x, y, None, 32, stopwatch) == stopwatch.seconds > 0
