@@ -82,10 +82,13 @@ def sparse_categorical_crossentropy_from_logits(logits, labels):
 EPSILON = 1e-7         # Keras's backend.epsilon(): probabilities are clipped to [1e-7, 1 - 1e-7]
 
 
-def _logsumexp(z):
-    """log(sum_k exp(z_k)) over the last axis, shifted by max z so exp cannot overflow. (B, K) -> (B,)"""
-    top = z.max(axis=-1, keepdims=True)
-    return np.log(np.exp(z - top).sum(axis=-1)) + top[:, 0]
+def _log_softmax(z):
+    """log softmax over the last axis, (B, K) -> (B, K), as TensorFlow computes it:
+    (z - max z) - log(sum_k exp(z_k - max z)). Shifted by max z, exp cannot overflow; and max z
+    cancels before it meets z_true, so a logit of 1000 costs no precision (adding the log-sum back
+    to max z, then subtracting z_true, rounds at 1000's last place: 1e-13)."""
+    shifted = z - z.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
 class CategoricalCrossentropy:
@@ -130,7 +133,7 @@ class CategoricalCrossentropy:
             raise ValueError(f"y_true has shape {y_true.shape} but y_pred has {y_pred.shape}: one-hot rows "
                              "go with CategoricalCrossentropy, integer labels with SparseCategoricalCrossentropy")
         if self.from_logits:
-            return _logsumexp(y_pred) - (y_true * y_pred).sum(axis=-1)
+            return -(y_true * _log_softmax(y_pred)).sum(axis=-1)       # logsumexp(z) - sum_k y_k z_k
         p = np.clip(y_pred / y_pred.sum(axis=-1, keepdims=True), EPSILON, 1 - EPSILON)
         return -(y_true * np.log(p)).sum(axis=-1)
 
@@ -161,7 +164,7 @@ class SparseCategoricalCrossentropy(CategoricalCrossentropy):
             raise ValueError(f"y_true must be integer labels 0..{classes - 1} of shape {y_pred.shape[:1]}, got "
                              f"shape {labels.shape}: one-hot rows go with CategoricalCrossentropy")
         z = y_pred if self.from_logits else np.log(np.clip(y_pred, EPSILON, 1 - EPSILON))
-        return _logsumexp(z) - z[np.arange(len(z)), labels.astype(np.intp)]
+        return -_log_softmax(z)[np.arange(len(z)), labels.astype(np.intp)]   # logsumexp(z) - z_label
 
     def fused_with_softmax(self, logits, labels):
         return sparse_categorical_crossentropy_from_logits(logits, labels)

@@ -665,7 +665,8 @@ def test_loss_objects_equal_keras_in_float64(case, from_logits, kind):
     theirs = getattr(keras.losses, kind)(from_logits=from_logits, dtype="float64")
     for args in ((y_true, y_pred), (y_true, y_pred, weights)):
         assert isinstance(mine(*args), float)
-        assert abs(mine(*args) - float(theirs(*args))) <= 1e-12
+        # a few last bits: logits of 1000 must cost no precision (max z cancels before z_true is taken)
+        assert abs(mine(*args) - float(theirs(*args))) <= 1e-15 * max(1.0, abs(float(theirs(*args))))
     assert mine.name == theirs.name
 
 
