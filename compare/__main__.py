@@ -205,8 +205,9 @@ def build_parser():
                                 description="Time one training epoch of the NumPy twin and of Keras on each "
                                             "backend (model.fit with its defaults, and with the fastest setting "
                                             "found for that backend) at each batch size, taking turns epoch by "
-                                            "epoch; measure the large-matmul rate and from it the floor; write "
-                                            "bench.json and speed.png.")
+                                            "epoch; each epoch is fit as users run it, shuffled, timed from its "
+                                            "start to its end. Measure the large-matmul rate and from it the "
+                                            "floor; write bench.json and speed.png.")
     _common_options(bench)
     bench.add_argument("--batch-sizes", type=positive_int, nargs="+", default=[32, 128, 1024], metavar="B")
     bench.add_argument("--epochs", type=positive_int, default=4,
