@@ -209,7 +209,7 @@ def speed_sweep(bench, path):
         fast = settings_text(bench["keras_fast_settings"][backend])
         series += [(f"keras/{backend}", f"Keras on {engine}, fit defaults", colour, "-", marker),
                    (f"keras_fast/{backend}", f"Keras on {engine}, {fast}", colour, "--", marker)]
-    values = {size: [] for size in batch_sizes}                # each point's label, placed below
+    values = {size: [] for size in batch_sizes}                # each point's value, labelled once all are known
     for key, label, colour, style, marker in series:
         speeds = [row[key]["samples_per_second"] for row in rows]
         ax.plot(batch_sizes, speeds, style, marker=marker, color=colour, label=label)

@@ -167,12 +167,12 @@ class SGD(Optimizer):
                     np.multiply(g, lr, out=step)          # step = lr * g
                     w -= step                             # w = w - lr * g
                 continue
-            for g, w, v, step, *ahead in _blocks(self._scratch[index], g, w, self.velocities[index]):
+            for g, w, v, step, *nesterov_work in _blocks(self._scratch[index], g, w, self.velocities[index]):
                 np.multiply(g, lr, out=step)              # step = lr * g
                 v *= m
                 v -= step                                 # v = m * v - lr * g
                 if self.nesterov:                         # Keras's order: w + (m * v - lr * g)
-                    ahead = np.multiply(v, m, out=ahead[0])
+                    ahead = np.multiply(v, m, out=nesterov_work[0])
                     ahead -= step
                     w += ahead                            # w = w + m * v - lr * g
                 else:
