@@ -1011,6 +1011,32 @@ def test_a_callback_hears_every_step_with_the_running_logs_and_can_stop_the_epoc
     assert history.history["loss"][0] == stopper.heard[1][1]["loss"]                  # the mean over 64 digits
 
 
+def test_callbacks_hear_their_hooks_in_keras_order():
+    """The hooks numpy_impl's Callback has (on_train_begin, on_epoch_begin, on_train_batch_end,
+    on_epoch_end, on_train_end), called in the order, and with the epoch and batch numbers, that
+    Keras's fit calls them: two epochs of three batches."""
+    import keras_impl
+    import numpy_impl
+    rng = np.random.default_rng(0)
+    x = rng.random((70, 784)).astype(np.float32)
+    y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 70)]
+    hooks = ("on_train_begin", "on_epoch_begin", "on_train_batch_end", "on_epoch_end", "on_train_end")
+    heard = {}
+    for package, model in (("keras", keras_impl.build_model(seed=0)), ("numpy_impl", numpy_impl.build_model(seed=0))):
+        base = keras.callbacks.Callback if package == "keras" else numpy_impl.callbacks.Callback
+        calls = heard[package] = []
+        listener = type("Listener", (base,), {
+            hook: (lambda hook: lambda self, *args, logs=None: calls.append(
+                (hook, *(arg for arg in args if isinstance(arg, int)))))(hook)       # the numbers, not the logs
+            for hook in hooks})()
+        with keras_eagerly():
+            model.fit(x, y, batch_size=32, epochs=2, shuffle=False, verbose=0, callbacks=[listener])
+    steps = [("on_train_batch_end", batch) for batch in range(3)]
+    assert heard["numpy_impl"] == heard["keras"] == [
+        ("on_train_begin",), ("on_epoch_begin", 0), *steps, ("on_epoch_end", 0),
+        ("on_epoch_begin", 1), *steps, ("on_epoch_end", 1), ("on_train_end",)]
+
+
 # ---- learning-rate schedules, called alone as Keras's ---------------------------------------------
 
 SCHEDULES = {
