@@ -116,7 +116,6 @@ def epoch_breakdown(model, x, y, order, batch_size, threads=None):
         gathers, the running loss and accuracy). The stopwatches add about 1 us a step.
     """
     from numpy_impl import layers
-    from numpy_impl.callbacks import Callback
 
     spent = {"matmul": 0.0, "compute": 0.0, "optimizer": 0.0}
 
@@ -136,8 +135,7 @@ def epoch_breakdown(model, x, y, order, batch_size, threads=None):
     model.optimizer.apply = stopwatch(model.optimizer.apply, "optimizer")
     layers.np = timed_numpy
     try:
-        with blas_threads(threads):
-            total = timed_epoch(model, x, y, order, batch_size, epoch_stopwatch(Callback))
+        total = _threaded_epoch(model, x, y, order, batch_size, threads)
     finally:
         layers.np = np
         del model.compute_gradients, model.optimizer.apply
@@ -367,6 +365,7 @@ def setting_names(backends):
 
 
 def _threaded_epoch(model, x, y, order, batch_size, threads):
+    """The NumPy twin's timed_epoch, with NumPy's BLAS on `threads` threads (None: as it is)."""
     from numpy_impl.callbacks import Callback
     with blas_threads(threads):
         return timed_epoch(model, x, y, order, batch_size, epoch_stopwatch(Callback))
