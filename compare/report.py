@@ -365,7 +365,7 @@ def bench_table(bench):
                  + "; ".join(f"{label(backend)} {settings_text(settings)}"
                              for backend, settings in bench["keras_fast_settings"].items()))
     lines += ["", "Where the NumPy twin's epoch goes (its faster setting, the fastest of one more epoch per round, seconds):", "",
-              "| batch | matmul | elementwise and loss | optimizer | fit's Python | total |",
+              "| batch | matmul | elementwise and loss | optimizer | fit's loop and its batch gathers | total |",
               "| ---: | ---: | ---: | ---: | ---: | ---: |"]
     for row in bench["results"]:
         parts = row["numpy_breakdown"]

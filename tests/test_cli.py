@@ -321,7 +321,7 @@ def test_bench_writes_json_and_figure(tmp_path, capsys):
         assert sum(parts[key] for key in ("matmul", "elementwise", "optimizer", "python")) == pytest.approx(parts["total"])
         assert min(parts.values()) > 0
     table = capsys.readouterr().out
-    assert "| batch | matmul | elementwise and loss | optimizer | fit's Python | total |" in table
+    assert "| batch | matmul | elementwise and loss | optimizer | fit's loop and its batch gathers | total |" in table
     assert (run / "speed.png").read_bytes()[:4] == b"\x89PNG"
 
 
