@@ -157,6 +157,15 @@ def _checked(arrays, where):
     return ((arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"]))
 
 
+def _download_reason(error):
+    """The short reason in a failed download's error: Keras's get_file says "URL fetch failure on
+    <url>: None -- [Errno -3] Temporary failure in name resolution"; the part after "--" is the
+    reason. Else the error's first line, or its class name when it says nothing."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    reason = text.rsplit(" -- ", 1)[-1].strip()
+    return (reason[:117] + "...") if len(reason) > 120 else reason or type(error).__name__
+
+
 def _load_keras():
     """Keras's cached copy, or its download where there is internet."""
     cached = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets" / "mnist.npz"
@@ -169,7 +178,7 @@ def _load_keras():
         import keras
         train, test = keras.datasets.mnist.load_data()
     except Exception as error:
-        raise DataError(f"Keras could not download it: {type(error).__name__}, no internet?") from None
+        raise DataError(f"Keras could not download it ({_download_reason(error)}), no internet?") from None
     finally:
         socket.setdefaulttimeout(previous)
     return MNIST(train, test, source="keras.datasets.mnist (downloaded)")

@@ -83,6 +83,23 @@ def test_auto_without_path_or_internet_falls_back_to_sample(monkeypatch, tmp_pat
     assert load_mnist("auto").n_train == 4000
 
 
+@pytest.mark.parametrize("error, reason", [
+    (Exception("URL fetch failure on https://storage.googleapis.com/x/mnist.npz: None -- [Errno -3] Temporary "
+               "failure in name resolution"), "([Errno -3] Temporary failure in name resolution), no internet?"),
+    (TimeoutError(), "(TimeoutError), no internet?"),
+    (OSError("disk full\nmore detail"), "(disk full), no internet?"),
+], ids=["keras get_file", "no message", "two lines"])
+def test_a_failed_download_says_why_in_one_short_line(monkeypatch, tmp_path, error, reason):
+    import keras
+
+    from compare import data
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))                     # no cached copy
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", lambda: (_ for _ in ()).throw(error))
+    with pytest.raises(DataError) as raised:
+        data._load_keras()
+    assert str(raised.value) == f"Keras could not download it {reason}"
+
+
 def test_preprocess_flattens_scales_and_one_hot_encodes():
     images = np.array([[[0, 255], [51, 102]]], dtype=np.uint8)     # one 2x2 image
     x, y = preprocess(images, np.array([3]), dtype="float64")
