@@ -158,11 +158,11 @@ def _checked(arrays, where):
 
 
 def _download_reason(error):
-    """The short reason in a failed download's error: Keras's get_file says "URL fetch failure on
-    <url>: None -- [Errno -3] Temporary failure in name resolution"; the part after "--" is the
-    reason. Else the error's first line, or its class name when it says nothing."""
-    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    reason = text.rsplit(" -- ", 1)[-1].strip()
+    """The short reason in a failed download's error, at most 120 characters: Keras's get_file says
+    "URL fetch failure on <url>: None -- [Errno -3] Temporary failure in name resolution", and the
+    part after " -- " is the reason. Else the error's first line, or its class name if it says nothing."""
+    lines = str(error).strip().splitlines()
+    reason = lines[0].rsplit(" -- ", 1)[-1].strip() if lines else ""
     return (reason[:117] + "...") if len(reason) > 120 else reason or type(error).__name__
 
 

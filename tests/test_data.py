@@ -88,7 +88,8 @@ def test_auto_without_path_or_internet_falls_back_to_sample(monkeypatch, tmp_pat
                "failure in name resolution"), "([Errno -3] Temporary failure in name resolution), no internet?"),
     (TimeoutError(), "(TimeoutError), no internet?"),
     (OSError("disk full\nmore detail"), "(disk full), no internet?"),
-], ids=["keras get_file", "no message", "two lines"])
+    (Exception("x" * 200), "(" + "x" * 117 + "...), no internet?"),
+], ids=["keras get_file", "no message", "two lines", "too long"])
 def test_a_failed_download_says_why_in_one_short_line(monkeypatch, tmp_path, error, reason):
     import keras
 
