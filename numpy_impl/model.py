@@ -318,15 +318,23 @@ class Sequential:
         return values[0] if len(values) == 1 else values
 
     def predict(self, x, batch_size=None, verbose=0):
-        """The last layer's outputs, dropout off: softmax probabilities, or logits if it is linear."""
-        x = self._check_x(x)
-        batch_size = _positive_int("batch_size", 1024 if batch_size is None else batch_size)
+        """The last layer's outputs, dropout off: softmax probabilities, or logits if it is linear.
+
+        batch_size bounds memory only. verbose: 0 silent (the default here; Keras's "auto" draws a
+        bar), 1 or "auto" a bar and 2 one line, counting steps of batch_size or Keras's 32.
+        """
+        began = time.perf_counter()
+        x, verbose = self._check_x(x), _verbosity(verbose)
+        steps = math.ceil(len(x) / _positive_int("batch_size", 32 if batch_size is None else batch_size))  # Keras's bar's
+        batch_size = 1024 if batch_size is None else int(batch_size)
         outputs = None
         for start in range(0, len(x), batch_size):
             batch_outputs = self.outputs(x[start:start + batch_size])
             if outputs is None:
                 outputs = np.empty((len(x),) + batch_outputs.shape[1:], self.dtype)
             outputs[start:start + batch_size] = batch_outputs
+        if verbose:
+            ProgressBar(steps, interactive=False, start=began, verbose=verbose).update(steps, {})
         return outputs
 
     def __call__(self, x, training=False):
@@ -451,7 +459,11 @@ def _verbosity(verbose):
 
 
 def _positive_int(name, value):
-    if isinstance(value, bool) or int(value) != value or value <= 0:
+    try:
+        whole = not isinstance(value, bool) and int(value) == value and value > 0
+    except (TypeError, ValueError):             # "a", None, [32]: not a number at all
+        whole = False
+    if not whole:
         raise ValueError(f"{name} must be a positive whole number, got {value!r}")
     return int(value)
 

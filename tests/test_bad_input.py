@@ -1,5 +1,6 @@
 """Wrong input to the NumPy twin: a ValueError that names the problem."""
 import importlib
+import re
 
 import numpy as np
 import pytest
@@ -82,7 +83,10 @@ def test_nan_or_inf_in_x(model, data, bad):
     ({"batch_size": 0}, "batch_size must be a positive"),
     ({"batch_size": -3}, "batch_size must be a positive"),
     ({"batch_size": 2.5}, "batch_size must be a positive"),
+    ({"batch_size": "32"}, "batch_size must be a positive whole number, got '32'"),
+    ({"batch_size": [32]}, "batch_size must be a positive whole number, got \\[32\\]"),
     ({"epochs": 0}, "epochs must be a positive"),
+    ({"epochs": "two"}, "epochs must be a positive whole number, got 'two'"),
     ({"epochs": -1}, "epochs must be a positive"),
 ])
 def test_non_positive_batch_size_or_epochs(model, data, kwargs, message):
@@ -90,9 +94,12 @@ def test_non_positive_batch_size_or_epochs(model, data, kwargs, message):
         model.fit(*data, verbose=0, **kwargs)
 
 
-@pytest.mark.parametrize("batch_size", [0, 2.5])
+@pytest.mark.parametrize("batch_size", [0, 2.5, "a", None])
 def test_predict_and_evaluate_check_their_batch_size(model, data, batch_size):
-    message = f"^batch_size must be a positive whole number, got {batch_size}$"
+    if batch_size is None:                                  # the default: no complaint
+        assert model.predict(data[0], batch_size=None).shape == (len(data[0]), 3)
+        return
+    message = f"^batch_size must be a positive whole number, got {re.escape(repr(batch_size))}$"
     with pytest.raises(ValueError, match=message):
         model.predict(data[0], batch_size=batch_size)
     with pytest.raises(ValueError, match=message):

@@ -1302,3 +1302,27 @@ def test_count_params_before_the_model_is_built_is_refused_as_keras_refuses_it()
             model.layers[0].count_params()
     model.build((None, 4))                                    # numpy_impl's, built now: 4*3 + 3 + 3*2 + 2
     assert model.count_params() == 23 and model.layers[1].count_params() == 8
+
+
+@pytest.mark.parametrize("kwargs, steps", [({}, 3), ({"batch_size": 50}, 2), ({"batch_size": 70}, 1)])
+def test_predict_verbose_2_prints_the_line_keras_prints(kwargs, steps):
+    """predict(verbose=2): one "steps/steps - Ns - Nms/step" line, the steps counted at Keras's batch
+    size (32 unless given), in both; verbose=0 prints nothing. (Keras's default, "auto", draws a bar;
+    numpy_impl's default is 0, silent.)"""
+    x = np.ones((70, 4), "float32")
+    for package in (keras, numpy_impl):
+        model = package.Sequential([package.Input((4,)), package.layers.Dense(2)])
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            model.predict(x, verbose=2, **kwargs)
+        assert re.fullmatch(rf"{steps}/{steps} - \d+s - \d+ms/step\n", out.getvalue()), (package, out.getvalue())
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            model.predict(x, verbose=0, **kwargs)
+        assert out.getvalue() == ""
+    quiet, bar = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(quiet):
+        model.predict(x, **kwargs)
+    with contextlib.redirect_stdout(bar):
+        model.predict(x, verbose=1, **kwargs)
+    assert quiet.getvalue() == "" and bar.getvalue().startswith(f"{steps}/{steps} [====")

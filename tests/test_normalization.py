@@ -7,7 +7,7 @@ import pytest
 
 import keras_impl
 import numpy_impl
-from compare.gradcheck import finite_difference_check
+from compare.gradcheck import finite_difference_check, numerical_gradient
 
 from .conftest import random_batch
 from .test_vocabulary import eager
@@ -123,3 +123,24 @@ def test_batchnorm_momentum_at_its_ends(rng, momentum):
     expected_variance = np.ones(5) if momentum == 1.0 else x.var(axis=0)
     np.testing.assert_allclose(layer.moving_mean, expected_mean, rtol=1e-14, atol=0)
     np.testing.assert_allclose(layer.moving_variance, expected_variance, rtol=1e-14, atol=0)
+
+
+@pytest.mark.parametrize("norm", ["BatchNormalization", "LayerNormalization"])
+def test_a_normalization_layer_alone_hands_back_its_input_gradient(rng, norm):
+    """layer.backward(dL/doutputs), called alone as the derivation calls it, returns dL/dx
+    (and fills dL/dgamma, dL/dbeta): each against central differences of L = sum(upstream * layer(x))."""
+    layer = getattr(numpy_impl.layers, norm)()
+    x = rng.normal(size=(6, 4))
+    layer_on(layer, x)
+    layer.gamma[...], layer.beta[...] = rng.uniform(0.5, 2.0, 4), rng.normal(size=4)
+    upstream = rng.normal(size=(6, 4))
+
+    def loss():
+        return float(np.sum(upstream * layer.forward(x, True)))
+
+    layer.forward(x, True)
+    grad_x = layer.backward(upstream)
+    assert grad_x is not None and grad_x.shape == x.shape
+    for array, analytic in ((x, grad_x.copy()), (layer.gamma, layer.grad_gamma.copy()), (layer.beta, layer.grad_beta.copy())):
+        numeric = np.array([numerical_gradient(loss, array, index) for index in np.ndindex(array.shape)])
+        np.testing.assert_allclose(analytic, numeric.reshape(array.shape), rtol=1e-6, atol=1e-8)
