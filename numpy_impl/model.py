@@ -418,9 +418,11 @@ class Sequential:
         if not np.issubdtype(x.dtype, np.number):
             raise ValueError(f"{what} must be numeric, got dtype {x.dtype}")
         x = x.astype(self.dtype, copy=False)
-        # A sum is finite only if every entry is (NaN and inf propagate); the
-        # exact test, which allocates a mask as large as x, runs only if it is not.
-        if not np.isfinite(x.sum()) and not np.isfinite(x).all():
+        # A sum is finite only if every entry is (NaN and inf propagate); the exact test, which
+        # allocates a mask as large as x, runs only if it is not (large finite x can overflow it).
+        with np.errstate(over="ignore"):
+            finite_sum = np.isfinite(x.sum())
+        if not finite_sum and not np.isfinite(x).all():
             raise ValueError(f"{what} contains NaN or infinite values: clean or drop those samples")
         return x
 

@@ -1,6 +1,7 @@
 """Wrong input to the NumPy twin: a ValueError that names the problem."""
 import importlib
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -77,6 +78,20 @@ def test_nan_or_inf_in_x(model, data, bad):
     x[3, 2] = bad
     with pytest.raises(ValueError, match="NaN or infinite"):
         model.fit(x, y, verbose=0)
+
+
+def test_large_finite_x_whose_sum_overflows_is_not_called_infinite(model, data):
+    """The check sums x first (one cheap pass) and looks entry by entry only when the sum is not
+    finite: a sum that overflows on finite entries must not refuse them (Keras takes them too)."""
+    x = np.full((400, 6), 1e36, dtype="float32")                # finite; their float32 sum is not
+    with np.errstate(over="ignore"):
+        assert not np.isfinite(x.sum()) and np.isfinite(x).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                          # and the check warns of no overflow
+        assert np.isfinite(model.predict(x)).all()
+    x[1, 2] = np.inf
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        model.predict(x)
 
 
 @pytest.mark.parametrize("kwargs, message", [
