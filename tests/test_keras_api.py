@@ -1300,6 +1300,10 @@ def test_count_params_before_the_model_is_built_is_refused_as_keras_refuses_it()
             model.count_params()
         with pytest.raises(ValueError, match="built"):
             model.layers[0].count_params()
+    with pytest.raises(ValueError) as caught:                 # numpy_impl's own words, the fix included
+        model.layers[0].count_params()
+    assert str(caught.value) == (f"layer {model.layers[0].name!r} is not built yet, so it has no weights to count: "
+                                 "call it on data, or build the model it is in, first")
     model.build((None, 4))                                    # numpy_impl's, built now: 4*3 + 3 + 3*2 + 2
     assert model.count_params() == 23 and model.layers[1].count_params() == 8
 
