@@ -325,8 +325,9 @@ class Sequential:
         """
         began = time.perf_counter()
         x, verbose = self._check_x(x), _verbosity(verbose)
-        steps = math.ceil(len(x) / _positive_int("batch_size", 32 if batch_size is None else batch_size))  # Keras's bar's
-        batch_size = 1024 if batch_size is None else int(batch_size)
+        keras_batch = _positive_int("batch_size", 32 if batch_size is None else batch_size)
+        steps = math.ceil(len(x) / keras_batch)                  # the steps Keras's bar counts
+        batch_size = 1024 if batch_size is None else keras_batch
         outputs = None
         for start in range(0, len(x), batch_size):
             batch_outputs = self.outputs(x[start:start + batch_size])

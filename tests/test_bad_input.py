@@ -80,7 +80,7 @@ def test_nan_or_inf_in_x(model, data, bad):
         model.fit(x, y, verbose=0)
 
 
-def test_large_finite_x_whose_sum_overflows_is_not_called_infinite(model, data):
+def test_large_finite_x_whose_sum_overflows_is_not_called_infinite(model):
     """The check sums x first (one cheap pass) and looks entry by entry only when the sum is not
     finite: a sum that overflows on finite entries must not refuse them (Keras takes them too)."""
     x = np.full((400, 6), 1e36, dtype="float32")                # finite; their float32 sum is not

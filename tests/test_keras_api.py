@@ -1324,7 +1324,7 @@ def test_predict_verbose_2_prints_the_line_keras_prints(kwargs, steps):
         with contextlib.redirect_stdout(out):
             model.predict(x, verbose=0, **kwargs)
         assert out.getvalue() == ""
-    quiet, bar = io.StringIO(), io.StringIO()
+    quiet, bar = io.StringIO(), io.StringIO()                  # model: numpy_impl's, the loop's last
     with contextlib.redirect_stdout(quiet):
         model.predict(x, **kwargs)
     with contextlib.redirect_stdout(bar):
