@@ -307,11 +307,10 @@ class Sequential:
         No metrics: the loss alone (a float); else [loss, metric, ...]; return_dict=True:
         {"loss": ..., "accuracy": ...}. batch_size bounds memory only.
         """
-        start = time.perf_counter()
+        began, verbose = time.perf_counter(), _verbosity(verbose)
         logs = self._evaluate(*self._check_data(x, y), batch_size=batch_size)
-        if _verbosity(verbose):
-            steps = math.ceil(len(x) / (batch_size or 32))
-            ProgressBar(steps, interactive=False, start=start, verbose=_verbosity(verbose)).update(steps, logs)
+        if verbose:
+            _last_line(len(x), batch_size, began, verbose, logs)
         if return_dict:
             return logs
         values = [logs["loss"]] + [logs[metric.name] for metric in self.metrics]
@@ -323,19 +322,17 @@ class Sequential:
         batch_size bounds memory only. verbose: 0 silent (the default here; Keras's "auto" draws a
         bar), 1 or "auto" a bar and 2 one line, counting steps of batch_size or Keras's 32.
         """
-        began = time.perf_counter()
-        x, verbose = self._check_x(x), _verbosity(verbose)
-        keras_batch = _positive_int("batch_size", 32 if batch_size is None else batch_size)
-        steps = math.ceil(len(x) / keras_batch)                  # the steps Keras's bar counts
-        batch_size = 1024 if batch_size is None else keras_batch
+        began, verbose = time.perf_counter(), _verbosity(verbose)
+        x = self._check_x(x)
+        rows = _positive_int("batch_size", 1024 if batch_size is None else batch_size)
         outputs = None
-        for start in range(0, len(x), batch_size):
-            batch_outputs = self.outputs(x[start:start + batch_size])
+        for start in range(0, len(x), rows):
+            batch_outputs = self.outputs(x[start:start + rows])
             if outputs is None:
                 outputs = np.empty((len(x),) + batch_outputs.shape[1:], self.dtype)
-            outputs[start:start + batch_size] = batch_outputs
+            outputs[start:start + rows] = batch_outputs
         if verbose:
-            ProgressBar(steps, interactive=False, start=began, verbose=verbose).update(steps, {})
+            _last_line(len(x), batch_size, began, verbose, {})
         return outputs
 
     def __call__(self, x, training=False):
@@ -459,6 +456,13 @@ def _verbosity(verbose):
     if verbose not in (0, 1, 2):
         raise ValueError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
     return int(verbose)
+
+
+def _last_line(samples, batch_size, began, verbose, logs):
+    """evaluate's and predict's bar (verbose 1) or line (2), drawn once at the end, as Keras's:
+    its steps counted at batch_size, or Keras's 32 when none was given."""
+    steps = math.ceil(samples / (batch_size or 32))
+    ProgressBar(steps, interactive=False, start=began, verbose=verbose).update(steps, logs)
 
 
 def _positive_int(name, value):
