@@ -1,4 +1,4 @@
-"""Mutation testing of numpy_impl with mutmut, in parts a session can run (docs/testing.md).
+"""Mutation testing of numpy_impl and of `compare check` with mutmut, in parts a session can run (docs/testing.md).
 
     python -m tests.mutation sample SHARE [--seed S] [FILE ...]   names of a seeded random share of the
                                                                    mutants not run yet, for `mutmut run`
@@ -18,15 +18,21 @@ import random
 import signal
 from pathlib import Path
 
-MUTANTS = Path("mutants") / "numpy_impl"
+# The mutated folders (pyproject.toml's only_mutate), and how their files are named here: "layers" for
+# numpy_impl/layers.py, "check/stages" for compare/check/stages.py.
+MUTATED = {Path("mutants") / "numpy_impl": "", Path("mutants") / "compare" / "check": "check/"}
 KILLED_CODES = {1, 3}          # mutmut's codes for a failing test; timeouts, "no tests" and the rest count apart
 
 
+def meta_files():
+    """{file name here: mutmut's .meta file for it}; the mutated copy is that path without ".meta"."""
+    return {prefix + meta.name.removesuffix(".py.meta"): meta
+            for folder, prefix in MUTATED.items() for meta in sorted(folder.glob("*.py.meta"))}
+
+
 def records():
-    """{file stem: {mutant name: exit code or None}} from mutmut's .meta files."""
-    found = {}
-    for meta in sorted(MUTANTS.glob("*.py.meta")):
-        found[meta.name.removesuffix(".py.meta")] = json.loads(meta.read_text())["exit_code_by_key"]
+    """{file name here: {mutant name: exit code or None}} from mutmut's .meta files."""
+    found = {stem: json.loads(meta.read_text())["exit_code_by_key"] for stem, meta in meta_files().items()}
     if not found:
         raise SystemExit("no mutmut records in mutants/: run `mutmut run \"numpy_impl.models.*\"` first")
     return found
@@ -44,7 +50,7 @@ def sample(share, seed, files):
 
 
 def table():
-    print(f"{'file':<16}{'mutants':>9}{'run':>6}{'killed':>8}{'survived':>10}{'other':>7}{'score':>8}")
+    print(f"{'file':<22}{'mutants':>9}{'run':>6}{'killed':>8}{'survived':>10}{'other':>7}{'score':>8}")
     totals = [0, 0, 0, 0, 0]
     for stem, codes in records().items():
         run = [code for code in codes.values() if code is not None]
@@ -53,8 +59,8 @@ def table():
         row = [len(codes), len(run), killed, survived, len(run) - killed - survived]
         totals = [t + r for t, r in zip(totals, row)]
         score = f"{killed / (killed + survived):.0%}" if killed + survived else "-"
-        print(f"{stem + '.py':<16}" + "".join(f"{v:>{w}}" for v, w in zip(row, (9, 6, 8, 10, 7))) + f"{score:>8}")
-    print(f"{'all':<16}" + "".join(f"{v:>{w}}" for v, w in zip(totals, (9, 6, 8, 10, 7)))
+        print(f"{stem + '.py':<22}" + "".join(f"{v:>{w}}" for v, w in zip(row, (9, 6, 8, 10, 7))) + f"{score:>8}")
+    print(f"{'all':<22}" + "".join(f"{v:>{w}}" for v, w in zip(totals, (9, 6, 8, 10, 7)))
           + f"{totals[2] / max(1, totals[2] + totals[3]):>8.0%}")
 
 
@@ -73,7 +79,7 @@ def survivors(files):
         names = sorted(name for name, code in codes.items() if code == 0)
         if not names:
             continue
-        source = functions(MUTANTS / f"{stem}.py")
+        source = functions(meta_files()[stem].with_suffix(""))
         for name in names:
             function = name.rsplit(".", 1)[1]
             original = source.get(function.rsplit("__mutmut_", 1)[0] + "__mutmut_orig", [])
@@ -91,7 +97,7 @@ def main(argv=None):
     picking = commands.add_parser("sample", help="a seeded random share of the mutants not run yet")
     picking.add_argument("share", type=float)
     picking.add_argument("--seed", type=int, default=19)
-    picking.add_argument("files", nargs="*", help="file stems (layers, optimizers, ...); default: all")
+    picking.add_argument("files", nargs="*", help="files by name (layers, optimizers, check/stages, ...); default: all")
     commands.add_parser("table", help="run / killed / survived per file")
     listing = commands.add_parser("survivors", help="each survivor and its changed lines")
     listing.add_argument("files", nargs="*")
