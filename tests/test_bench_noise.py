@@ -39,10 +39,21 @@ def test_a_quiet_run_gives_no_warning():
 
 
 def test_the_warning_reads_the_spread_too():
-    quiet = {"batch_size": 32, "numpy": {"spread": 0.05, "seconds_per_epoch": 0.9}}
+    def row(batch_size, **spreads):
+        return {"batch_size": batch_size, **{name: {"spread": spread, "seconds_per_epoch": 0.9}
+                                             for name, spread in spreads.items()}}
+    quiet = row(32, numpy=0.05)
     assert bench.noise_warning(0.01, [quiet]) is None
-    noisy = {"batch_size": 32, "numpy": {"spread": 0.6, "seconds_per_epoch": 0.9}}
-    assert "numpy's epochs at batch 32 spread by 60%" in bench.noise_warning(0.01, [noisy])
+    noisy = row(32, numpy=0.6)
+    assert "the 1 settings' epochs spread by 60% in the median, up to 60% (numpy at batch 32)" \
+        in bench.noise_warning(0.01, [noisy])
+    # a slow spell widens most settings' spreads: said, naming the widest
+    spell = [row(32, numpy=0.3, numpy_1thread=0.5, other=0.1), row(1024, numpy=0.7, numpy_1thread=0.2)]
+    assert "the 5 settings' epochs spread by 30% in the median, up to 70% (numpy at batch 1024)" \
+        in bench.noise_warning(0.01, spell)
+    # one engine's own hiccup widens its spread alone: nothing said of the machine
+    hiccup = [row(32, numpy=0.05, numpy_1thread=0.9, other=0.1), row(1024, numpy=0.2, numpy_1thread=0.25)]
+    assert bench.noise_warning(0.01, hiccup) is None
     # epochs of a few hundredths of a second spread from timer jitter alone: not a busy machine
     short = {"batch_size": 64, "numpy": {"spread": 0.67, "seconds_per_epoch": 0.05}}
     assert bench.noise_warning(0.01, [short]) is None
