@@ -5,6 +5,8 @@ its own folder (the way `check DIR` loads a learner's package), never by
 copying files; the real numpy_impl, which the check uses as a reference,
 stays untouched.
 """
+import re
+import types
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +42,53 @@ def first_failure(checker):
     return next(row for row in checker.rows if not row.passed)
 
 
+# The table of a passing twin, row by row: (stage, what, bound, the figures it shows). An autograder sees
+# each row as a test under the name "stage: what", so a row renamed is a change to say in the docs.
+# "#" stands for a figure the twin's run measures.
+FIGURES = ["TensorFlow", "numpy_impl"]
+WITH_FD = ["TensorFlow", "finite diff.", "numpy_impl"]
+REFERENCE_ROWS = [
+    ("API", "build_model, 6 weight tensors, float64", "", []),
+    ("forward", "probabilities", "1e-12", FIGURES),
+    ("forward", "probabilities, rows' largest logit 1..1000", "1e-12", FIGURES),
+    ("loss", "evaluate: mean cross-entropy", "1e-12 rel.", FIGURES),
+    ("loss", "evaluate: mean cross-entropy, large logits", "1e-12 rel.", FIGURES),
+    ("gradients", "loss_and_gradients: its loss", "1e-12 rel.", FIGURES),
+    *[("gradients", f"{kind}_{layer} (layer {layer}, {'output' if layer == 2 else 'hidden'})", "1e-09 (fd 1e-06)",
+       WITH_FD) for layer in (2, 1, 0) for kind in ("kernel", "bias")],
+    ("optimizer", "3 steps, plain SGD", "1e-12", FIGURES),
+    ("optimizer", "3 steps, momentum 0.9", "1e-12", FIGURES),
+    ("optimizer", "3 steps, Nesterov 0.9", "1e-12", FIGURES),
+    ("fit", "2 epochs, 70 samples, batch 16: weights", "1e-11", FIGURES),
+    ("fit", "History loss and accuracy", "1e-11", FIGURES),
+    ("fit", "evaluate: [loss, accuracy]", "1e-11", FIGURES),
+    ("sanity", "initial loss #, ln(10) = 2.303", "|difference| <= 0.5", []),
+    ("sanity", "memorise 32 samples: 100% after # steps", "100% within 300 steps", []),
+    ("dropout", "predict: the identity through Dropout", "1e-12", FIGURES),
+    ("dropout", "evaluate: the identity through Dropout", "1e-12 rel.", FIGURES),
+    ("dropout", "training: # dropped at rate 0.3", "|share - rate| # <= 9.0e-03 (5 sd)", []),
+    ("dropout", "training: kept entries times 1 / (1 - rate)", "# <= 1e-15 rel.", []),
+    ("dropout", "backward: the forward pass's mask and scale", "# <= 1e-15 rel.", []),
+    ("dropout", "a new mask each training step", "#% of entries changed > 10%", []),
+    ("dropout", "on Keras's masks: the loss", "1e-12 rel.", FIGURES),
+    ("dropout", "on Keras's masks: every gradient", "1e-09 (fd 1e-06)", WITH_FD),
+    ("flatten", "(B, 4, 6) images: probabilities", "1e-12", FIGURES),
+    ("flatten", "(B, 4, 6) images: gradients", "1e-09", FIGURES),
+    *[("more", f"3 steps, {label}", "1e-12 (weights, loss)", FIGURES) for label in check.VOCABULARY],
+]
+
+
+def shows_every_row_with_its_bound_and_figures(checker):
+    def matches(pattern, text):
+        return re.fullmatch(re.escape(pattern).replace("\\#", r"[0-9.e+-]+"), text) is not None
+    rows = [(row.stage, row.what, row.bound, sorted(row.errors)) for row in checker.rows]
+    assert len(rows) == len(REFERENCE_ROWS)
+    for row, expected in zip(rows, REFERENCE_ROWS):
+        assert matches(expected[0], row[0]) and matches(expected[1], row[1]) and matches(expected[2], row[2]) \
+            and row[3] == expected[3], (row, expected)
+    return True
+
+
 def test_the_reference_passes_every_stage():
     passed, checker, text = run(fresh_twin())
     assert passed and checker.failed_stage is None
@@ -57,6 +106,8 @@ def test_the_reference_passes_every_stage():
     for row in gradient_rows:
         assert row.errors["TensorFlow"] < 1e-13 and row.errors["finite diff."] < 1e-6
     assert "passed" in text.splitlines()[-1]
+    assert shows_every_row_with_its_bound_and_figures(checker)
+    assert "note:" not in text                 # its build_model is its own (the note is for a borrowed one)
 
 
 def test_the_large_logit_batch_really_overflows_a_naive_softmax():
@@ -198,11 +249,33 @@ def test_a_forgotten_bias_fails_the_forward_stage():
 
 # ---- the command line: exit codes, and bad input in one line ------------------------------
 
+def test_the_borrowed_build_model_note_is_only_for_a_twin_that_borrows():
+    class Enough(Exception):
+        pass
+
+    def first_lines(module):
+        lines = []
+
+        def emit(line):
+            lines.append(line)
+            if line.startswith("against numpy_impl"):          # the header is written: no need to run the stages
+                raise Enough
+        with pytest.raises(Enough):
+            check.run_check(module.__name__, emit=emit, module=module)
+        return lines
+    assert not any("note:" in line for line in first_lines(numpy_impl))       # imported by its name
+    borrowing = types.ModuleType("mine")
+    borrowing.build_model, borrowing.loss_and_gradients = numpy_impl.build_model, numpy_impl.loss_and_gradients
+    assert "  note: its build_model is the package's own (numpy_impl.model), not one written in mine" \
+        in first_lines(borrowing)
+
+
 def test_cli_passes_numpy_impl(capsys):
     assert main(["check", "numpy_impl"]) == 0
     out = capsys.readouterr().out
     assert "All 44 checks passed" in out and "FAILED" not in out
     assert f"loaded from {Path(numpy_impl.__file__)}" in out
+    assert "note:" not in out                  # numpy_impl's build_model is its own, not borrowed
 
 
 def test_cli_checks_a_single_file_twin(tmp_path, capsys):
@@ -257,7 +330,7 @@ def test_cli_build_model_that_raises(tmp_path, capsys):
                     "def build_model(**kwargs):\n    raise ValueError('not today')\n")
     assert main(["check", str(twin)]) == 1
     captured = capsys.readouterr()
-    assert "ValueError: not today" in captured.out and "raising.py:4" in captured.out
+    assert "build_model() raised ValueError: not today" in captured.out and "raising.py:4" in captured.out
     line = [line for line in captured.err.splitlines() if line.strip()]
     assert len(line) == 1 and "failed at stage 'API'" in line[0] and "Traceback" not in captured.err
 

@@ -15,8 +15,12 @@ import pytest
 
 from compare import check
 from compare.__main__ import main
+from compare.check.reference import DROPOUT_RATE
+from compare.check.results import format_row
+from compare.check.stages import Checker, StageFailed, _dropout_layers, _home
 
 from .test_check import first_failure, fresh_twin
+from .test_check_hints import stage_hint
 
 
 def checked(twin, **options):
@@ -146,7 +150,6 @@ def test_a_dropout_under_another_class_name_is_still_found(tmp_path):
     passed, checker, _ = checked(check.load_twin(str(twin)))
     assert not passed and checker.failed_stage == "dropout" and "not scaled at all" in checker.hint
     module = check.load_twin(str(twin))
-    from compare.check.stages import _dropout_layers
 
     class Model:
         layers = [module.Thinning(0.3), module.Thinning(0.5)]
@@ -407,3 +410,137 @@ def test_json_to_a_bad_path_is_one_line_before_checking(tmp_path, capsys, kind):
 def test_the_default_time_limit_is_documented_and_generous():
     from compare.check.guard import DEFAULT_TIMEOUT
     assert DEFAULT_TIMEOUT >= 10 and math.isfinite(DEFAULT_TIMEOUT)
+
+
+# ---- what a mutation run of the checker found untested (docs/testing.md, 2026-11-27) --------------
+
+def test_not_run_stages_are_worth_a_point_each_and_the_time_is_kept():
+    checker = Checker(fresh_twin(), emit=lambda line: None)
+    checker.row("API", "build_model", True)
+    checker.row("forward", "probabilities", False, {"TensorFlow": math.inf})
+    checker.failed_stage, checker.hint = "forward", "look here"
+    results = gradescope_fields(check.gradescope("twin", checker, 12.34567, stages=check.STAGES))
+    assert results["execution_time"] == 12.346
+    not_run = [test for test in results["tests"] if test["name"].endswith(": not run")]
+    assert len(not_run) == len(check.STAGES) - 2 and {test["max_score"] for test in not_run} == {1}
+    assert sum(test["max_score"] for test in results["tests"]) == len(check.STAGES)
+    assert "vs TensorFlow inf/nan" in results["tests"][1]["output"]          # not a bare "inf"
+    assert "inf/nan" in format_row(checker.rows[1]).split()
+
+
+def test_an_evaluate_or_a_dropout_that_writes_into_x_is_named():
+    twin = fresh_twin()
+    right = twin.model.Sequential.evaluate
+
+    def evaluate(self, x, y, **kwargs):
+        x *= 1.0 + 1e-3                                             # the caller's array
+        return right(self, x, y, **kwargs)
+    twin.model.Sequential.evaluate = evaluate
+    hint = stage_hint(twin, "stage_loss")
+    assert "evaluate(x, y) changed the x given to evaluate in place" in hint
+
+    twin = fresh_twin()
+    right_forward = twin.layers.Dropout.forward
+
+    def forward(self, x, training=False):
+        if training:
+            np.clip(x, 0.0, 1.0, out=x)                              # the caller's array
+        return right_forward(self, x, training)
+    twin.layers.Dropout.forward = forward
+    hint = stage_hint(twin, "stage_dropout")
+    assert "changed the x given to Dropout.forward in place" in hint
+
+
+def test_a_type_error_inside_build_model_fails_the_stage_rather_than_skipping_it():
+    # "does not take dropout" (an unexpected keyword) is a skipped row; any other TypeError is a bug in it
+    twin = fresh_twin()
+    right = twin.build_model
+
+    def build_model(dropout=0.0, **options):
+        if dropout:
+            return right(dropout=[dropout] + None, **options)       # TypeError: can only concatenate list
+        return right(**options)
+    twin.build_model = build_model
+    checker = Checker(twin, emit=lambda line: None)
+    with pytest.raises(StageFailed, match="TypeError"):
+        checker.stage_dropout()
+    assert not any(row.skipped for row in checker.rows)
+
+    def no_dropout(**options):
+        if "dropout" in options:
+            raise TypeError("build_model() got an unexpected keyword argument 'dropout'")
+        return right(**options)
+    twin.build_model = no_dropout
+    checker = Checker(twin, emit=lambda line: None)
+    checker.stage_dropout()
+    assert [row.what for row in checker.rows] == ["Dropout 0.3: skipped (build_model does not take it)"]
+
+
+def test_a_dropout_is_found_by_its_class_name_whatever_it_calls_its_rate():
+    class MyDropout:
+        weights = ()
+
+        def __init__(self):
+            self.p = 0.3                                             # not `rate`
+
+        def forward(self, x, training=False):
+            return x
+
+        def backward(self, grad):
+            return grad
+
+    class Model:
+        layers = [MyDropout()]
+    assert _dropout_layers(Model()) == Model.layers
+
+
+def test_a_dropout_backward_right_to_float64_rounding_passes():
+    """The backward row's error is relative to the largest expected entry: a backward computed in
+    another order (g / (1 - rate) for g * (1 / (1 - rate))) differs in the last bits only."""
+    twin = fresh_twin()
+    differs = []
+
+    def backward(self, grad_outputs, need_grad_inputs=True):
+        mine = grad_outputs / (1 - self.rate) * self.mask
+        differs.append(not np.array_equal(mine, grad_outputs * self.mask * self.scale))
+        return mine
+    twin.layers.Dropout.backward = backward
+    checker = Checker(twin, emit=lambda line: None)
+    checker.dropout_layer_alone(_dropout_layers(checker.build(dropout=DROPOUT_RATE))[0])
+    assert differs[0]                                                # the test means something
+    row = next(row for row in checker.rows if row.what.startswith("backward"))
+    assert row.passed and float(row.bound.split()[0]) <= 1e-15, row
+
+
+def test_a_model_without_an_optimizer_is_told_what_to_hold():
+    twin = fresh_twin()
+    right = twin.build_model
+
+    def build_model(**options):
+        model = right(**options)
+        del model.optimizer
+        return model
+    twin.build_model = build_model
+    assert "model.optimizer.learning_rate should hold the learning_rate" in stage_hint(twin, "stage_api")
+
+
+def test_a_float32_loss_from_evaluate_is_named():
+    twin = fresh_twin()
+    right = twin.model.Sequential.evaluate
+    twin.model.Sequential.evaluate = lambda self, x, y, **kwargs: [np.float32(value)
+                                                                   for value in right(self, x, y, **kwargs)]
+    checker = Checker(twin, emit=lambda line: None)
+    with pytest.raises(StageFailed, match="evaluate's loss"):
+        checker.stage_loss()
+    assert checker.rows[-1].what == "evaluate's loss: float64" and not checker.rows[-1].passed
+
+
+def test_an_error_names_the_twins_own_folder_or_file(tmp_path):
+    package = tmp_path / "mine"
+    package.mkdir()
+    exports = "from numpy_impl import build_model, loss_and_gradients\n"
+    (package / "__init__.py").write_text(exports)
+    single = tmp_path / "single.py"
+    single.write_text(exports)
+    assert _home(check.load_twin(str(package))) == package
+    assert _home(check.load_twin(str(single))) == single

@@ -28,7 +28,13 @@ CHECK = Path(check.__file__).parent
 PLANTS = {}
 # more words some of those hints must hold: the part of the message that their variants share
 ALSO = {"they are not scaled at all": ["Inverted dropout scales up what it keeps"],
-        "this check runs in float64": ["is float64, but every value in it is a float32 number"]}
+        "this check runs in float64": ["is float64, but every value in it is a float32 number"],
+        "only in the rows whose logits are small": ["(max over axis=1, keepdims=True), not the largest of the whole"],
+        "an untrained network should guess": ["Keras's default kernel is Glorot uniform, U(-limit, limit) with "
+                                              "limit = sqrt(6 / (fan_in + fan_out)), and its biases start at 0"],
+        "the error enters between the layers": ["Both the kernel and the bias gradient of layer 1 (hidden) are wrong"],
+        "dL/dW always has W's shape": ["(for a kernel: x.T @ dL/dz, (in, B) @ (B, out)); grad.T @ x gives the "
+                                       "transposed shape."]}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -57,6 +63,8 @@ def stage_hint(twin, stage):
         with np.errstate(all="ignore"):
             getattr(checker, stage)()
     except StageFailed as failure:
+        # the table shows where: the stage wrote a failed row, or (a call that raised) run() writes one naming it
+        assert failure.what != "(could not run)" or any(not row.passed for row in checker.rows), checker.rows
         return failure.hint
     return None
 
@@ -209,6 +217,16 @@ def first_kernel_gradient_transposed(twin):
     right = twin.loss_and_gradients
     twin.loss_and_gradients = lambda model, x, y: (lambda loss, grads: (loss, [grads[0].T] + grads[1:]))(
         *right(model, x, y))
+
+
+def test_a_bias_gradient_of_the_wrong_shape_is_not_called_transposed():
+    twin = fresh_twin()
+    right = twin.loss_and_gradients
+    twin.loss_and_gradients = lambda model, x, y: (lambda loss, grads: (loss, grads[:5] + [grads[5][None, :]]))(
+        *right(model, x, y))                                 # bias_2 as (1, 10): a sum with keepdims=True
+    hint = stage_hint(twin, "stage_gradients")
+    assert hint.startswith("the gradient of bias_2 (layer 2, output) has shape (1, 10), its weight (10,)")
+    assert hint.endswith("dL/dW always has W's shape.") and "transposed" not in hint
 
 
 @plant("stage_gradients", "do not come from the same computation")
