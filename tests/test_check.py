@@ -253,7 +253,7 @@ def test_the_borrowed_build_model_note_is_only_for_a_twin_that_borrows():
     class Enough(Exception):
         pass
 
-    def first_lines(module):
+    def first_lines(module, **options):
         lines = []
 
         def emit(line):
@@ -261,9 +261,11 @@ def test_the_borrowed_build_model_note_is_only_for_a_twin_that_borrows():
             if line.startswith("against numpy_impl"):          # the header is written: no need to run the stages
                 raise Enough
         with pytest.raises(Enough):
-            check.run_check(module.__name__, emit=emit, module=module)
+            check.run_check(module.__name__, emit=emit, module=module, **options)
         return lines
     assert not any("note:" in line for line in first_lines(numpy_impl))       # imported by its name
+    assert first_lines(numpy_impl, timeout=0)[-1].endswith("batch 32; no time limit")
+    assert first_lines(numpy_impl, timeout=2.5)[-1].endswith("batch 32; each call may take 2.5 s")
     borrowing = types.ModuleType("mine")
     borrowing.build_model, borrowing.loss_and_gradients = numpy_impl.build_model, numpy_impl.loss_and_gradients
     assert "  note: its build_model is the package's own (numpy_impl.model), not one written in mine" \

@@ -380,12 +380,13 @@ def test_json_of_a_passing_twin_gives_full_marks(tmp_path, capsys):
 
 def test_json_of_a_failing_twin_names_the_first_failing_stage(tmp_path):
     twin = plant_dropout(fresh_twin(), "backward ignores the mask")
-    passed, checker, _ = checked(twin)
+    passed, checker, text = checked(twin)
     results = gradescope_fields(check.gradescope("twin", checker, 1.0, stages=check.STAGES))
     assert "'dropout'" in results["output"] and "ignores the mask" in results["output"]
     failed = [test for test in results["tests"] if test["status"] == "failed"]
     assert failed[0]["name"].startswith("dropout: backward")
     assert [test["name"] for test in failed[1:]] == ["flatten: not run", "more of Keras: not run"]
+    assert "(not run until this passes: flatten, more of Keras)" in text
     assert results["score"] < sum(test["max_score"] for test in results["tests"])
 
 
@@ -417,15 +418,20 @@ def test_the_default_time_limit_is_documented_and_generous():
 def test_not_run_stages_are_worth_a_point_each_and_the_time_is_kept():
     checker = Checker(fresh_twin(), emit=lambda line: None)
     checker.row("API", "build_model", True)
-    checker.row("forward", "probabilities", False, {"TensorFlow": math.inf})
+    checker.row("API", "a piece it lacks", True, skipped=True)
+    checker.row("forward", "probabilities", False, {"TensorFlow": math.inf, "finite diff.": 2e-7}, "1e-12")
     checker.failed_stage, checker.hint = "forward", "look here"
     results = gradescope_fields(check.gradescope("twin", checker, 12.34567, stages=check.STAGES))
     assert results["execution_time"] == 12.346
+    assert [test["number"] for test in results["tests"][:3]] == ["1", "2", "3"]
+    assert results["tests"][1]["output"] == "skipped: a piece it lacks" and results["tests"][1]["max_score"] == 0
+    assert results["tests"][2]["output"] == "vs TensorFlow inf/nan, finite differences 2.0e-07; bound 1e-12"
     not_run = [test for test in results["tests"] if test["name"].endswith(": not run")]
     assert len(not_run) == len(check.STAGES) - 2 and {test["max_score"] for test in not_run} == {1}
     assert sum(test["max_score"] for test in results["tests"]) == len(check.STAGES)
-    assert "vs TensorFlow inf/nan" in results["tests"][1]["output"]          # not a bare "inf"
-    assert "inf/nan" in format_row(checker.rows[1]).split()
+    assert "inf/nan" in format_row(checker.rows[2]).split()
+    assert [format_row(row).split()[1 + len(row.what.split())] for row in checker.rows] == ["passed", "skipped",
+                                                                                              "FAILED"]
 
 
 def test_an_evaluate_or_a_dropout_that_writes_into_x_is_named():
@@ -489,9 +495,12 @@ def test_a_dropout_is_found_by_its_class_name_whatever_it_calls_its_rate():
         def backward(self, grad):
             return grad
 
+    class HalfDropout(MyDropout):
+        backward = property(lambda self: getattr(self, "undefined"))     # no backward: not one to drive
+
     class Model:
-        layers = [MyDropout()]
-    assert _dropout_layers(Model()) == Model.layers
+        layers = [MyDropout(), HalfDropout()]
+    assert _dropout_layers(Model()) == Model.layers[:1]
 
 
 def test_a_dropout_backward_right_to_float64_rounding_passes():

@@ -19,7 +19,7 @@ import pytest
 import numpy_impl
 from compare import check
 from compare.check.reference import BATCH, DROPOUT_RATE
-from compare.check.stages import Checker, StageFailed
+from compare.check.stages import STAGES, Checker, StageFailed, _short
 from compare.quiet import import_keras_quietly
 
 CHECK = Path(check.__file__).parent
@@ -32,7 +32,10 @@ ALSO = {"they are not scaled at all": ["Inverted dropout scales up what it keeps
         "only in the rows whose logits are small": ["(max over axis=1, keepdims=True), not the largest of the whole"],
         "an untrained network should guess": ["Keras's default kernel is Glorot uniform, U(-limit, limit) with "
                                               "limit = sqrt(6 / (fan_in + fan_out)), and its biases start at 0"],
-        "the error enters between the layers": ["Both the kernel and the bias gradient of layer 1 (hidden) are wrong"],
+        "the error enters between the layers": ["Both the kernel and the bias gradient of layer 1 (hidden) are wrong",
+                                                "which passes the gradient only where that layer's input z > 0"],
+        "after 3 plain SGD steps": ["the update rounds to float32"],
+        "should return [mean loss, accuracy]": ["over all of x at the current weights, without changing them."],
         "dL/dW always has W's shape": ["(for a kernel: x.T @ dL/dz, (in, B) @ (B, out)); grad.T @ x gives the "
                                        "transposed shape."]}
 
@@ -56,6 +59,10 @@ def fresh_twin():
     return twin
 
 
+STAGE_METHODS = ["stage_api", "stage_forward", "stage_loss", "stage_gradients", "stage_optimizer", "stage_fit",
+                 "stage_sanity", "stage_dropout", "stage_flatten", "stage_vocabulary"]       # in STAGES' order
+
+
 def stage_hint(twin, stage):
     """Run one stage of the check on `twin`; the hint it failed with (None if it passed)."""
     checker = Checker(twin, emit=lambda line: None)
@@ -63,8 +70,11 @@ def stage_hint(twin, stage):
         with np.errstate(all="ignore"):
             getattr(checker, stage)()
     except StageFailed as failure:
-        # the table shows where: the stage wrote a failed row, or (a call that raised) run() writes one naming it
+        # the table shows where: the stage wrote a failed row under its own name, or (a call that raised)
+        # run() writes one naming the call
+        own = _short(STAGES[STAGE_METHODS.index(stage)])
         assert failure.what != "(could not run)" or any(not row.passed for row in checker.rows), checker.rows
+        assert all(row.stage == own for row in checker.rows if not row.passed), checker.rows
         return failure.hint
     return None
 
@@ -349,6 +359,26 @@ def history_of_the_last_batch(twin):
         history.history["loss"] = [1.01 * value for value in history.history["loss"]]
         return history
     wrap_method(twin.model.Sequential, "fit", after)
+
+
+def test_the_stage_methods_are_the_stages_in_order():
+    checker = Checker(numpy_impl, emit=lambda line: None)
+    methods = [getattr(checker, name) for name in STAGE_METHODS]
+    runs = []
+    for method in methods:
+        setattr(checker, method.__name__, lambda name=method.__name__: runs.append(name))
+    assert checker.run() and runs == STAGE_METHODS and len(STAGES) == len(STAGE_METHODS)
+
+
+@plant("stage_optimizer", "after 3 plain SGD steps")
+def sgd_rounds_to_float32(twin):
+    right = twin.optimizers.SGD.update
+
+    def update(self, grads, variables):
+        right(self, grads, variables)
+        for w in variables:
+            w[...] = w.astype(np.float32)                         # every weight rounded to a float32 number
+    twin.optimizers.SGD.update = update
 
 
 @plant("stage_fit", "should return [mean loss, accuracy]")
