@@ -496,7 +496,9 @@ def test_a_dropout_is_found_by_its_class_name_whatever_it_calls_its_rate():
             return grad
 
     class HalfDropout(MyDropout):
-        backward = property(lambda self: getattr(self, "undefined"))     # no backward: not one to drive
+        @property
+        def backward(self):                                          # no backward: not one to drive
+            raise AttributeError("backward")
 
     class Model:
         layers = [MyDropout(), HalfDropout()]

@@ -30,14 +30,14 @@ PLANTS = {}
 ALSO = {"they are not scaled at all": ["Inverted dropout scales up what it keeps"],
         "this check runs in float64": ["is float64, but every value in it is a float32 number"],
         "only in the rows whose logits are small": ["(max over axis=1, keepdims=True), not the largest of the whole"],
-        "an untrained network should guess": ["Keras's default kernel is Glorot uniform, U(-limit, limit) with "
-                                              "limit = sqrt(6 / (fan_in + fan_out)), and its biases start at 0"],
+        "an untrained network should guess": [("Keras's default kernel is Glorot uniform, U(-limit, limit) with "
+                                               "limit = sqrt(6 / (fan_in + fan_out)), and its biases start at 0")],
         "the error enters between the layers": ["Both the kernel and the bias gradient of layer 1 (hidden) are wrong",
                                                 "which passes the gradient only where that layer's input z > 0"],
         "after 3 plain SGD steps": ["the update rounds to float32"],
         "should return [mean loss, accuracy]": ["over all of x at the current weights, without changing them."],
-        "dL/dW always has W's shape": ["(for a kernel: x.T @ dL/dz, (in, B) @ (B, out)); grad.T @ x gives the "
-                                       "transposed shape."]}
+        "dL/dW always has W's shape": [("(for a kernel: x.T @ dL/dz, (in, B) @ (B, out)); grad.T @ x gives the "
+                                        "transposed shape.")]}
 
 
 @pytest.fixture(scope="module", autouse=True)
