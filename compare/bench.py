@@ -360,10 +360,10 @@ def noise_warning(others_share, results):
     reasons = []
     if others_share is not None and others_share > BUSY_SHARE:
         reasons.append(f"other processes used {100 * others_share:.0f}% of the cores while it ran")
-    if spreads and statistics.median(spread for spread, _, _ in spreads) > NOISY_SPREAD:
+    typical = statistics.median(spread for spread, _, _ in spreads) if spreads else 0.0
+    if typical > NOISY_SPREAD:
         widest, batch_size, name = spreads[-1]
-        reasons.append(f"the {len(spreads)} settings' epochs spread by "
-                       f"{100 * statistics.median(spread for spread, _, _ in spreads):.0f}% in the median, "
+        reasons.append(f"the {len(spreads)} settings' epochs spread by {100 * typical:.0f}% in the median, "
                        f"up to {100 * widest:.0f}% ({name} at batch {batch_size})")
     if not reasons:
         return None

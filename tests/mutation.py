@@ -73,13 +73,14 @@ def functions(path):
 
 
 def survivors(files):
+    metas = meta_files()
     for stem, codes in records().items():
         if files and stem not in files:
             continue
         names = sorted(name for name, code in codes.items() if code == 0)
         if not names:
             continue
-        source = functions(meta_files()[stem].with_suffix(""))
+        source = functions(metas[stem].with_suffix(""))
         for name in names:
             function = name.rsplit(".", 1)[1]
             original = source.get(function.rsplit("__mutmut_", 1)[0] + "__mutmut_orig", [])
