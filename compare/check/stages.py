@@ -58,6 +58,8 @@ class Row:
 
 
 STAGES = ("API", "forward", "loss", "gradients", "optimizer", "fit", "sanity", "dropout", "flatten", "more of Keras")
+STAGE_METHODS = ("stage_api", "stage_forward", "stage_loss", "stage_gradients", "stage_optimizer", "stage_fit",
+                 "stage_sanity", "stage_dropout", "stage_flatten", "stage_vocabulary")     # Checker's, in STAGES' order
 
 
 class Checker:
@@ -78,9 +80,8 @@ class Checker:
         return row
 
     def run(self):
-        methods = [self.stage_api, self.stage_forward, self.stage_loss, self.stage_gradients, self.stage_optimizer,
-                   self.stage_fit, self.stage_sanity, self.stage_dropout, self.stage_flatten, self.stage_vocabulary]
-        for index, (name, stage) in enumerate(zip(STAGES, methods)):
+        methods = [getattr(self, method) for method in STAGE_METHODS]
+        for index, (name, stage) in enumerate(zip(STAGES, methods, strict=True)):
             try:
                 with np.errstate(all="ignore"), warnings.catch_warnings():
                     warnings.simplefilter("ignore")   # overflow in a twin shows as a failed row, not a warning
