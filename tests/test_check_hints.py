@@ -235,6 +235,47 @@ def test_a_bias_gradient_of_the_wrong_shape_is_not_called_transposed():
     assert hint.endswith("dL/dW always has W's shape.") and "transposed" not in hint
 
 
+def failed_rows(twin, stage):
+    """Run one stage (it must fail); its failed rows and its hint."""
+    checker = Checker(twin, emit=lambda line: None)
+    with np.errstate(all="ignore"), pytest.raises(StageFailed) as failure:
+        getattr(checker, stage)()
+    return [row for row in checker.rows if not row.passed], failure.value.hint
+
+
+def test_probabilities_that_are_nan_fail_with_an_infinite_difference():
+    twin = fresh_twin()
+    wrap_method(twin.model.Sequential, "predict", lambda self, outputs: np.full_like(outputs, np.nan))
+    rows, hint = failed_rows(twin, "stage_forward")
+    assert [row.what for row in rows] == ["probabilities"]
+    assert rows[0].errors == {"TensorFlow": np.inf, "numpy_impl": np.inf}      # NaN is never within a bound
+    assert hint
+
+
+def test_a_float32_loss_from_loss_and_gradients_is_named_under_gradients():
+    twin = fresh_twin()
+    right = twin.loss_and_gradients
+    twin.loss_and_gradients = lambda model, x, y: (lambda loss, grads: (np.float32(loss), grads))(*right(model, x, y))
+    rows, hint = failed_rows(twin, "stage_gradients")
+    assert [(row.stage, row.what) for row in rows] == [("gradients", "loss_and_gradients' loss: float64")]
+    assert "loss_and_gradients' loss" in hint and "float32" in hint
+
+
+def test_finite_differences_watch_the_x_they_hand_over():
+    twin = fresh_twin()
+    right, calls = twin.loss_and_gradients, []
+
+    def loss_and_gradients(model, x, y):
+        calls.append(1)
+        if len(calls) > 1:                 # the stage's own call is left alone; finite differences' are not
+            x *= 1.0001
+        return right(model, x, y)
+    twin.loss_and_gradients = loss_and_gradients
+    rows, hint = failed_rows(twin, "stage_gradients")
+    assert hint.startswith("loss_and_gradients(model, x, y) changed the x given to loss_and_gradients in place (")
+    assert len(calls) == 2
+
+
 @plant("stage_gradients", "do not come from the same computation")
 def loss_cached_from_the_first_call(twin):
     right, first = twin.loss_and_gradients, []
