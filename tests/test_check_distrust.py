@@ -454,7 +454,17 @@ def test_an_evaluate_or_a_dropout_that_writes_into_x_is_named():
         return right_forward(self, x, training)
     twin.layers.Dropout.forward = forward
     hint = stage_hint(twin, "stage_dropout")
-    assert "changed the x given to Dropout.forward in place" in hint
+    assert "Dropout.forward(x, training=True) changed the x given to Dropout.forward in place" in hint
+
+    twin = fresh_twin()
+    right_backward = twin.layers.Dropout.backward
+
+    def backward(self, grad_outputs, need_grad_inputs=True):
+        grad_outputs *= self.mask                                     # the caller's array
+        return right_backward(self, grad_outputs, need_grad_inputs)
+    twin.layers.Dropout.backward = backward
+    hint = stage_hint(twin, "stage_dropout")
+    assert "Dropout.backward(grad) changed the gradient given to Dropout.backward in place" in hint
 
 
 def test_a_type_error_inside_build_model_fails_the_stage_rather_than_skipping_it():
@@ -543,7 +553,8 @@ def test_a_float32_loss_from_evaluate_is_named():
     checker = Checker(twin, emit=lambda line: None)
     with pytest.raises(StageFailed, match="evaluate's loss"):
         checker.stage_loss()
-    assert checker.rows[-1].what == "evaluate's loss: float64" and not checker.rows[-1].passed
+    assert (checker.rows[-1].stage, checker.rows[-1].what) == ("loss", "evaluate's loss: float64")
+    assert not checker.rows[-1].passed
 
 
 def test_an_error_names_the_twins_own_folder_or_file(tmp_path):
@@ -555,3 +566,54 @@ def test_an_error_names_the_twins_own_folder_or_file(tmp_path):
     single.write_text(exports)
     assert _home(check.load_twin(str(package))) == package
     assert _home(check.load_twin(str(single))) == single
+
+
+# ---- a third mutation sample of the checker (docs/testing.md, 2026-11-27, seed 41) ----------------------
+
+def test_a_row_shows_each_reference_in_its_own_column_and_an_exact_zero_as_0():
+    checker = Checker(fresh_twin(), emit=lambda line: None)
+    row = checker.row("forward", "probabilities", True, {"numpy_impl": 0.0, "TensorFlow": 1.1e-16}, "1e-12")
+    assert format_row(row).split()[-4:] == ["0", "1.1e-16", "-", "1e-12"]
+    # each figure ends where its column's heading ends, and the bound starts under "bound"
+    from compare.check.results import HEADER
+    line = format_row(checker.row("gradients", "kernel_2", True, {"numpy_impl": 1.0, "TensorFlow": 2.0,
+                                                                    "finite diff.": 3.0}, "1e-09"))
+    for heading, figure in (("vs numpy_impl", "1.0e+00"), ("vs TensorFlow", "2.0e+00"), ("finite diff.", "3.0e+00")):
+        assert line.index(figure) + len(figure) == HEADER.index(heading) + len(heading), (heading, line)
+    assert line.index("1e-09") == HEADER.index("bound")
+
+
+def test_weights_of_another_number_or_shape_are_infinitely_far():
+    from compare.check.reference import _max_weight_difference
+    a, b = np.zeros((2, 3)), np.ones(3)
+    assert _max_weight_difference([a, b], [a, b + 0.5]) == 0.5
+    assert _max_weight_difference([a], [a, b]) == math.inf
+    assert _max_weight_difference([a.T, b], [a, b]) == math.inf
+
+
+def test_a_dropout_that_changes_the_shape_fails_its_own_row():
+    twin = fresh_twin()
+    twin.layers.Dropout.forward = lambda self, x, training=False: x[:, :-1] if training else x
+    checker = Checker(twin, emit=lambda line: None)
+    with pytest.raises(StageFailed, match="dropout keeps the shape"):
+        checker.stage_dropout()
+    assert [(row.what, row.passed) for row in checker.rows if not row.passed] == [("training: output shape", False)]
+
+
+def test_a_set_weights_that_keeps_nothing_fails_its_own_row():
+    twin = fresh_twin()
+    twin.model.Sequential.set_weights = lambda self, weights: None
+    checker = Checker(twin, emit=lambda line: None)
+    with pytest.raises(StageFailed, match="set_weights must copy each array"):
+        checker.stage_api()
+    assert [row.what for row in checker.rows if not row.passed] == ["set_weights / get_weights"]
+
+
+def test_a_loss_and_gradients_that_raises_is_named_as_the_call():
+    twin = fresh_twin()
+
+    def loss_and_gradients(model, x, y):
+        raise ZeroDivisionError("no")
+    twin.loss_and_gradients = loss_and_gradients
+    hint = stage_hint(twin, "stage_gradients")
+    assert hint.startswith("loss_and_gradients(model, x, y) raised ZeroDivisionError: no"), hint

@@ -27,7 +27,11 @@ CHECK = Path(check.__file__).parent
 # phrase the hint must contain -> (the stage method that must end with it, the function that plants the bug)
 PLANTS = {}
 # more words some of those hints must hold: the part of the message that their variants share
-ALSO = {"they are not scaled at all": ["Inverted dropout scales up what it keeps"],
+ALSO = {"they are not scaled at all": ["Inverted dropout scales up what it keeps", "= x * 1.42857, but"],
+        "the rate is taken as the probability to keep": ["so 70% are kept"],
+        "uses another mask than the forward pass before it": ["Dropout's backward pass uses another mask"],
+        "do not come from the same computation": ["disagree with them at kernel_2 (layer 2, output)"],   # the first
+        "times TensorFlow's": ["the loss is a mean over the batch, so its gradient at the logits is (softmax(z) - y) / B"],
         "this check runs in float64": ["is float64, but every value in it is a float32 number"],
         "only in the rows whose logits are small": ["(max over axis=1, keepdims=True), not the largest of the whole"],
         "an untrained network should guess": [("Keras's default kernel is Glorot uniform, U(-limit, limit) with "
@@ -454,8 +458,17 @@ def test_a_twin_whose_gradients_have_the_wrong_sign_cannot_memorise_a_batch():
     twin = fresh_twin()
     wrap_loss(twin, lambda logits, y, value, p, grad: (value, p, -grad))
     hint = stage_hint(twin, "stage_sanity")
-    assert hint and "memorising one batch of 32 samples" in hint and "diverged" in hint, hint
+    assert hint and "memorising one batch of 32 samples (SGD 0.1, momentum 0.9)" in hint and "diverged" in hint, hint
 
+
+def test_the_memorising_run_uses_the_settings_its_hints_name():
+    # the sanity stage's hints say "SGD 0.1, momentum 0.9": those are what build_model is given
+    from compare.check.reference import OVERFIT_LEARNING_RATE
+    twin, given = fresh_twin(), []
+    right = twin.build_model
+    twin.build_model = lambda **options: given.append(options) or right(**options)
+    assert stage_hint(twin, "stage_sanity") is None
+    assert (given[-1]["learning_rate"], given[-1]["momentum"]) == (OVERFIT_LEARNING_RATE, 0.9)
 
 # ---- dropout -----------------------------------------------------------------------------------------------
 
@@ -536,6 +549,23 @@ def dropout_backward_draws_again(twin):
                                     grad_outputs * self.draw_mask(grad_outputs.shape) * self.scale)
 
 
+def test_a_backward_a_little_off_is_not_said_to_use_another_mask():
+    # the right mask and scale, every value 1e-7 too large: near enough for allclose, not for the bound
+    twin = fresh_twin()
+    twin.layers.Dropout.backward = (lambda self, grad_outputs, need_grad_inputs=True:
+                                    grad_outputs * self.mask * self.scale * (1 + 1e-7))
+    hint = stage_hint(twin, "stage_dropout")
+    assert hint.startswith("Dropout's backward pass should be dL/dx = dL/dout * mask * (1 / (1 - rate))"), hint
+
+
+def test_a_common_ratio_is_one_number_everywhere():
+    from compare.check.hints import _common_ratio
+    right = np.array([1.0, -2.0, 0.0, 4.0])
+    assert _common_ratio(2 * right, right) == 2.0
+    assert _common_ratio(right * [2, 2, 5, 3], right) is None        # 2, 2 and 3 where right is not 0
+    assert _common_ratio(right[:2], right) is None
+
+
 @plant("stage_dropout", "with the mask the forward pass drew")
 def dropout_backward_doubled(twin):
     twin.layers.Dropout.backward = (lambda self, grad_outputs, need_grad_inputs=True:
@@ -577,8 +607,8 @@ def backward_skips_dropout(twin):
     twin.model.Sequential.backward = backward
 
 
-@pytest.mark.parametrize("missing, row", [("backward", "alone: skipped"),
-                                          ("draw_mask", "its Dropout has no draw_mask")])
+@pytest.mark.parametrize("missing, row", [("backward", "alone: skipped (no Dropout with forward, backward)"),
+                                          ("draw_mask", "on Keras's masks: skipped (its Dropout has no draw_mask)")])
 def test_a_dropout_the_check_cannot_drive_is_a_skipped_row(missing, row):
     twin = fresh_twin()
     if missing == "draw_mask":
@@ -599,7 +629,7 @@ def test_a_dropout_the_check_cannot_drive_is_a_skipped_row(missing, row):
     checker = Checker(twin, emit=lambda line: None)
     checker.stage_dropout()
     skipped = [r for r in checker.rows if r.skipped]
-    assert len(skipped) == 1 and row in skipped[0].what, checker.rows
+    assert [r.what for r in skipped] == [row], checker.rows
     assert all(r.passed for r in checker.rows)
 
 
