@@ -102,7 +102,11 @@ def main(argv=None):
     commands.add_parser("table", help="run / killed / survived per file")
     listing = commands.add_parser("survivors", help="each survivor and its changed lines")
     listing.add_argument("files", nargs="*")
-    args = parser.parse_args(argv)
+    # argparse takes SHARE and FILE... in one go, so files after `--seed S` come back unparsed: fold them in
+    args, rest = parser.parse_known_args(argv)
+    if rest and (args.command != "sample" or any(word.startswith("-") for word in rest)):
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    args.files = getattr(args, "files", []) + rest
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)                    # `... | head` ends quietly
     if args.command == "sample":
         sample(args.share, args.seed, set(args.files))

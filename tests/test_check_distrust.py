@@ -600,13 +600,65 @@ def test_a_dropout_that_changes_the_shape_fails_its_own_row():
     assert [(row.what, row.passed) for row in checker.rows if not row.passed] == [("training: output shape", False)]
 
 
-def test_a_set_weights_that_keeps_nothing_fails_its_own_row():
-    twin = fresh_twin()
+def no_predict(twin):
+    twin.model.Sequential.predict = None
+
+
+def keeps_nothing(twin):
     twin.model.Sequential.set_weights = lambda self, weights: None
+
+
+@pytest.mark.parametrize("planter, words, row", [(no_predict, "fit, evaluate, predict", "model methods"),
+                                                 (keeps_nothing, "set_weights must copy each array",
+                                                  "set_weights / get_weights")])
+def test_an_api_that_fails_fails_its_own_row(planter, words, row):
+    twin = fresh_twin()
+    planter(twin)
     checker = Checker(twin, emit=lambda line: None)
-    with pytest.raises(StageFailed, match="set_weights must copy each array"):
+    with pytest.raises(StageFailed, match=words):
         checker.stage_api()
-    assert [row.what for row in checker.rows if not row.passed] == ["set_weights / get_weights"]
+    assert [r.what for r in checker.rows if not r.passed] == [row]
+
+
+def test_weights_of_two_dtypes_are_both_named():
+    twin = fresh_twin()
+    right = twin.model.Sequential.get_weights
+    twin.model.Sequential.get_weights = lambda self: [w.astype(np.float32) if w.ndim == 2 else w    # kernels only
+                                                      for w in right(self)]
+    assert "made weights of dtype float32, float64:" in stage_hint(twin, "stage_api")
+
+
+def test_an_optimizer_stage_names_the_get_weights_that_raised():
+    twin = fresh_twin()
+
+    def get_weights(self):
+        raise RuntimeError("lost")
+    twin.model.Sequential.get_weights = get_weights
+    assert stage_hint(twin, "stage_optimizer").startswith("get_weights() raised RuntimeError: lost")
+
+
+def test_a_predict_that_writes_into_x_is_named():
+    twin = fresh_twin()
+    right = twin.model.Sequential.predict
+
+    def predict(self, x, **kwargs):
+        x += 0.0 * x + 1e-3                                          # the caller's array
+        return right(self, x, **kwargs)
+    twin.model.Sequential.predict = predict
+    assert "predict(x) changed the x given to predict in place" in stage_hint(twin, "stage_forward")
+
+
+def test_a_twin_that_cannot_load_gets_its_error_and_time_in_results_json():
+    results = gradescope_fields(check.gradescope("mine", seconds=1.23456, error="mine/__init__.py: SyntaxError"))
+    assert results["execution_time"] == 1.235
+    assert results["tests"][0]["output"] == "mine/__init__.py: SyntaxError"
+
+
+def test_a_relative_error_is_relative_to_the_largest_expected_entry_however_small():
+    from compare.check.reference import _relative_to_largest
+    expected = np.array([0.01, -0.002])
+    assert _relative_to_largest(expected + [1e-8, 0.0], expected) == pytest.approx(1e-6)
+    assert _relative_to_largest(np.array([np.nan, 0.0]), expected) == math.inf
 
 
 def test_a_loss_and_gradients_that_raises_is_named_as_the_call():

@@ -31,12 +31,17 @@ ALSO = {"they are not scaled at all": ["Inverted dropout scales up what it keeps
         "the rate is taken as the probability to keep": ["so 70% are kept"],
         "uses another mask than the forward pass before it": ["Dropout's backward pass uses another mask"],
         "do not come from the same computation": ["disagree with them at kernel_2 (layer 2, output)"],   # the first
+        "your weights are exactly plain momentum's": [("Keras's Nesterov step is v = m * v - lr * g, then w = w + m * v - lr * g (a look-ahead along "
+                                                   "the new velocity), not w = w + v")],
+        "Dropout is the identity outside training": ["with dropout=0.3 predict does not give the network's outputs"],
+        "the bias gradient is the sum of dL/dz over the batch, not the mean": ["The kernel gradient of layer 2 (output) agrees"],
         "times TensorFlow's": ["the loss is a mean over the batch, so its gradient at the logits is (softmax(z) - y) / B"],
         "this check runs in float64": ["is float64, but every value in it is a float32 number"],
         "only in the rows whose logits are small": ["(max over axis=1, keepdims=True), not the largest of the whole"],
         "an untrained network should guess": [("Keras's default kernel is Glorot uniform, U(-limit, limit) with "
                                                "limit = sqrt(6 / (fan_in + fan_out)), and its biases start at 0")],
-        "the error enters between the layers": ["Both the kernel and the bias gradient of layer 1 (hidden) are wrong",
+        "the error enters between the layers": ["Every gradient of the layers above layer 1 (hidden) agrees, so dL/dz of layer 2 is right. Both",
+                                                "Look at layer 2's input gradient", "Both the kernel and the bias gradient of layer 1 (hidden) are wrong",
                                                 "which passes the gradient only where that layer's input z > 0"],
         "after 3 plain SGD steps": ["the update rounds to float32"],
         "should return [mean loss, accuracy]": ["over all of x at the current weights, without changing them."],
@@ -324,6 +329,16 @@ def square_kernel_gradient_transposed(twin):
     backward_affine_then(twin, after)
 
 
+def test_a_square_kernel_gradient_a_little_off_is_not_called_transposed():
+    def after(self, grad_z):
+        if self.kernel.shape[0] == self.kernel.shape[1]:
+            self.grad_kernel *= 1.5
+    twin = fresh_twin()
+    backward_affine_then(twin, after)
+    hint = stage_hint(twin, "stage_gradients")
+    assert "look at how dL/dkernel is formed" in hint and "transpose" not in hint, hint
+
+
 @plant("stage_gradients", "look at how dL/dkernel is formed")
 def kernel_gradient_scaled(twin):
     def after(self, grad_z):
@@ -547,6 +562,26 @@ def dropout_backward_without_scale(twin):
 def dropout_backward_draws_again(twin):
     twin.layers.Dropout.backward = (lambda self, grad_outputs, need_grad_inputs=True:
                                     grad_outputs * self.draw_mask(grad_outputs.shape) * self.scale)
+
+
+class Dropout:
+    """An exercise's blank, as `compare exercise` writes one (its qualified name is what check reads)."""
+
+    def forward(self, x, training=False):
+        raise NotImplementedError("Dropout.forward: the mask, and x * mask * (1 / (1 - rate))")
+
+
+def test_a_blank_function_is_named_with_its_line_and_its_task():
+    # tests/test_exercise.py runs this on real exercises; this one runs under mutmut too
+    twin = fresh_twin()
+    twin.layers.Dropout.forward = Dropout.forward
+    checker = Checker(twin, emit=lambda line: None)
+    with pytest.raises(StageFailed) as failure:
+        checker.stage_dropout()
+    line = Dropout.forward.__code__.co_firstlineno + 1
+    assert failure.value.hint == (f"Dropout.forward (test_check_hints.py:{line}) is not written yet, and this stage "
+                                  "needs it: write it next. It computes: the mask, and x * mask * (1 / (1 - rate))")
+    assert failure.value.what == "needs Dropout.forward: not written yet"
 
 
 def test_a_backward_a_little_off_is_not_said_to_use_another_mask():
