@@ -27,26 +27,30 @@ CHECK = Path(check.__file__).parent
 # phrase the hint must contain -> (the stage method that must end with it, the function that plants the bug)
 PLANTS = {}
 # more words some of those hints must hold: the part of the message that their variants share
-ALSO = {"they are not scaled at all": ["Inverted dropout scales up what it keeps", "= x * 1.42857, but"],
-        "the rate is taken as the probability to keep": ["so 70% are kept"],
-        "uses another mask than the forward pass before it": ["Dropout's backward pass uses another mask"],
-        "do not come from the same computation": ["disagree with them at kernel_2 (layer 2, output)"],   # the first
-        "your weights are exactly plain momentum's": [("Keras's Nesterov step is v = m * v - lr * g, then w = w + m * v - lr * g (a look-ahead along "
-                                                   "the new velocity), not w = w + v")],
-        "Dropout is the identity outside training": ["with dropout=0.3 predict does not give the network's outputs"],
-        "the bias gradient is the sum of dL/dz over the batch, not the mean": ["The kernel gradient of layer 2 (output) agrees"],
-        "times TensorFlow's": ["the loss is a mean over the batch, so its gradient at the logits is (softmax(z) - y) / B"],
-        "this check runs in float64": ["is float64, but every value in it is a float32 number"],
-        "only in the rows whose logits are small": ["(max over axis=1, keepdims=True), not the largest of the whole"],
-        "an untrained network should guess": [("Keras's default kernel is Glorot uniform, U(-limit, limit) with "
-                                               "limit = sqrt(6 / (fan_in + fan_out)), and its biases start at 0")],
-        "the error enters between the layers": ["Every gradient of the layers above layer 1 (hidden) agrees, so dL/dz of layer 2 is right. Both",
-                                                "Look at layer 2's input gradient", "Both the kernel and the bias gradient of layer 1 (hidden) are wrong",
-                                                "which passes the gradient only where that layer's input z > 0"],
-        "after 3 plain SGD steps": ["the update rounds to float32"],
-        "should return [mean loss, accuracy]": ["over all of x at the current weights, without changing them."],
-        "dL/dW always has W's shape": [("(for a kernel: x.T @ dL/dz, (in, B) @ (B, out)); grad.T @ x gives the "
-                                        "transposed shape.")]}
+ALSO = {
+    "they are not scaled at all": ["Inverted dropout scales up what it keeps", "= x * 1.42857, but"],
+    "the rate is taken as the probability to keep": ["so 70% are kept"],
+    "uses another mask than the forward pass before it": ["Dropout's backward pass uses another mask"],
+    "do not come from the same computation": ["disagree with them at kernel_2 (layer 2, output)"],    # the first
+    "your weights are exactly plain momentum's": [("Keras's Nesterov step is v = m * v - lr * g, then "
+                                                   "w = w + m * v - lr * g (a look-ahead along the new velocity), "
+                                                   "not w = w + v")],
+    "Dropout is the identity outside training": ["with dropout=0.3 predict does not give the network's outputs"],
+    "the bias gradient is the sum of dL/dz over the batch, not the mean": [
+        "The kernel gradient of layer 2 (output) agrees"],
+    "times TensorFlow's": ["the loss is a mean over the batch, so its gradient at the logits is (softmax(z) - y) / B"],
+    "this check runs in float64": ["is float64, but every value in it is a float32 number"],
+    "only in the rows whose logits are small": ["(max over axis=1, keepdims=True), not the largest of the whole"],
+    "an untrained network should guess": [("Keras's default kernel is Glorot uniform, U(-limit, limit) with "
+                                           "limit = sqrt(6 / (fan_in + fan_out)), and its biases start at 0")],
+    "the error enters between the layers": [
+        "Every gradient of the layers above layer 1 (hidden) agrees, so dL/dz of layer 2 is right. Both",
+        "Look at layer 2's input gradient", "Both the kernel and the bias gradient of layer 1 (hidden) are wrong",
+        "which passes the gradient only where that layer's input z > 0"],
+    "after 3 plain SGD steps": ["the update rounds to float32"],
+    "should return [mean loss, accuracy]": ["over all of x at the current weights, without changing them."],
+    "dL/dW always has W's shape": [("(for a kernel: x.T @ dL/dz, (in, B) @ (B, out)); grad.T @ x gives the "
+                                    "transposed shape.")]}
 
 
 @pytest.fixture(scope="module", autouse=True)
