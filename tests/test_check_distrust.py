@@ -434,37 +434,32 @@ def test_not_run_stages_are_worth_a_point_each_and_the_time_is_kept():
                                                                                               "FAILED"]
 
 
-def test_an_evaluate_or_a_dropout_that_writes_into_x_is_named():
+def always(args, kwargs):
+    return True
+
+
+def in_training(args, kwargs):
+    return kwargs.get("training", args[0] if args else False)
+
+
+@pytest.mark.parametrize("owner, name, writes, stage, said", [
+    ("model.Sequential", "evaluate", always, "stage_loss", "evaluate(x, y) changed the x given to evaluate in place"),
+    ("layers.Dropout", "forward", in_training, "stage_dropout",
+     "Dropout.forward(x, training=True) changed the x given to Dropout.forward in place"),
+    ("layers.Dropout", "backward", always, "stage_dropout",
+     "Dropout.backward(grad) changed the gradient given to Dropout.backward in place")])
+def test_a_call_that_writes_into_what_it_is_given_is_named(owner, name, writes, stage, said):
     twin = fresh_twin()
-    right = twin.model.Sequential.evaluate
+    module, cls = owner.split(".")
+    cls = getattr(getattr(twin, module), cls)
+    right = getattr(cls, name)
 
-    def evaluate(self, x, y, **kwargs):
-        x *= 1.0 + 1e-3                                             # the caller's array
-        return right(self, x, y, **kwargs)
-    twin.model.Sequential.evaluate = evaluate
-    hint = stage_hint(twin, "stage_loss")
-    assert "evaluate(x, y) changed the x given to evaluate in place" in hint
-
-    twin = fresh_twin()
-    right_forward = twin.layers.Dropout.forward
-
-    def forward(self, x, training=False):
-        if training:
-            np.clip(x, 0.0, 1.0, out=x)                              # the caller's array
-        return right_forward(self, x, training)
-    twin.layers.Dropout.forward = forward
-    hint = stage_hint(twin, "stage_dropout")
-    assert "Dropout.forward(x, training=True) changed the x given to Dropout.forward in place" in hint
-
-    twin = fresh_twin()
-    right_backward = twin.layers.Dropout.backward
-
-    def backward(self, grad_outputs, need_grad_inputs=True):
-        grad_outputs *= self.mask                                     # the caller's array
-        return right_backward(self, grad_outputs, need_grad_inputs)
-    twin.layers.Dropout.backward = backward
-    hint = stage_hint(twin, "stage_dropout")
-    assert "Dropout.backward(grad) changed the gradient given to Dropout.backward in place" in hint
+    def method(self, array, *args, **kwargs):
+        if writes(args, kwargs):
+            array *= 1.0 + 1e-3                                     # the caller's array
+        return right(self, array, *args, **kwargs)
+    setattr(cls, name, method)
+    assert said in stage_hint(twin, stage)
 
 
 def test_a_type_error_inside_build_model_fails_the_stage_rather_than_skipping_it():
