@@ -373,6 +373,12 @@ class Sequential:
         from .saving import load_weights
         load_weights(self, filepath)
 
+    def __getattr__(self, name):
+        """Keras's model.save, train_on_batch, ...: one line naming the call that does it here."""
+        if name in utils.MODEL_GAPS:
+            raise utils.NotSupported(utils.MODEL_GAPS[name])
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
     def summary(self, print_fn=print):
         """The table Keras's model.summary() prints: layer, output shape, parameter count, totals.
         An unbuilt model is refused by count_params, as it has no weights to count."""

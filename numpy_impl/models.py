@@ -11,3 +11,10 @@ class Model:
 
 
 __all__ = ["Model", "Sequential"]
+
+
+def __getattr__(name):
+    """`models.load_model` and the rest of Keras's `keras.models` numpy_impl leaves out: one line saying so."""
+    if name.startswith("_"):
+        raise AttributeError(name)
+    raise utils.missing("models", name, ("Sequential",))

@@ -345,7 +345,7 @@ def get(name, learning_rate=None, momentum=0.0, nesterov=False, **options):
 
 
 def __getattr__(name):
-    """`optimizers.Adagrad` and the other Keras optimizers numpy_impl leaves out: one line saying so."""
+    """`optimizers.Nadam` and the other Keras optimizers numpy_impl leaves out: one line saying so."""
     if name.startswith("_"):
         raise AttributeError(name)
     raise utils.missing("optimizers", name, ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad"))

@@ -114,10 +114,32 @@ GAPS = {
     "module": "numpy_impl has no keras.{name}: it is a dense network in NumPy, with models, layers, "
               "optimizers, losses, metrics, activations and utils",
     "other": "numpy_impl.{module} has no {name}: it offers {available}",
+    "save": "numpy_impl saves weights, not whole models: model.save_weights('name.weights.h5') writes Keras's "
+            "weights file; to read it, build the same Sequential and call load_weights (Keras can too)",
+}
+
+# Keras model methods numpy_impl leaves out, each with the call that does the same here
+MODEL_GAPS = {
+    "save": GAPS["save"],
+    "train_on_batch": "numpy_impl has no train_on_batch: model.fit(x, y, batch_size=len(x), epochs=1, "
+                      "shuffle=False, verbose=0) takes the same one step on this batch",
+    "test_on_batch": "numpy_impl has no test_on_batch: model.evaluate(x, y, batch_size=len(x), verbose=0) "
+                     "gives the same loss and metrics",
+    "predict_on_batch": "numpy_impl has no predict_on_batch: model.predict(x, batch_size=len(x)) gives the same "
+                        "outputs",
 }
 
 
 def missing(module, name, available):
     """The NotSupported error for `module.name`, naming what the module does offer."""
+    if module == "models" and name == "load_model":
+        return NotSupported(GAPS["save"])
     key = "layer" if module == "layers" else "other"
     return NotSupported(GAPS[key].format(module=module, name=name, available=", ".join(sorted(available))))
+
+
+def __getattr__(name):
+    """`utils.plot_model` and the other Keras helpers numpy_impl leaves out: one line saying so."""
+    if name.startswith("_"):
+        raise AttributeError(name)
+    raise missing("utils", name, ("clear_session", "set_random_seed", "to_categorical"))

@@ -831,6 +831,10 @@ def test_normalization_layers_and_weight_files_as_keras_writes_them(tmp_path):
 
 # ---- what numpy_impl deliberately leaves out: one line saying so ----------------------------------------
 
+ON_BATCH = ("import numpy as np\nx, y = np.ones((8, 4), 'float32'), np.arange(8) % 2\n"
+            "model = keras.Sequential([keras.Input(shape=(4,)), keras.layers.Dense(2, activation='softmax')])\n"
+            "model.compile(optimizer='sgd', loss='sparse_categorical_crossentropy', metrics=['accuracy'])\n")
+
 GAPS = {
     "the functional API": ("inputs = keras.Input(shape=(4,))\noutputs = keras.layers.Dense(2)(inputs)",
                            "no functional API"),
@@ -852,6 +856,14 @@ GAPS = {
     "a loss with another reduction": ("loss = keras.losses.SparseCategoricalCrossentropy(reduction='sum')",
                                       "SparseCategoricalCrossentropy in numpy_impl takes from_logits only"),
     "a module it has not": ("x = keras.ops.ones((2, 2))", "numpy_impl has no keras.ops"),
+    "saving a whole model": ("import os, tempfile\nmodel = keras.Sequential([keras.Input(shape=(4,)), "
+                             "keras.layers.Dense(2)])\nmodel.save(os.path.join(tempfile.mkdtemp(), 'm.keras'))",
+                             "numpy_impl saves weights, not whole models: model.save_weights('name.weights.h5')"),
+    "train_on_batch": (ON_BATCH + "model.train_on_batch(x, y)", "no train_on_batch: model.fit(x, y, batch_size="),
+    "test_on_batch": (ON_BATCH + "model.test_on_batch(x, y)", "no test_on_batch: model.evaluate(x, y, batch_size="),
+    "predict_on_batch": (ON_BATCH + "model.predict_on_batch(x)", "no predict_on_batch: model.predict(x, batch_"),
+    "a utility it has not": ("keras.utils.normalize([[3.0, 4.0]])", "numpy_impl.utils has no normalize: it offers "
+                                                                    "clear_session, set_random_seed, to_categorical"),
     "a metric by name it has not": ("model = keras.Sequential([keras.Input(shape=(4,)), keras.layers.Dense(2, "
                                     "activation='softmax')])\nmodel.compile(loss='categorical_crossentropy', "
                                     "metrics=['mse'])", "no metric 'mse'"),
@@ -866,6 +878,40 @@ def test_a_deliberate_gap_says_so_in_one_line(gap):
         run("import keras\n" + snippet, "numpy_impl")
     assert "\n" not in str(caught.value)
     assert isinstance(caught.value, AttributeError) and isinstance(caught.value, NotImplementedError)
+
+
+def test_load_model_says_to_load_weights_into_the_same_sequential():
+    keras.models.load_model                                          # Keras has it
+    with pytest.raises(numpy_impl.NotSupported) as caught:
+        numpy_impl.models.load_model("m.keras")
+    assert str(caught.value).startswith("numpy_impl saves weights, not whole models: ")
+    with pytest.raises(numpy_impl.NotSupported, match=r"^numpy_impl.models has no clone_model: it offers Sequential$"):
+        numpy_impl.models.clone_model
+
+
+def test_each_on_batch_gap_names_a_call_that_does_the_same():
+    """The messages above name fit, evaluate and predict on the whole batch: from the same weights, those give
+    what Keras's train_on_batch, test_on_batch and predict_on_batch give."""
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(24, 5)).astype("float32"), rng.integers(0, 3, 24)
+    models = {}
+    for package in (keras, numpy_impl):
+        model = package.Sequential([package.Input(shape=(5,)), package.layers.Dense(4, activation="relu"),
+                                    package.layers.Dense(3, activation="softmax")])
+        model.compile(optimizer=package.optimizers.SGD(0.5), loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+        models[package.__name__] = model
+    theirs, mine = models["keras"], models["numpy_impl"]
+    mine.set_weights(theirs.get_weights())
+    np.testing.assert_allclose(mine.predict(x, batch_size=len(x)), theirs.predict_on_batch(x), atol=1e-6)
+    np.testing.assert_allclose(mine.evaluate(x, y, batch_size=len(x), verbose=0), theirs.test_on_batch(x, y),
+                               atol=1e-6)
+    before = theirs.get_weights()
+    theirs.train_on_batch(x, y)
+    mine.fit(x, y, batch_size=len(x), epochs=1, shuffle=False, verbose=0)
+    assert not np.allclose(before[0], theirs.get_weights()[0])                   # a step was taken
+    for keras_weight, numpy_weight in zip(theirs.get_weights(), mine.get_weights()):
+        np.testing.assert_allclose(numpy_weight, keras_weight, atol=1e-6)
 
 
 def test_an_unknown_metric_name_is_refused_with_what_there_is():
