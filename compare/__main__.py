@@ -259,17 +259,18 @@ def run_check_command(args):
         check_json_path(args.json)
     backends.select("tensorflow")         # the references are Keras on TensorFlow, whatever KERAS_BACKEND says
     import_keras_quietly()                # first, so a twin that imports TensorFlow starts quietly too
+    began = time.perf_counter()
     try:
         module = load_twin(args.twin)
     except CheckError as error:
         if args.json:                     # an autograder still gets a verdict: 0 points, and why
-            write_json(args.json, gradescope(args.twin, error=error))
+            write_json(args.json, gradescope(args.twin, time.perf_counter() - began, error=error))
         raise
     import tensorflow as tf
     tf.get_logger().setLevel("ERROR")     # a Keras twin under check retraces its fit on purpose: no warnings
     passed, checker = run_check(args.twin, module=module, timeout=args.timeout)
     if args.json:
-        write_json(args.json, gradescope(args.twin, checker, checker.seconds, stages=STAGES))
+        write_json(args.json, gradescope(args.twin, checker.seconds, checker, stages=STAGES))
         print(f"Gradescope results: {args.json}")
     if not passed:
         failed = next(row for row in checker.rows if not row.passed)

@@ -50,7 +50,11 @@ ALSO = {
     "after 3 plain SGD steps": ["the update rounds to float32"],
     "should return [mean loss, accuracy]": ["over all of x at the current weights, without changing them."],
     "dL/dW always has W's shape": [("(for a kernel: x.T @ dL/dz, (in, B) @ (B, out)); grad.T @ x gives the "
-                                    "transposed shape.")]}
+                                    "transposed shape.")],
+    "the gradient of kernel_2 (layer 2, output) has shape (10, 16)": ["grad.T @ x gives the transposed shape."],
+    "the backward pass rounds to float32 at or before this tensor": ["the gradient of kernel_2 (layer 2, output)"],
+    "fit should return a History": [("fit should return a History whose .history holds 'loss' and 'accuracy', one "
+                                     "value per epoch, as Keras's does.")]}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -236,6 +240,23 @@ def first_kernel_gradient_transposed(twin):
     right = twin.loss_and_gradients
     twin.loss_and_gradients = lambda model, x, y: (lambda loss, grads: (loss, [grads[0].T] + grads[1:]))(
         *right(model, x, y))
+
+
+@plant("stage_gradients", "the gradient of kernel_2 (layer 2, output) has shape (10, 16)")
+def output_kernel_gradient_transposed(twin):
+    right = twin.loss_and_gradients
+    twin.loss_and_gradients = lambda model, x, y: (lambda loss, grads: (loss, grads[:4] + [grads[4].T, grads[5]]))(
+        *right(model, x, y))
+
+
+@plant("stage_gradients", "the backward pass rounds to float32 at or before this tensor")
+def output_kernel_gradient_rounded_to_float32(twin):
+    right = twin.loss_and_gradients
+
+    def loss_and_gradients(model, x, y):
+        loss, grads = right(model, x, y)
+        return loss, grads[:4] + [grads[4].astype(np.float32).astype(np.float64), grads[5]]
+    twin.loss_and_gradients = loss_and_gradients
 
 
 def test_a_bias_gradient_of_the_wrong_shape_is_not_called_transposed():
@@ -697,6 +718,7 @@ def test_each_hint_fires_on_its_planted_bug(phrase):
     assert hint is not None, f"{planter.__name__}: {stage} passed"
     for words in [phrase] + ALSO.get(phrase, []):
         assert words in hint, (planter.__name__, words, hint)
+    assert hint.endswith((".", ".)")), hint                                 # whole sentences, nothing after
 
 
 def literal_text(node):

@@ -40,7 +40,7 @@ def row_output(row):
     return "; ".join(filter(None, [", ".join(figures), f"bound {row.bound}" if row.bound else ""])) or row.what
 
 
-def gradescope(spec, checker=None, seconds=0.0, error=None, stages=()):
+def gradescope(spec, seconds, checker=None, error=None, stages=()):
     """results.json for `spec`: from a finished Checker, or from an `error` that stopped the twin loading."""
     if checker is None:
         return {"score": 0, "execution_time": round(seconds, 3), "visibility": "visible",
