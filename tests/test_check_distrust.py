@@ -9,6 +9,7 @@ import json
 import math
 import textwrap
 import time
+import types
 
 import numpy as np
 import pytest
@@ -339,6 +340,13 @@ def test_an_error_deep_in_numpy_names_the_twins_own_line(tmp_path, capsys):
     assert "failed at stage 'optimizer'" in captured.err
 
 
+def test_the_verdict_follows_the_table_after_one_blank_line():
+    passed, checker, text = checked(fresh_twin())
+    lines = text.splitlines()
+    assert passed and lines[-2] == "" and lines[-1].startswith(f"All {len(checker.rows)} checks passed in ")
+    assert lines[-3] == format_row(checker.rows[-1])                  # the table's last row, just before
+
+
 def test_what_the_twin_prints_stays_out_of_the_table():
     twin = fresh_twin()
     right = twin.model.Sequential.fit
@@ -392,6 +400,13 @@ def test_json_of_a_failing_twin_names_the_first_failing_stage(tmp_path):
     assert results["score"] < sum(test["max_score"] for test in results["tests"])
 
 
+def test_results_json_is_indented_for_a_person_to_read(tmp_path):
+    path = tmp_path / "results.json"
+    check.write_json(path, {"score": 1, "tests": [{"name": "API: build_model"}]})
+    assert json.loads(path.read_text()) == {"score": 1, "tests": [{"name": "API: build_model"}]}
+    assert path.read_text().splitlines()[1] == '  "score": 1,'
+
+
 def test_json_of_a_twin_that_cannot_load_scores_0(tmp_path, capsys):
     path = tmp_path / "results.json"
     assert main(["check", str(tmp_path / "missing.py"), "--json", str(path)]) == 2
@@ -438,6 +453,12 @@ def test_not_run_stages_are_worth_a_point_each_and_the_time_is_kept():
                                                                                               "FAILED"]
 
 
+# what the guard says after naming the call and the array it wrote into
+NEVER_WRITE = ("a twin must never write into the arrays it is given, which belong to the caller (Keras never does). "
+               "`x -= m` or `x[...] = ...` or an out= writes into the caller's array; `x = x - m` makes a new one. "
+               "If set_weights keeps the arrays it is given, copy them first.")
+
+
 def always(args, kwargs):
     return True
 
@@ -463,7 +484,8 @@ def test_a_call_that_writes_into_what_it_is_given_is_named(owner, name, writes, 
             array *= 1.0 + 1e-3                                     # the caller's array
         return right(self, array, *args, **kwargs)
     setattr(cls, name, method)
-    assert said in stage_hint(twin, stage)
+    hint = stage_hint(twin, stage)
+    assert said in hint and hint.endswith(NEVER_WRITE)
 
 
 def test_a_type_error_inside_build_model_fails_the_stage_rather_than_skipping_it():
@@ -625,13 +647,25 @@ def test_weights_of_two_dtypes_are_both_named():
     assert "made weights of dtype float32, float64:" in stage_hint(twin, "stage_api")
 
 
-def test_an_optimizer_stage_names_the_get_weights_that_raised():
+@pytest.mark.parametrize("stage", ["stage_optimizer", "stage_fit"])
+def test_a_stage_names_the_get_weights_that_raised(stage):
     twin = fresh_twin()
 
     def get_weights(self):
         raise RuntimeError("lost")
     twin.model.Sequential.get_weights = get_weights
-    assert stage_hint(twin, "stage_optimizer").startswith("get_weights() raised RuntimeError: lost")
+    assert stage_hint(twin, stage).startswith("get_weights() raised RuntimeError: lost")
+
+
+def test_a_model_without_two_methods_names_both():
+    twin = fresh_twin()
+    right = twin.build_model
+
+    def build_model(**options):
+        model = right(**options)                   # an object that has only some of a Keras model's methods
+        return types.SimpleNamespace(fit=model.fit, get_weights=model.get_weights, set_weights=model.set_weights)
+    twin.build_model = build_model
+    assert stage_hint(twin, "stage_api").startswith("the model build_model returns has no evaluate, predict: ")
 
 
 def test_a_predict_that_writes_into_x_is_named():
@@ -747,3 +781,16 @@ def test_gradients_on_keras_masks_must_agree_with_keras_not_only_with_finite_dif
     # 1e-7 relative: inside finite differences' 1e-6, outside the 1e-9 held against Keras's own gradients
     hint = stage_hint(scaled_training_step(fresh_twin(), gradient_factor=1 + 1e-7), "stage_dropout")
     assert hint.startswith("on Keras's own masks the loss agrees but the gradients do not")
+
+
+def test_the_second_dropout_call_is_named_when_it_raises():
+    twin = fresh_twin()
+    right, calls = twin.layers.Dropout.forward, []
+
+    def forward(self, x, training=False):
+        calls.append(training)
+        if training and calls.count(True) > 1:       # the first training call passes; the new-mask check's does not
+            raise RuntimeError("no second mask")
+        return right(self, x, training)
+    twin.layers.Dropout.forward = forward
+    assert stage_hint(twin, "stage_dropout").startswith("Dropout.forward(x, training=True) raised RuntimeError")

@@ -53,6 +53,8 @@ ALSO = {
                                     "transposed shape.")],
     "the gradient of kernel_2 (layer 2, output) has shape (10, 16)": ["grad.T @ x gives the transposed shape."],
     "the backward pass rounds to float32 at or before this tensor": ["the gradient of kernel_2 (layer 2, output)"],
+    "plain SGD agrees but momentum does not": [("plain SGD agrees but momentum does not. Keras's form: the "
+                                                "velocity v starts at 0 and is v = m * v - lr * g, then w = w + v")],
     "fit should return a History": [("fit should return a History whose .history holds 'loss' and 'accuracy', one "
                                      "value per epoch, as Keras's does.")]}
 
@@ -595,18 +597,24 @@ class Dropout:
     def forward(self, x, training=False):
         raise NotImplementedError("Dropout.forward: the mask, and x * mask * (1 / (1 - rate))")
 
+    def bare_forward(self, x, training=False):
+        raise NotImplementedError                         # a learner's own blank, saying nothing
 
-def test_a_blank_function_is_named_with_its_line_and_its_task():
+
+@pytest.mark.parametrize("blank, task", [(Dropout.forward, " It computes: the mask, and x * mask * (1 / (1 - rate))"),
+                                         (Dropout.bare_forward, "")])
+def test_a_blank_function_is_named_with_its_line_and_its_task(blank, task):
     # tests/test_exercise.py runs this on real exercises; this one runs under mutmut too
     twin = fresh_twin()
-    twin.layers.Dropout.forward = Dropout.forward
+    twin.layers.Dropout.forward = blank
     checker = Checker(twin, emit=lambda line: None)
     with pytest.raises(StageFailed) as failure:
         checker.stage_dropout()
-    line = Dropout.forward.__code__.co_firstlineno + 1
-    assert failure.value.hint == (f"Dropout.forward (test_check_hints.py:{line}) is not written yet, and this stage "
-                                  "needs it: write it next. It computes: the mask, and x * mask * (1 / (1 - rate))")
-    assert failure.value.what == "needs Dropout.forward: not written yet"
+    line = blank.__code__.co_firstlineno + 1
+    name = blank.__qualname__
+    assert failure.value.hint == (f"{name} (test_check_hints.py:{line}) is not written yet, and this stage "
+                                  f"needs it: write it next.{task}")
+    assert failure.value.what == f"needs {name}: not written yet"
 
 
 def test_a_backward_a_little_off_is_not_said_to_use_another_mask():
@@ -624,6 +632,7 @@ def test_a_common_ratio_is_one_number_everywhere():
     assert _common_ratio(2 * right, right) == 2.0
     assert _common_ratio(right * [2, 2, 5, 3], right) is None        # 2, 2 and 3 where right is not 0
     assert _common_ratio(right[:2], right) is None
+    assert _common_ratio(right * [2, 2 * (1 + 1e-6), 5, 2], right) is None      # one a millionth off: not common
 
 
 @plant("stage_dropout", "with the mask the forward pass drew")
