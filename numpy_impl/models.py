@@ -17,4 +17,6 @@ def __getattr__(name):
     """`models.load_model` and the rest of Keras's `keras.models` numpy_impl leaves out: one line saying so."""
     if name.startswith("_"):
         raise AttributeError(name)
+    if name == "load_model":
+        raise utils.NotSupported(utils.GAPS["save"])
     raise utils.missing("models", name, ("Sequential",))

@@ -132,8 +132,6 @@ MODEL_GAPS = {
 
 def missing(module, name, available):
     """The NotSupported error for `module.name`, naming what the module does offer."""
-    if module == "models" and name == "load_model":
-        return NotSupported(GAPS["save"])
     key = "layer" if module == "layers" else "other"
     return NotSupported(GAPS[key].format(module=module, name=name, available=", ".join(sorted(available))))
 
