@@ -705,15 +705,30 @@ def test_a_loss_and_gradients_that_raises_is_named_as_the_call():
 
 # ---- each call is named as the learner wrote it -------------------------------------------------
 
-@pytest.mark.parametrize("stage, said", [
-    ("stage_sanity", "build_model() raised ValueError: not today"),
-    ("stage_vocabulary", "build_model(optimizer='adam', learning_rate=0.01) raised ValueError: not today")])
-def test_a_build_model_that_raises_is_named_with_the_options_it_was_given(stage, said):
+def raising_from_the_second_call(right, error, counted=lambda *args, **kwargs: True):
+    """`right`, except that it raises `error` from its second counted call on: a twin whose own call
+    in a stage passes, and whose later call in the same stage does not."""
+    calls = []
+
+    def wrapped(*args, **kwargs):
+        if counted(*args, **kwargs):
+            calls.append(1)
+            if len(calls) > 1:
+                raise error
+        return right(*args, **kwargs)
+    return wrapped
+
+
+@pytest.mark.parametrize("stage, raises_for, said", [
+    ("stage_sanity", lambda options: True, "build_model() raised ValueError: not today"),
+    ("stage_vocabulary", lambda options: options.get("optimizer") == "adam",
+     "build_model(optimizer='adam', learning_rate=0.01) raised ValueError: not today")])
+def test_a_build_model_that_raises_is_named_with_the_options_it_was_given(stage, raises_for, said):
     twin = fresh_twin()
     right = twin.build_model
 
     def build_model(**options):
-        if stage == "stage_sanity" or options.get("optimizer") == "adam":
+        if raises_for(options):
             raise ValueError("not today")
         return right(**options)
     twin.build_model = build_model
@@ -721,37 +736,37 @@ def test_a_build_model_that_raises_is_named_with_the_options_it_was_given(stage,
 
 
 def test_a_set_weights_that_fails_in_finite_differences_is_named():
-    twin = fresh_twin()
-    right, calls = twin.model.Sequential.set_weights, []
-
-    def set_weights(self, weights):
-        calls.append(1)
-        if len(calls) > 1:                    # the stage's own call passes; finite differences' do not
-            raise ValueError("only once")
-        return right(self, weights)
-    twin.model.Sequential.set_weights = set_weights
+    twin = fresh_twin()          # the stage's own set_weights passes; finite differences' first one raises
+    twin.model.Sequential.set_weights = raising_from_the_second_call(twin.model.Sequential.set_weights,
+                                                                     ValueError("only once"))
     assert "set_weights(weights) raised ValueError: only once" in stage_hint(twin, "stage_gradients")
 
 
-@pytest.mark.parametrize("stage, said", [
-    ("stage_fit", "fit(x, y) changed the y given to fit in place"),
-    ("stage_gradients", "loss_and_gradients(model, x, y) changed the y given to loss_and_gradients in place")])
-def test_a_call_that_writes_into_its_labels_is_named(stage, said):
+def fit_reversing_a_label(twin):
+    right = twin.model.Sequential.fit
+
+    def fit(self, x, y, **kwargs):
+        y[0] = y[0][::-1]                                            # in place: the caller's labels move
+        return right(self, x, y, **kwargs)
+    twin.model.Sequential.fit = fit
+
+
+def loss_and_gradients_reversing_a_label(twin):
+    right = twin.loss_and_gradients
+
+    def loss_and_gradients(model, x, y):
+        y[0] = y[0][::-1]
+        return right(model, x, y)
+    twin.loss_and_gradients = loss_and_gradients
+
+
+@pytest.mark.parametrize("planter, stage, said", [
+    (fit_reversing_a_label, "stage_fit", "fit(x, y) changed the y given to fit in place"),
+    (loss_and_gradients_reversing_a_label, "stage_gradients",
+     "loss_and_gradients(model, x, y) changed the y given to loss_and_gradients in place")])
+def test_a_call_that_writes_into_its_labels_is_named(planter, stage, said):
     twin = fresh_twin()
-    if stage == "stage_fit":
-        right_fit = twin.model.Sequential.fit
-
-        def fit(self, x, y, **kwargs):
-            y[0] = y[0][::-1]                                        # in place: the caller's labels move
-            return right_fit(self, x, y, **kwargs)
-        twin.model.Sequential.fit = fit
-    else:
-        right = twin.loss_and_gradients
-
-        def loss_and_gradients(model, x, y):
-            y[0] = y[0][::-1]
-            return right(model, x, y)
-        twin.loss_and_gradients = loss_and_gradients
+    planter(twin)
     assert said in stage_hint(twin, stage)
 
 
@@ -784,13 +799,8 @@ def test_gradients_on_keras_masks_must_agree_with_keras_not_only_with_finite_dif
 
 
 def test_the_second_dropout_call_is_named_when_it_raises():
-    twin = fresh_twin()
-    right, calls = twin.layers.Dropout.forward, []
-
-    def forward(self, x, training=False):
-        calls.append(training)
-        if training and calls.count(True) > 1:       # the first training call passes; the new-mask check's does not
-            raise RuntimeError("no second mask")
-        return right(self, x, training)
-    twin.layers.Dropout.forward = forward
+    twin = fresh_twin()          # the first training call passes; the new-mask check's second one raises
+    twin.layers.Dropout.forward = raising_from_the_second_call(
+        twin.layers.Dropout.forward, RuntimeError("no second mask"),
+        counted=lambda self, x, training=False: training)
     assert stage_hint(twin, "stage_dropout").startswith("Dropout.forward(x, training=True) raised RuntimeError")

@@ -237,35 +237,34 @@ def one_gradient_missing(twin):
     twin.loss_and_gradients = lambda model, x, y: (lambda loss, grads: (loss, grads[:-1]))(*right(model, x, y))
 
 
+def change_one_gradient(twin, index, change):
+    """The twin's loss_and_gradients, with gradient `index` (Keras's weight order) handed back as change(it)."""
+    right = twin.loss_and_gradients
+
+    def loss_and_gradients(model, x, y):
+        loss, gradients = right(model, x, y)
+        return loss, [change(g) if i == index else g for i, g in enumerate(gradients)]
+    twin.loss_and_gradients = loss_and_gradients
+
+
 @plant("stage_gradients", "dL/dW always has W's shape")
 def first_kernel_gradient_transposed(twin):
-    right = twin.loss_and_gradients
-    twin.loss_and_gradients = lambda model, x, y: (lambda loss, grads: (loss, [grads[0].T] + grads[1:]))(
-        *right(model, x, y))
+    change_one_gradient(twin, 0, np.transpose)
 
 
 @plant("stage_gradients", "the gradient of kernel_2 (layer 2, output) has shape (10, 16)")
 def output_kernel_gradient_transposed(twin):
-    right = twin.loss_and_gradients
-    twin.loss_and_gradients = lambda model, x, y: (lambda loss, grads: (loss, grads[:4] + [grads[4].T, grads[5]]))(
-        *right(model, x, y))
+    change_one_gradient(twin, 4, np.transpose)
 
 
 @plant("stage_gradients", "the backward pass rounds to float32 at or before this tensor")
 def output_kernel_gradient_rounded_to_float32(twin):
-    right = twin.loss_and_gradients
-
-    def loss_and_gradients(model, x, y):
-        loss, grads = right(model, x, y)
-        return loss, grads[:4] + [grads[4].astype(np.float32).astype(np.float64), grads[5]]
-    twin.loss_and_gradients = loss_and_gradients
+    change_one_gradient(twin, 4, lambda g: g.astype(np.float32).astype(np.float64))
 
 
 def test_a_bias_gradient_of_the_wrong_shape_is_not_called_transposed():
     twin = fresh_twin()
-    right = twin.loss_and_gradients
-    twin.loss_and_gradients = lambda model, x, y: (lambda loss, grads: (loss, grads[:5] + [grads[5][None, :]]))(
-        *right(model, x, y))                                 # bias_2 as (1, 10): a sum with keepdims=True
+    change_one_gradient(twin, 5, lambda g: g[None, :])             # bias_2 as (1, 10): a sum with keepdims=True
     hint = stage_hint(twin, "stage_gradients")
     assert hint.startswith("the gradient of bias_2 (layer 2, output) has shape (1, 10), its weight (10,)")
     assert hint.endswith("dL/dW always has W's shape.") and "transposed" not in hint
