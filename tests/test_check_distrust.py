@@ -158,6 +158,72 @@ def test_a_dropout_under_another_class_name_is_still_found(tmp_path):
     assert _dropout_layers(Model()) == [Model.layers[0]]       # found by its rate, with forward and backward
 
 
+def second_dropout_changed(change):
+    """A fresh twin whose build_model hands its second Dropout layer to `change`, after building."""
+    twin = fresh_twin()
+    right = twin.build_model
+
+    def build_model(**options):
+        model = right(**options)
+        dropouts = [layer for layer in model.layers if isinstance(layer, twin.layers.Dropout)]
+        if len(dropouts) == 2:
+            change(dropouts[1])
+        return model
+    twin.build_model = build_model
+    return twin
+
+
+def at_half(layer):
+    layer.rate, layer.scale = 0.5, 2.0
+
+
+def without_its_mask(layer):
+    layer.backward = lambda grad_outputs, need_grad_inputs=True: grad_outputs
+
+
+def nan_where_kept(layer):
+    right = layer.forward
+    layer.forward = lambda x, training=False: np.where(right(x, training) != 0, np.nan, 0.0) if training else x
+
+
+def same_draws(layer):
+    class SameDraws:                                   # a generator reseeded at every call
+        def random(self, shape):
+            return np.random.default_rng(0).random(shape)
+    layer.rng = SameDraws()
+
+
+@pytest.mark.parametrize("change, row_start, words", [
+    (at_half, "training: 0.5", ["Dropout layer 2 of 2: it dropped 50.", "at rate 0.3"]),
+    (nan_where_kept, "training: kept entries", ["Dropout layer 2 of 2: "]),
+    (without_its_mask, "backward", ["Dropout layer 2 of 2: Dropout's backward pass", "ignores the mask"]),
+    (same_draws, "a new mask", ["Dropout layer 2 of 2: two training steps dropped the same entries"])])
+def test_every_dropout_layer_is_checked_alone_and_a_wrong_one_is_named(change, row_start, words):
+    # the layer-alone rows hold each layer, not only the first: Keras's masks would not reach a
+    # second layer built at another rate in a twin without draw_mask, so the masks are taken away
+    twin = second_dropout_changed(change)
+
+    def forward(self, x, training=False):             # its own mask, with no draw_mask to hand one in
+        if not training:
+            return x
+        self.mask = self.rng.random(x.shape) >= self.rate
+        self.factor = self.mask * self.scale
+        return x * self.factor
+    twin.layers.Dropout.forward, twin.layers.Dropout.draw_mask = forward, None
+    passed, checker, _ = checked(twin)
+    assert not passed and checker.failed_stage == "dropout"
+    failed = first_failure(checker)
+    assert failed.what.startswith(row_start), failed
+    for word in words:
+        assert word in checker.hint, (word, checker.hint)
+
+
+def test_a_fault_in_the_first_dropout_layer_is_not_given_a_layer_number():
+    twin = fresh_twin()
+    twin.layers.Dropout.backward = lambda self, grad_outputs, need_grad_inputs=True: grad_outputs
+    assert stage_hint(twin, "stage_dropout").startswith("Dropout's backward pass returns the gradient unchanged")
+
+
 def test_keras_masks_catch_a_backward_that_scales_differently_from_its_forward():
     # forward and backward both wrong in the same unscaled way pass the layer rows only if
     # the scale check is skipped; here the backward pass alone forgets the scale
@@ -548,7 +614,7 @@ def test_a_dropout_backward_right_to_float64_rounding_passes():
         return mine
     twin.layers.Dropout.backward = backward
     checker = Checker(twin, emit=lambda line: None)
-    checker.dropout_layer_alone(_dropout_layers(checker.build(dropout=DROPOUT_RATE))[0])
+    checker.dropout_layers_alone(_dropout_layers(checker.build(dropout=DROPOUT_RATE)))
     assert differs[0]                                                # the test means something
     row = next(row for row in checker.rows if row.what.startswith("backward"))
     assert row.passed and float(row.bound.split()[0]) <= 1e-15, row
@@ -799,7 +865,7 @@ def test_gradients_on_keras_masks_must_agree_with_keras_not_only_with_finite_dif
 
 
 def test_the_second_dropout_call_is_named_when_it_raises():
-    twin = fresh_twin()          # the first training call passes; the new-mask check's second one raises
+    twin = fresh_twin()          # the first training call passes; the second (its second layer's) raises
     twin.layers.Dropout.forward = raising_from_the_second_call(
         twin.layers.Dropout.forward, RuntimeError("no second mask"),
         counted=lambda self, x, training=False: training)

@@ -423,55 +423,74 @@ class Checker:
         if not layers:
             self.row("dropout", "alone: skipped (no Dropout with forward, backward)", True, skipped=True)
             return
-        self.dropout_layer_alone(layers[0])
+        self.dropout_layers_alone(layers)
         if all(callable(getattr(layer, "draw_mask", None)) for layer in layers):
             self.dropout_on_keras_masks(model, layers)
         else:
             self.row("dropout", "on Keras's masks: skipped (its Dropout has no draw_mask)", True, skipped=True)
 
-    def dropout_layer_alone(self, layer):
-        """Feed one Dropout layer a (4096, 16) array in training mode: share dropped, scale, backward."""
+    def dropout_layers_alone(self, layers):
+        """Feed each Dropout layer the same (4096, 16) array in training mode: the share dropped, the
+        scale, the backward pass, a new mask. Each row shows the layer furthest from the answer; every
+        layer is held to it, so a second layer built with another rate cannot slip past."""
         rng = np.random.default_rng(5)
         x = rng.uniform(0.5, 1.5, (DROPOUT_SAMPLES, HIDDEN[0]))          # no zeros: a zero out means dropped
-        out = np.asarray(self.call("Dropout.forward(x, training=True)", layer.forward,
-                                   self.guard.give("the x given to Dropout.forward", x), training=True))
-        if out.shape != x.shape:
-            self.row("dropout", "training: output shape", False)
-            raise StageFailed(f"Dropout.forward gave shape {out.shape} for an input of {x.shape}: dropout "
-                              f"keeps the shape ({WHERE['dropout_forward']}).")
-        kept = out != 0
-        share = 1 - kept.mean()
+        upstream = rng.standard_normal(x.shape)
+        scale = 1 / (1 - DROPOUT_RATE)
+
+        def training_call(layer):
+            return np.asarray(self.call("Dropout.forward(x, training=True)", layer.forward,
+                                        self.guard.give("the x given to Dropout.forward", x), training=True))
+
+        def worst(values, distance=lambda value: value):
+            """(index, value) of the layer furthest from the answer (a NaN furthest; the first on a tie)."""
+            return max(enumerate(values), key=lambda pair: np.nan_to_num(distance(pair[1]), nan=np.inf))
+
+        def fail(index, hint):
+            which = f"Dropout layer {index + 1} of {len(layers)}: " if index else ""   # named past the first
+            raise StageFailed(which + hint)
+
+        outs = [training_call(layer) for layer in layers]
+        for index, out in enumerate(outs):
+            if out.shape != x.shape:
+                self.row("dropout", "training: output shape", False)
+                fail(index, f"Dropout.forward gave shape {out.shape} for an input of {x.shape}: dropout "
+                            f"keeps the shape ({WHERE['dropout_forward']}).")
+        kept = [out != 0 for out in outs]
+        index, share = worst([1 - mask.mean() for mask in kept], lambda share: abs(share - DROPOUT_RATE))
         sigma = np.sqrt(DROPOUT_RATE * (1 - DROPOUT_RATE) / x.size)
         error = abs(share - DROPOUT_RATE)
         bound = BINOMIAL_SIGMAS * sigma
         self.row("dropout", f"training: {share:.4f} dropped at rate {DROPOUT_RATE}", error <= bound, {},
                  f"|share - rate| {error:.1e} <= {bound:.1e} ({BINOMIAL_SIGMAS} sd)")
         if error > bound:
-            raise StageFailed(hints.dropout_share_hint(share))
-        scale = 1 / (1 - DROPOUT_RATE)
-        ratio = out[kept] / (x[kept] * scale)
-        error = float(np.max(np.abs(ratio - 1))) if kept.any() else np.inf
+            fail(index, hints.dropout_share_hint(share))
+        errors = [float(np.max(np.abs(out[mask] / (x[mask] * scale) - 1))) if mask.any() else np.inf
+                  for out, mask in zip(outs, kept)]
+        index, error = worst(errors)
         self.row("dropout", "training: kept entries times 1 / (1 - rate)", error <= BOUND_SCALE, {},
                  f"{_number(error)} <= {BOUND_SCALE:.0e} rel.")
         if not error <= BOUND_SCALE:
-            raise StageFailed(hints.dropout_scale_hint(float(np.median(out[kept] / x[kept])) if kept.any() else 0.0))
-        upstream = rng.standard_normal(x.shape)
-        back = np.asarray(self.call("Dropout.backward(grad)", layer.backward,
-                                    self.guard.give("the gradient given to Dropout.backward", upstream)))
-        expected = np.where(kept, upstream * scale, 0.0)
-        error = _max_abs(back, expected) / np.abs(expected).max() if back.shape == expected.shape else np.inf
+            out, mask = outs[index], kept[index]
+            fail(index, hints.dropout_scale_hint(float(np.median(out[mask] / x[mask])) if mask.any() else 0.0))
+        backs = [np.asarray(self.call("Dropout.backward(grad)", layer.backward,
+                                      self.guard.give("the gradient given to Dropout.backward", upstream)))
+                 for layer in layers]
+        expected = [np.where(mask, upstream * scale, 0.0) for mask in kept]
+        errors = [_max_abs(back, want) / np.abs(want).max() if back.shape == want.shape else np.inf
+                  for back, want in zip(backs, expected)]
+        index, error = worst(errors)
         self.row("dropout", "backward: the forward pass's mask and scale", error <= BOUND_SCALE, {},
                  f"{_number(error)} <= {BOUND_SCALE:.0e} rel.")
         if not error <= BOUND_SCALE:
-            raise StageFailed(hints.dropout_backward_hint(back, upstream, kept, scale))
-        again = np.asarray(self.call("Dropout.forward(x, training=True)", layer.forward,
-                                     self.guard.give("the x given to Dropout.forward", x), training=True)) != 0
-        changed = float(np.mean(again != kept))
+            fail(index, hints.dropout_backward_hint(backs[index], upstream, kept[index], scale))
+        changed = [float(np.mean((training_call(layer) != 0) != mask)) for layer, mask in zip(layers, kept)]
+        index, changed = worst(changed, lambda changed: -changed)
         self.row("dropout", "a new mask each training step", changed > 0.1, {},
                  f"{100 * changed:.0f}% of entries changed > 10%")
         if changed <= 0.1:
-            raise StageFailed("two training steps dropped the same entries: draw a fresh mask at every "
-                              f"training call, from the layer's generator ({WHERE['dropout_forward']}).")
+            fail(index, "two training steps dropped the same entries: draw a fresh mask at every "
+                        f"training call, from the layer's generator ({WHERE['dropout_forward']}).")
 
     def dropout_on_keras_masks(self, model, layers):
         """Hand Keras's own masks to the twin's Dropout layers (draw_mask), then compare the loss and
