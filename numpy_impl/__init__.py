@@ -7,7 +7,7 @@ runs with `import numpy_impl as keras`: `keras.Sequential`, `keras.Input`,
 functional API, other layer types, tensors) raises `NotSupported` with one
 line saying so.
 """
-from . import activations, callbacks, initializers, layers, losses, metrics, models, optimizers, regularizers, utils
+from . import activations, callbacks, initializers, layers, losses, metrics, models, optimizers, regularizers, saving, utils
 from .callbacks import EarlyStopping, History, TrainingDiverged
 from .layers import Activation, BatchNormalization, Dense, Dropout, Flatten, Input, LayerNormalization, Softmax
 from .losses import CategoricalCrossentropy, SparseCategoricalCrossentropy
@@ -21,7 +21,7 @@ __all__ = ["Activation", "Adam", "BatchNormalization", "CategoricalCrossentropy"
            "L1", "L1L2", "L2", "LayerNormalization", "Model", "NotSupported", "RMSprop", "SGD", "Sequential", "Softmax",
            "SparseCategoricalCrossentropy", "TrainingDiverged", "activations", "build_model", "callbacks",
            "initializers", "layer_outputs", "layers", "loss_and_gradients", "losses", "metrics", "models", "one_hot", "optimizers",
-           "regularizers", "utils"]
+           "regularizers", "saving", "utils"]
 
 
 def __getattr__(name):

@@ -10,7 +10,7 @@ update.
 This is a teaching network, not a framework: Dense, BatchNormalization,
 LayerNormalization, Activation, Dropout, Flatten and Softmax layers, ReLU and
 softmax, cross-entropy with one-hot or integer labels, L1 and L2 penalties,
-the optimizers of optimizers.py and weights files in Keras's layout
+the optimizers of optimizers.py and weights and model files in Keras's formats
 (saving.py) are all it knows; what it leaves out of Keras raises
 utils.NotSupported.
 """
@@ -362,6 +362,12 @@ class Sequential:
             if new.shape != mine.shape:
                 raise ValueError(f"weight {index} has shape {new.shape}, the model needs {mine.shape}")
             mine[...] = new             # in place: the optimizer keeps its references
+
+    def save(self, filepath):
+        """Keras's `model.save("name.keras")`: layers, weights and compile arguments in one file that
+        Keras's `keras.models.load_model` reads (and numpy_impl's)."""
+        from .saving import save_model
+        save_model(self, filepath)
 
     def save_weights(self, filepath):
         """Keras's `model.save_weights("name.weights.h5")`: a file Keras's own load_weights reads."""

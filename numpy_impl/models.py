@@ -1,6 +1,7 @@
-"""`keras.models`: the Sequential model. (Keras's functional `Model` is left out, and says so.)"""
+"""`keras.models`: the Sequential model and load_model. (Keras's functional `Model` is left out, and says so.)"""
 from . import utils
 from .model import Sequential
+from .saving import load_model
 
 
 class Model:
@@ -10,13 +11,11 @@ class Model:
         raise utils.NotSupported(utils.GAPS["functional"])
 
 
-__all__ = ["Model", "Sequential"]
+__all__ = ["Model", "Sequential", "load_model"]
 
 
 def __getattr__(name):
-    """`models.load_model` and the rest of Keras's `keras.models` numpy_impl leaves out: one line saying so."""
+    """`models.clone_model` and the rest of Keras's `keras.models` numpy_impl leaves out: one line saying so."""
     if name.startswith("_"):
         raise AttributeError(name)
-    if name == "load_model":
-        raise utils.NotSupported(utils.GAPS["save"])
-    raise utils.missing("models", name, ("Sequential",))
+    raise utils.missing("models", name, ("Sequential", "load_model"))

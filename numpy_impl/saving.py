@@ -10,8 +10,9 @@ saved or loaded). Keras keeps each layer's weights, in get_weights() order, at
 
 The group names come from the class, counted within the model (dense, dense_1, ...), not from
 the layer's name, so a model's first Dense is "dense" whatever it is called. Layers without
-weights get an empty group, as Keras writes them. Keras also saves its optimizer's state under
-"optimizer"; the NumPy twin writes none and skips Keras's on loading (training restarts it).
+weights get an empty group, as Keras writes them. Keras's save_weights also writes its optimizer's
+state under "optimizer"; the NumPy twin's save_weights writes none and skips Keras's (the weights
+alone). The whole model, optimizer state and all, goes in a .keras file: save_model and load_model below.
 """
 import collections
 import os
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .utils import snake_case
+from .utils import missing, snake_case
 
 SUFFIX = ".weights.h5"
 
@@ -115,3 +116,292 @@ def _checked_path(path):
     if not path.name.endswith(SUFFIX):
         raise ValueError(f"a weights file name must end in {SUFFIX}, as Keras requires, got {path.name}")
     return path
+
+
+# ---- whole models: Keras's .keras archive ------------------------------------------------------
+#
+# A .keras file is a zip of three entries (Keras's saving_lib):
+#   config.json       the model's architecture and compile arguments, each object written as
+#                     {"module": "keras.layers", "class_name": "Dense", "config": {its constructor's arguments}}
+#   model.weights.h5  the weights, in the layout above
+#   metadata.json     when and by what it was saved
+# So Keras's keras.models.load_model reads what model.save writes here, and the reverse.
+
+MODEL_SUFFIX = ".keras"
+MODULES = {"keras.layers": "layers", "keras.optimizers": "optimizers", "keras.optimizers.schedules": "schedules",
+           "keras.regularizers": "regularizers", "keras.initializers": "initializers", "keras.losses": "losses",
+           "keras.metrics": "metrics"}
+# Keras's arguments that numpy_impl has no use for at these values (its own behaviour); any other value refuses
+KERAS_DEFAULTS = {"trainable": True, "noise_shape": None, "data_format": "channels_last", "axis": -1, "center": True,
+                  "scale": True, "bias_regularizer": None, "kernel_constraint": None, "bias_constraint": None,
+                  "quantization_config": None, "beta_regularizer": None, "gamma_regularizer": None,
+                  "beta_constraint": None, "gamma_constraint": None, "synchronized": False, "renorm": False,
+                  "rms_scaling": False, "use_ema": False, "loss_scale_factor": None, "gradient_accumulation_steps": None,
+                  "bias_initializer": "Zeros", "beta_initializer": "Zeros", "gamma_initializer": "Ones",
+                  "moving_mean_initializer": "Zeros", "moving_variance_initializer": "Ones", "lora_rank": None,
+                  "input_axes": None, "output_axes": None, "ignore_class": None}
+IGNORED = {"name", "dtype", "renorm_clipping", "renorm_momentum", "ema_momentum", "ema_overwrite_frequency",
+           "lora_alpha"}  # name where a class takes none (optimizers); dtype: the model's; the rest matter only
+                          # where a value above is not Keras's default
+
+
+class ModelFileError(ValueError):
+    """A .keras file numpy_impl cannot read: not a zip, no config.json, or a piece it does not have."""
+
+
+def save_model(model, path):
+    """Write `model` (built, compiled or not) to a .keras file Keras's load_model reads: config.json,
+    model.weights.h5 and metadata.json, zipped. Written to a temporary file, then moved into place."""
+    import datetime
+    import json
+    import zipfile
+
+    path = _checked_model_path(path)
+    if not model.built:
+        raise ValueError("the model is not built yet, so it has no weights to save: give it an Input first")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"cannot save the model to {path}: the folder {path.parent} does not exist")
+    config = {"module": "keras", "class_name": "Sequential", "registered_name": None,
+              "config": {"name": model.name, "trainable": True, "dtype": model.dtype.name, "layers": [
+                  {"module": "keras.layers", "class_name": "InputLayer", "registered_name": None,
+                   "config": {"batch_shape": [None, *model.input_shape], "dtype": model.dtype.name,
+                              "name": "input_layer"}},
+                  *[_serialize(layer) for layer in model.layers]]},
+              "build_config": {"input_shape": [None, *model.input_shape]}}
+    if model.optimizer is not None:
+        config["compile_config"] = {"optimizer": _serialize(model.optimizer), "loss": _serialize(model.loss),
+                                    "metrics": [metric.name if metric.name in ("accuracy", "acc") else _serialize(metric)
+                                                for metric in model.metrics] or None,
+                                    "loss_weights": None, "weighted_metrics": None}
+    metadata = {"saved_by": "numpy_impl", "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")}
+    with tempfile.TemporaryDirectory(dir=path.parent) as folder:
+        weights = Path(folder) / "model.weights.h5"
+        save_weights(model, weights)
+        if model.optimizer is not None:
+            _save_optimizer_state(model, weights)
+        temporary = Path(folder) / path.name
+        with zipfile.ZipFile(temporary, "w") as archive:
+            archive.writestr("metadata.json", json.dumps(metadata))
+            archive.writestr("config.json", json.dumps(config))
+            archive.write(weights, "model.weights.h5")
+        os.replace(temporary, path)
+
+
+# Each optimizer's state in the order Keras keeps its variables, after `iteration` and `learning_rate`
+# (no learning_rate with a schedule): a tuple is interleaved weight by weight (Adam: m_0, v_0, m_1, v_1, ...),
+# a name alone holds one array per weight in turn. A slot the optimizer does not keep (None: no momentum,
+# no amsgrad) Keras does not keep either.
+KERAS_STATE = {"SGD": ["velocities"], "Adam": [("momentums", "velocities"), "velocity_hats"],
+               "AdamW": [("momentums", "velocities"), "velocity_hats"],
+               "RMSprop": ["velocities", "momentums", "average_gradients"], "Adagrad": ["accumulators"]}
+
+
+def _optimizer_state(model):
+    """The optimizer's state arrays in Keras's order, the live arrays themselves (load_model fills them)."""
+    optimizer, trainable = model.optimizer, model._trainable
+    slots = KERAS_STATE[type(optimizer).__name__]
+    names = [name for slot in slots for name in (slot if isinstance(slot, tuple) else (slot,))]
+    if all(getattr(optimizer, name, None) is None for name in names):
+        # No update yet, so no state: one update with zero gradients makes it at its starting values
+        # (zeros, Adagrad's initial accumulator) and moves no weight (every step is a multiple of g or m).
+        optimizer.update([np.zeros_like(w) for w in trainable], trainable)
+    arrays = []
+    for slot in slots:
+        held = [getattr(optimizer, name) for name in (slot if isinstance(slot, tuple) else (slot,))]
+        if all(one is not None for one in held):
+            arrays.extend(array for per_weight in zip(*held) for array in per_weight)
+    return arrays
+
+
+def _save_optimizer_state(model, weights):
+    """Append the optimizer's state to the weights file as Keras's optimizer/vars/<0, 1, ...>, so Keras
+    goes on training where numpy_impl stopped."""
+    import h5py
+
+    optimizer = model.optimizer
+    arrays = [np.array(optimizer.iterations, np.int64)]
+    if not optimizer.schedule:
+        arrays.append(np.array(optimizer.learning_rate, np.float32))
+    with h5py.File(weights, "a") as file:
+        variables = file.create_group("optimizer").create_group("vars")
+        variables.attrs["name"] = snake_case(type(optimizer).__name__)
+        for index, array in enumerate(arrays + _optimizer_state(model)):
+            variables.create_dataset(str(index), data=array)
+
+
+def _load_optimizer_state(model, weights, path):
+    """Fill the optimizer's state from the file's optimizer/vars (Keras's, or numpy_impl's), so training
+    goes on where it stopped. Saved before the first update, the file holds only the step count and the
+    rate. A file with no state, or state for another optimizer, leaves it fresh, with a warning, as Keras
+    does."""
+    import warnings
+
+    import h5py
+
+    optimizer = model.optimizer
+    with h5py.File(weights, "r") as file:
+        stored = file.get("optimizer/vars")
+        stored = [np.asarray(stored[str(index)]) for index in range(len(stored))] if stored is not None else []
+    state = _optimizer_state(model)
+    counters = 1 if optimizer.schedule else 2                       # iteration, and learning_rate if no schedule
+    if len(stored) == counters:                                     # saved before its first update: no state yet
+        state = []
+    if len(stored) != counters + len(state) or any(a.shape != b.shape for a, b in zip(stored[counters:], state)):
+        warnings.warn(f"{path}: skipping the optimizer's state (the file holds {len(stored)} arrays, this "
+                      f"{type(optimizer).__name__} keeps {counters + len(state)}): training goes on with fresh "
+                      "moments", stacklevel=3)
+        return
+    optimizer.iterations = int(stored[0])              # (the rate stored next is the config's, already read)
+    for array, value in zip(state, stored[counters:]):
+        array[...] = value
+
+
+def load_model(path):
+    """Read a .keras file, saved by this twin or by Keras, into a new Sequential: its layers, its weights
+    and (if it was compiled) its optimizer with its state, loss and metrics, so training goes on where it
+    stopped. A piece numpy_impl does not have raises ModelFileError."""
+    import json
+    import zipfile
+
+    path = _checked_model_path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no model file at {path}")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))
+            weights = archive.read("model.weights.h5")
+    except (zipfile.BadZipFile, KeyError, ValueError):
+        raise ModelFileError(f"{path} is not a .keras model file (a zip with config.json and "
+                             "model.weights.h5, as model.save writes)") from None
+    model = _model_from_config(config, path)
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "model.weights.h5").write_bytes(weights)
+        load_weights(model, Path(folder) / "model.weights.h5")
+        if model.optimizer is not None:
+            _load_optimizer_state(model, Path(folder) / "model.weights.h5", path)
+    return model
+
+
+def _model_from_config(config, path):
+    from . import layers as layers_module
+    from .model import Sequential
+
+    if config.get("class_name") != "Sequential":
+        raise ModelFileError(f"{path} holds a Keras {config.get('class_name')} model: numpy_impl reads Sequential "
+                             "models only (rebuild it as keras.Sequential([...]) in Keras and save that)")
+    layer_configs = config["config"]["layers"]
+    dtype = _dtype_name(config["config"].get("dtype"))
+    model = Sequential(dtype=dtype if dtype in ("float32", "float64") else "float32", name=config["config"].get("name"))
+    for entry in layer_configs:
+        if entry.get("class_name") == "InputLayer":
+            model.add(layers_module.Input(entry["config"]["batch_shape"][1:]))
+        else:
+            model.add(_deserialize(entry, path))
+    if not model.built and config.get("build_config"):
+        model.build(config["build_config"]["input_shape"])
+    compiled = config.get("compile_config")
+    if compiled:
+        for key in ("loss_weights", "weighted_metrics"):
+            if compiled.get(key) is not None:
+                raise ModelFileError(f"{path} was compiled with {key}: numpy_impl's compile has no {key}")
+        metrics = [metric if isinstance(metric, str) else _deserialize(metric, path)
+                   for metric in compiled.get("metrics") or []]
+        try:
+            model.compile(optimizer=_deserialize(compiled["optimizer"], path), loss=_deserialize(compiled["loss"], path),
+                          metrics=metrics or None)
+        except ValueError as error:                     # e.g. a model that ends in a Softmax layer
+            raise ModelFileError(f"{path}: numpy_impl cannot compile this model: {error}") from None
+    return model
+
+
+def _serialize(thing):
+    """A numpy_impl object as Keras writes one: its class, and its constructor's arguments read back from
+    the attributes of the same names. An argument at its default is left out, as the reader's default is
+    the same (numpy_impl's defaults are Keras's, tested); the name is always written."""
+    if isinstance(thing, str) or thing is None:
+        return thing
+    kind = type(thing)
+    module = next(keras for keras, ours in MODULES.items() if kind.__module__ == f"{__package__}.{ours}")
+    config = {}
+    for name, parameter in _parameters(kind).items():
+        value = getattr(thing, name, parameter.default)
+        if name == "learning_rate" and getattr(thing, "schedule", None):
+            value = thing.schedule                          # a schedule, not its current value
+        if name == "activation":
+            value = value.name                              # "relu", as Keras writes it
+        if isinstance(value, np.dtype):
+            value = value.name
+        if name == "name" or parameter.default is parameter.empty or value != parameter.default:
+            config[name] = _serialize(value) if hasattr(value, "__dict__") else value
+    return {"module": module, "class_name": kind.__name__, "config": config, "registered_name": None}
+
+
+def _deserialize(entry, path):
+    """The numpy_impl object for one of Keras's {"module", "class_name", "config"}; a string (a loss or an
+    optimizer by name) as it is."""
+    import importlib
+
+    if isinstance(entry, str):
+        return entry
+    module, name = entry.get("module"), entry.get("class_name")
+    ours = importlib.import_module(f"{__package__}.{MODULES[module]}") if module in MODULES else None
+    kind = getattr(ours, name, None) if ours is not None else None
+    if not isinstance(kind, type):
+        raise ModelFileError(f"{path} holds a {module}.{name}, which numpy_impl does not have")
+    parameters = _parameters(kind)
+    arguments = {}
+    for key, value in entry.get("config", {}).items():
+        if key in parameters:
+            arguments[key] = _deserialize(value, path) if isinstance(value, dict) and "class_name" in value else value
+        elif key in IGNORED or (key == "seed" and module == "keras.initializers"):   # the weights are loaded
+            continue
+        elif key in KERAS_DEFAULTS and _default_in_keras(key, value):
+            continue
+        else:
+            raise ModelFileError(f"{path}: its {name} has {key}={value!r}, which numpy_impl's {name} does not do")
+    return kind(**arguments)
+
+
+def _default_in_keras(key, value):
+    default = KERAS_DEFAULTS[key]
+    if isinstance(value, dict):
+        return value.get("class_name") == default
+    return value == default or (key == "axis" and value == [default])      # LayerNormalization's axis: [-1]
+
+
+def _parameters(kind):
+    """{name: inspect.Parameter} of the class's constructor, through the **options it hands on to its base."""
+    import inspect
+
+    found = {}
+    for cls in kind.__mro__:
+        if "__init__" not in cls.__dict__ or cls is object:
+            continue
+        signature = inspect.signature(cls.__init__)
+        found.update({name: parameter for name, parameter in signature.parameters.items()
+                      if name not in ("self", "input_shape", "input_dim") and name not in found
+                      and parameter.kind not in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL)})
+        if not any(parameter.kind == parameter.VAR_KEYWORD for parameter in signature.parameters.values()):
+            break
+    return found
+
+
+def _dtype_name(dtype):
+    if isinstance(dtype, dict):
+        return dtype.get("config", {}).get("name")
+    return dtype
+
+
+def _checked_model_path(path):
+    path = Path(path)
+    if path.suffix != MODEL_SUFFIX:
+        raise ValueError(f"a model file name must end in {MODEL_SUFFIX}, as Keras 3 requires, got {path.name} "
+                         "(for the weights alone: model.save_weights('name.weights.h5'))")
+    return path
+
+
+def __getattr__(name):
+    """`saving.register_keras_serializable` and the rest of Keras's `keras.saving` left out: one line saying so."""
+    if name.startswith("_"):
+        raise AttributeError(name)
+    raise missing("saving", name, ("load_model", "load_weights", "save_model", "save_weights"))

@@ -112,15 +112,12 @@ GAPS = {
                   "stack the layers in a Sequential([...]) instead",
     "layer": "numpy_impl.layers has no {name}: numpy_impl builds dense networks, from {available}",
     "module": "numpy_impl has no keras.{name}: it is a dense network in NumPy, with models, layers, "
-              "optimizers, losses, metrics, activations and utils",
+              "optimizers, losses, metrics, activations, saving and utils",
     "other": "numpy_impl.{module} has no {name}: it offers {available}",
-    "save": "numpy_impl saves weights, not whole models: model.save_weights('name.weights.h5') writes Keras's "
-            "weights file; to read it, build the same Sequential and call load_weights (Keras can too)",
 }
 
 # Keras model methods numpy_impl leaves out, each with the call that does the same here
 MODEL_GAPS = {
-    "save": GAPS["save"],
     "train_on_batch": "numpy_impl has no train_on_batch: model.fit(x, y, batch_size=len(x), epochs=1, "
                       "shuffle=False, verbose=0) takes the same one step on this batch",
     "test_on_batch": "numpy_impl has no test_on_batch: model.evaluate(x, y, batch_size=len(x), verbose=0) "

@@ -856,9 +856,6 @@ GAPS = {
     "a loss with another reduction": ("loss = keras.losses.SparseCategoricalCrossentropy(reduction='sum')",
                                       "SparseCategoricalCrossentropy in numpy_impl takes from_logits only"),
     "a module it has not": ("x = keras.ops.ones((2, 2))", "numpy_impl has no keras.ops"),
-    "saving a whole model": ("import os, tempfile\nmodel = keras.Sequential([keras.Input(shape=(4,)), "
-                             "keras.layers.Dense(2)])\nmodel.save(os.path.join(tempfile.mkdtemp(), 'm.keras'))",
-                             "numpy_impl saves weights, not whole models: model.save_weights('name.weights.h5')"),
     "train_on_batch": (ON_BATCH + "model.train_on_batch(x, y)", "no train_on_batch: model.fit(x, y, batch_size="),
     "test_on_batch": (ON_BATCH + "model.test_on_batch(x, y)", "no test_on_batch: model.evaluate(x, y, batch_size="),
     "predict_on_batch": (ON_BATCH + "model.predict_on_batch(x)", "no predict_on_batch: model.predict(x, batch_"),
@@ -880,13 +877,41 @@ def test_a_deliberate_gap_says_so_in_one_line(gap):
     assert isinstance(caught.value, AttributeError) and isinstance(caught.value, NotImplementedError)
 
 
-def test_load_model_says_to_load_weights_into_the_same_sequential():
-    keras.models.load_model                                          # Keras has it
-    with pytest.raises(numpy_impl.NotSupported) as caught:
-        numpy_impl.models.load_model("m.keras")
-    assert str(caught.value).startswith("numpy_impl saves weights, not whole models: ")
-    with pytest.raises(numpy_impl.NotSupported, match=r"^numpy_impl.models has no clone_model: it offers Sequential$"):
+def test_keras_models_names_what_it_offers():
+    keras.models.clone_model                                         # Keras has it
+    with pytest.raises(numpy_impl.NotSupported,
+                       match=r"^numpy_impl.models has no clone_model: it offers Sequential, load_model$"):
         numpy_impl.models.clone_model
+
+
+SAVING_SNIPPET = """
+import keras
+from keras import layers
+model = keras.Sequential([keras.Input(shape=(4,)), layers.Dense(8, activation="relu"), layers.Dropout(0.2),
+                          layers.Dense(3, activation="softmax")])
+model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.05), loss="sparse_categorical_crossentropy",
+              metrics=["accuracy"])
+model.fit(x, y, batch_size=8, epochs=2, verbose=0)
+model.save(path)
+restored = keras.models.load_model(path)
+same = np.allclose(restored.predict(x, verbose=0), model.predict(x, verbose=0), rtol=0, atol=1e-6)
+"""
+
+
+@pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer")
+def test_save_and_load_model_run_as_keras_writes_them_and_each_reads_the_others_file(tmp_path):
+    rng = np.random.default_rng(7)
+    x, y = rng.normal(size=(32, 4)).astype("float32"), rng.integers(0, 3, 32)
+    with keras_eagerly():
+        theirs = run(SAVING_SNIPPET, "keras", x=x, y=y, np=np, path=str(tmp_path / "keras.keras"))
+    mine = run(SAVING_SNIPPET, "numpy_impl", x=x, y=y, np=np, path=str(tmp_path / "numpy.keras"))
+    assert theirs["same"] and mine["same"]
+    from_keras = numpy_impl.models.load_model(tmp_path / "keras.keras")             # each reads the other's file
+    from_numpy = keras.models.load_model(tmp_path / "numpy.keras")
+    np.testing.assert_allclose(from_keras.predict(x), theirs["model"].predict(x, verbose=0), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(from_numpy.predict(x, verbose=0), mine["model"].predict(x), rtol=0, atol=1e-6)
+    assert float(from_numpy.optimizer.learning_rate) == pytest.approx(0.05)
+    assert from_keras.optimizer.learning_rate == pytest.approx(0.05) and from_keras.loss.sparse
 
 
 def test_each_on_batch_gap_names_a_call_that_does_the_same():

@@ -171,3 +171,279 @@ def test_the_file_has_the_layout_keras_writes_for_the_same_model(rng, tmp_path, 
     mine, theirs = h5_layout(tmp_path / "numpy.weights.h5"), h5_layout(tmp_path / "keras.weights.h5")
     theirs = {name: value for name, value in theirs.items() if not name.startswith("optimizer")}
     assert mine == theirs
+
+
+# ---- whole models: model.save("m.keras") and keras.models.load_model -----------------------------------------
+
+def every_piece(package, optimizer, loss="categorical_crossentropy", metrics=("accuracy",), last="softmax",
+                dropout=0.2):
+    """The same model in either package, with each layer and regularizer numpy_impl has (images of 4 x 5)."""
+    layers, regularizers = package.layers, package.regularizers
+    model = package.Sequential([
+        package.Input(shape=(4, 5)), layers.Flatten(),
+        layers.Dense(16, activation="relu", kernel_regularizer=regularizers.L2(0.01), kernel_initializer="he_normal"),
+        layers.Dropout(dropout, seed=4),
+        layers.Dense(12, use_bias=False, kernel_regularizer=regularizers.L1L2(l1=0.001, l2=0.002)),
+        layers.BatchNormalization(momentum=0.9, epsilon=0.01), layers.Activation("relu"),
+        layers.Dense(8, kernel_regularizer=regularizers.L1(0.003)), layers.LayerNormalization(epsilon=0.002),
+        layers.Activation("relu"), layers.Dense(4, activation=last)])
+    model.compile(optimizer=optimizer(package), loss=loss, metrics=list(metrics))
+    return model
+
+
+OPTIMIZERS = {
+    "SGD, Nesterov, clipnorm": lambda k: k.optimizers.SGD(0.05, momentum=0.8, nesterov=True, clipnorm=2.0),
+    "Adam, amsgrad, cosine schedule": lambda k: k.optimizers.Adam(
+        k.optimizers.schedules.CosineDecay(0.01, 50, alpha=0.1, warmup_target=0.02, warmup_steps=5), amsgrad=True),
+    "AdamW, exponential schedule": lambda k: k.optimizers.AdamW(
+        k.optimizers.schedules.ExponentialDecay(0.01, 10, 0.9, staircase=True), weight_decay=0.01),
+    "RMSprop, centered, momentum, global_clipnorm": lambda k: k.optimizers.RMSprop(
+        0.002, rho=0.8, momentum=0.5, centered=True, global_clipnorm=1.0),
+    "Adagrad, piecewise schedule, clipvalue": lambda k: k.optimizers.Adagrad(
+        k.optimizers.schedules.PiecewiseConstantDecay([10, 20], [0.1, 0.05, 0.01]), clipvalue=0.5),
+}
+# the hyperparameters each optimizer's config must carry over, whichever package wrote it
+HYPERPARAMETERS = ("momentum", "nesterov", "clipnorm", "clipvalue", "global_clipnorm", "beta_1", "beta_2", "epsilon",
+                   "amsgrad", "weight_decay", "rho", "centered", "initial_accumulator_value")
+
+
+def hyperparameters(optimizer):
+    """{name: value} of the optimizer's settings, and its schedule's (or its rate), in either package."""
+    found = {name: getattr(optimizer, name) for name in HYPERPARAMETERS if hasattr(optimizer, name)}
+    found = {name: float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+             for name, value in found.items() if value is not None}
+    schedule = getattr(optimizer, "schedule", None) or getattr(optimizer, "_learning_rate", None)
+    if hasattr(schedule, "get_config"):                                  # Keras's schedule
+        found["schedule"] = (type(schedule).__name__, schedule.get_config())
+    elif callable(schedule):                                             # numpy_impl's schedule
+        found["schedule"] = (type(schedule).__name__, numpy_impl.saving._serialize(schedule)["config"])
+    else:
+        found["learning_rate"] = round(float(optimizer.learning_rate), 7)
+    return type(optimizer).__name__, found
+
+
+def images(rng, n=32):
+    return rng.normal(size=(n, 4, 5)).astype("float32"), np.eye(4, dtype="float32")[rng.integers(0, 4, n)]
+
+
+@pytest.mark.filterwarnings("error:Skipping variable loading for optimizer")   # the state is all there
+@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+def test_a_model_saved_here_loads_in_keras_with_its_weights_and_compile_arguments(rng, tmp_path, optimizer):
+    import keras
+    x, y = images(rng)
+    mine = every_piece(numpy_impl, OPTIMIZERS[optimizer])
+    mine.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    mine.save(tmp_path / "m.keras")
+    theirs = keras.models.load_model(tmp_path / "m.keras")
+    assert [layer.name for layer in theirs.layers] == [layer.name for layer in mine.layers]
+    for a, b in zip(mine.get_weights(), theirs.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(theirs.predict(x, verbose=0), mine.predict(x), rtol=0, atol=1e-5)
+    assert hyperparameters(theirs.optimizer) == hyperparameters(mine.optimizer)
+    assert theirs.loss.get_config()["from_logits"] is False
+    assert theirs.evaluate(x, y, verbose=0, return_dict=True).keys() == {"loss", "accuracy"}
+    np.testing.assert_allclose(theirs.evaluate(x, y, verbose=0), mine.evaluate(x, y), rtol=1e-5)
+
+
+@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+def test_a_model_saved_by_keras_loads_here_with_its_weights_and_compile_arguments(rng, tmp_path, optimizer):
+    import keras
+    x, y = images(rng)
+    theirs = every_piece(keras, OPTIMIZERS[optimizer], loss=keras.losses.SparseCategoricalCrossentropy(),
+                         metrics=[keras.metrics.SparseCategoricalAccuracy(name="hits")])
+    theirs.fit(x, y.argmax(1), batch_size=8, epochs=1, verbose=0)
+    theirs.save(tmp_path / "k.keras")                                  # optimizer state and all: skipped here
+    mine = numpy_impl.models.load_model(tmp_path / "k.keras")
+    assert [layer.name for layer in mine.layers] == [layer.name for layer in theirs.layers]
+    for a, b in zip(mine.get_weights(), theirs.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(mine.predict(x), theirs.predict(x, verbose=0), rtol=0, atol=1e-5)
+    assert hyperparameters(mine.optimizer) == hyperparameters(theirs.optimizer)
+    assert isinstance(mine.loss, numpy_impl.SparseCategoricalCrossentropy) and not mine.loss.from_logits
+    assert [metric.name for metric in mine.metrics] == ["hits"]
+    np.testing.assert_allclose(mine.evaluate(x, y.argmax(1)), theirs.evaluate(x, y.argmax(1), verbose=0), rtol=1e-5)
+
+
+def test_training_goes_on_the_same_after_loading_in_either_package(rng, tmp_path):
+    """Plain SGD keeps no state, so a loaded model trains on exactly as the saved one would: the file
+    carries the weights, the rate and the loss (from logits here), whoever reads it."""
+    import keras
+    x, y = images(rng, 64)
+    plain = lambda k: k.optimizers.SGD(0.1)                              # noqa: E731
+    for package, load in ((numpy_impl, keras.models.load_model), (keras, numpy_impl.models.load_model)):
+        model = every_piece(package, plain, loss=package.losses.CategoricalCrossentropy(from_logits=True),
+                            last=None, dropout=0.0)      # a mask generator's state is not saved, in either
+        model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+        model.save(tmp_path / f"{package.__name__}.keras")
+        loaded = load(tmp_path / f"{package.__name__}.keras")
+        for each in (model, loaded):
+            each.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0)
+        for a, b in zip(model.get_weights(), loaded.get_weights(), strict=True):
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
+        assert np.abs(model.get_weights()[1]).max() > 0                 # it did train
+
+
+MORE_OPTIMIZERS = {"SGD, plain": lambda k: k.optimizers.SGD(0.1),
+                   "SGD, momentum, untrained": lambda k: k.optimizers.SGD(0.1, momentum=0.9),
+                   "Adagrad, untrained": lambda k: k.optimizers.Adagrad(0.05, initial_accumulator_value=0.2)}
+
+
+@pytest.mark.filterwarnings("error:Skipping variable loading for optimizer")     # Keras's warning
+@pytest.mark.filterwarnings("error:.*skipping the optimizer's state")              # numpy_impl's
+@pytest.mark.parametrize("direction", ["numpy_impl to Keras", "Keras to numpy_impl"])
+@pytest.mark.parametrize("optimizer", list(OPTIMIZERS) + list(MORE_OPTIMIZERS))
+def test_training_goes_on_where_the_other_package_stopped(rng, tmp_path, optimizer, direction):
+    """The optimizer's state (moments, accumulators, the step count for schedules and bias corrections)
+    travels in Keras's order: the next epoch from the loaded file is the saving package's next epoch."""
+    import keras
+    writer, load = (numpy_impl, keras.models.load_model) if direction.startswith("numpy") else \
+        (keras, numpy_impl.models.load_model)
+    x, y = images(rng, 64)
+    saved = every_piece(writer, {**OPTIMIZERS, **MORE_OPTIMIZERS}[optimizer], dropout=0.0)
+    if "untrained" not in optimizer:
+        saved.fit(x, y, batch_size=16, epochs=2, verbose=0)
+    saved.save(tmp_path / "m.keras")
+    loaded = load(tmp_path / "m.keras")
+    assert int(loaded.optimizer.iterations) == int(saved.optimizer.iterations) == (0 if "untrained" in optimizer else 8)
+    for model in (saved, loaded):
+        model.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0)
+    for a, b in zip(saved.get_weights(), loaded.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=2e-5)
+
+
+def test_state_for_another_optimizer_is_skipped_with_a_warning_as_keras_does(tmp_path):
+    model = numpy_impl.Sequential([numpy_impl.Input((3,)), numpy_impl.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer=numpy_impl.optimizers.Adam(0.01), loss="categorical_crossentropy")
+    model.fit(np.ones((4, 3)), np.eye(2)[[0, 1, 0, 1]], verbose=0)
+    model.save(tmp_path / "m.keras")
+    import zipfile
+    # SGD keeps fewer arrays; RMSprop with momentum as many, in another order of shapes
+    for other, config_start, keeps in (("SGD", b'"SGD", "config": {', 2),
+                                       ("RMSprop", b'"RMSprop", "config": {"momentum": 0.5, ', 6)):
+        with zipfile.ZipFile(tmp_path / "m.keras") as archive:
+            config = archive.read("config.json").replace(b'"Adam", "config": {', config_start)
+            with zipfile.ZipFile(tmp_path / "other.keras", "w") as edited:
+                for name in archive.namelist():
+                    edited.writestr(name, config if name == "config.json" else archive.read(name))
+        with pytest.warns(UserWarning, match=rf"skipping the optimizer's state \(the file holds 6 arrays, this "
+                                             rf"{other} keeps {keeps}\): training goes on with fresh moments"):
+            loaded = numpy_impl.models.load_model(tmp_path / "other.keras")
+        assert type(loaded.optimizer).__name__ == other and loaded.optimizer.iterations == 0
+        np.testing.assert_array_equal(loaded.get_weights()[0], model.get_weights()[0])
+
+
+def test_a_round_trip_here_keeps_every_bit_and_every_setting(rng, tmp_path):
+    x, y = images(rng)
+    for name, optimizer in OPTIMIZERS.items():
+        model = every_piece(numpy_impl, optimizer, metrics=("categorical_accuracy",))
+        model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+        model.save(tmp_path / "m.keras")
+        again = numpy_impl.models.load_model(tmp_path / "m.keras")
+        for a, b in zip(model.get_weights(), again.get_weights(), strict=True):
+            assert a.dtype == b.dtype and np.array_equal(a, b), name
+        assert [numpy_impl.saving._serialize(layer) for layer in again.layers] == \
+            [numpy_impl.saving._serialize(layer) for layer in model.layers], name
+        assert hyperparameters(again.optimizer) == hyperparameters(model.optimizer), name
+        assert [metric.name for metric in again.metrics] == ["categorical_accuracy"]
+        np.testing.assert_array_equal(again.predict(x), model.predict(x))
+    float64 = numpy_impl.Sequential([numpy_impl.Input((3,)), numpy_impl.layers.Dense(2)], dtype="float64")
+    float64.save(tmp_path / "f.keras")                                  # not compiled: no compile arguments
+    again = numpy_impl.models.load_model(tmp_path / "f.keras")
+    assert again.dtype == np.float64 and again.optimizer is None
+    np.testing.assert_array_equal(again.get_weights()[0], float64.get_weights()[0])
+
+
+def keras_file(tmp_path, model):
+    model.save(tmp_path / "k.keras")
+    return tmp_path / "k.keras"
+
+
+def test_what_numpy_impl_does_not_have_is_named_in_one_line(tmp_path):
+    import keras
+    cases = [
+        (keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Conv2D(2, 3), keras.layers.Flatten(),
+                           keras.layers.Dense(2)]), "holds a keras.layers.Conv2D, which numpy_impl does not have"),
+        (keras.Sequential([keras.Input((4,)), keras.layers.Dropout(0.5, noise_shape=(1, 4)), keras.layers.Dense(2)]),
+         "its Dropout has noise_shape=[1, 4], which numpy_impl's Dropout does not do"),
+        (keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, bias_initializer="ones")]),
+         "its Dense has bias_initializer="),
+    ]
+    inputs = keras.Input((4,))
+    cases.append((keras.Model(inputs, keras.layers.Dense(2)(inputs)),
+                  "holds a Keras Functional model: numpy_impl reads Sequential models only"))
+    for model, message in cases:
+        with pytest.raises(numpy_impl.saving.ModelFileError) as caught:
+            numpy_impl.models.load_model(keras_file(tmp_path, model))
+        assert message in str(caught.value) and "\n" not in str(caught.value), str(caught.value)
+    ends_in_softmax = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2), keras.layers.Softmax()])
+    ends_in_softmax.compile(loss="categorical_crossentropy")
+    with pytest.raises(numpy_impl.saving.ModelFileError, match="cannot compile this model: the last layer must be"):
+        numpy_impl.models.load_model(keras_file(tmp_path, ends_in_softmax))
+
+
+def test_bad_model_paths_and_files(tmp_path):
+    model = numpy_impl.Sequential([numpy_impl.Input((3,)), numpy_impl.layers.Dense(2)])
+    with pytest.raises(ValueError, match=r"^a model file name must end in \.keras, as Keras 3 requires, got m\.h5 "):
+        model.save(tmp_path / "m.h5")
+    with pytest.raises(ValueError, match=r"must end in \.keras"):
+        numpy_impl.models.load_model(tmp_path / "m.weights.h5")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        model.save(tmp_path / "missing" / "m.keras")
+    with pytest.raises(FileNotFoundError, match="^no model file at "):
+        numpy_impl.models.load_model(tmp_path / "nothing.keras")
+    (tmp_path / "text.keras").write_text("not a zip")
+    import zipfile
+    with zipfile.ZipFile(tmp_path / "empty.keras", "w") as archive:
+        archive.writestr("metadata.json", "{}")
+    for name in ("text.keras", "empty.keras"):
+        with pytest.raises(numpy_impl.saving.ModelFileError, match="is not a .keras model file"):
+            numpy_impl.models.load_model(tmp_path / name)
+    with pytest.raises(ValueError, match="not built yet"):
+        numpy_impl.Sequential([numpy_impl.layers.Dense(2)]).save(tmp_path / "unbuilt.keras")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.keras", "text.keras"]    # nothing half-written
+
+
+def test_a_failed_save_leaves_the_old_file_and_no_other(tmp_path, monkeypatch):
+    model = numpy_impl.Sequential([numpy_impl.Input((3,)), numpy_impl.layers.Dense(2)])
+    model.save(tmp_path / "m.keras")
+    before = (tmp_path / "m.keras").read_bytes()
+
+    def broken(model, path):
+        raise OSError("disk full")
+    monkeypatch.setattr(numpy_impl.saving, "save_weights", broken)
+    with pytest.raises(OSError, match="^disk full$"):
+        model.save(tmp_path / "m.keras")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.keras"]
+    assert (tmp_path / "m.keras").read_bytes() == before
+
+
+def test_numpy_impl_defaults_are_keras_defaults_so_a_config_may_leave_them_out():
+    """model.save writes only the arguments that differ from their defaults: each default a class shares with
+    Keras must be Keras's, or a file would mean one thing here and another there."""
+    import keras
+    from numpy_impl.saving import MODULES, _parameters
+    required = {"Dense": dict(units=3), "Dropout": dict(rate=0.3), "Activation": dict(activation="relu"),
+                "ExponentialDecay": dict(initial_learning_rate=0.1, decay_steps=10, decay_rate=0.9),
+                "CosineDecay": dict(initial_learning_rate=0.1, decay_steps=10),
+                "PiecewiseConstantDecay": dict(boundaries=[1], values=[0.1, 0.01]), "Optimizer": dict(learning_rate=0.1)}
+    compared = 0
+    for keras_module, ours in MODULES.items():
+        module = getattr(numpy_impl, ours) if ours != "schedules" else numpy_impl.optimizers.schedules
+        for name in dir(module):
+            kind = getattr(module, name)
+            theirs = getattr(eval(keras_module, {"keras": keras}), name, None)
+            if not isinstance(kind, type) or kind.__module__ != f"numpy_impl.{ours}" or not isinstance(theirs, type):
+                continue
+            config = theirs(**required.get(name, {})).get_config()
+            for argument, parameter in _parameters(kind).items():
+                if parameter.default is not parameter.empty and argument in config and argument != "name":
+                    same = {("kernel_initializer", "glorot_uniform"): {"class_name": "GlorotUniform"}.items(),
+                            ("activation", None): {"linear"}, ("dtype", None): {"float32"}}.get((argument, parameter.default))
+                    in_float32 = isinstance(parameter.default, float) and isinstance(config[argument], float) \
+                        and np.float32(config[argument]) == np.float32(parameter.default)   # Keras's variables
+                    assert config[argument] == parameter.default or in_float32 or (same is not None and (
+                        config[argument] in same if isinstance(config[argument], str)
+                        else same <= config[argument].items())), \
+                        (name, argument, config[argument], parameter.default)
+                    compared += 1
+    assert compared >= 40
