@@ -166,7 +166,7 @@ def save_model(model, path):
                   {"module": "keras.layers", "class_name": "InputLayer", "registered_name": None,
                    "config": {"batch_shape": [None, *model.input_shape], "dtype": model.dtype.name,
                               "name": "input_layer"}},
-                  *[_serialize(layer) for layer in model.layers]]},
+                  *[_serialize(layer, dtype=model.dtype.name) for layer in model.layers]]},
               "build_config": {"input_shape": [None, *model.input_shape]}}
     if model.optimizer is not None:
         config["compile_config"] = {"optimizer": _serialize(model.optimizer), "loss": _serialize(model.loss),
@@ -314,10 +314,11 @@ def _model_from_config(config, path):
     return model
 
 
-def _serialize(thing):
+def _serialize(thing, dtype="float32"):
     """A numpy_impl object as Keras writes one: its class, and its constructor's arguments read back from
     the attributes of the same names. An argument at its default is left out, as the reader's default is
-    the same (numpy_impl's defaults are Keras's, tested); the name is always written."""
+    the same (numpy_impl's defaults are Keras's, tested); the name is always written, and a layer's dtype
+    when it is not Keras's float32."""
     if isinstance(thing, str) or thing is None:
         return thing
     kind = type(thing)
@@ -333,6 +334,8 @@ def _serialize(thing):
             value = value.name
         if name == "name" or parameter.default is parameter.empty or value != parameter.default:
             config[name] = _serialize(value) if hasattr(value, "__dict__") else value
+    if dtype != "float32":
+        config["dtype"] = dtype                             # a float64 model's layers: Keras's dtype policy
     return {"module": module, "class_name": kind.__name__, "config": config, "registered_name": None}
 
 

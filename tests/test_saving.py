@@ -346,11 +346,19 @@ def test_a_round_trip_here_keeps_every_bit_and_every_setting(rng, tmp_path):
         assert hyperparameters(again.optimizer) == hyperparameters(model.optimizer), name
         assert [metric.name for metric in again.metrics] == ["categorical_accuracy"]
         np.testing.assert_array_equal(again.predict(x), model.predict(x))
+
+def test_a_float64_model_stays_float64_in_either_package(tmp_path):
+    import keras
     float64 = numpy_impl.Sequential([numpy_impl.Input((3,)), numpy_impl.layers.Dense(2)], dtype="float64")
     float64.save(tmp_path / "f.keras")                                  # not compiled: no compile arguments
-    again = numpy_impl.models.load_model(tmp_path / "f.keras")
+    again, theirs = numpy_impl.models.load_model(tmp_path / "f.keras"), keras.models.load_model(tmp_path / "f.keras")
     assert again.dtype == np.float64 and again.optimizer is None
-    np.testing.assert_array_equal(again.get_weights()[0], float64.get_weights()[0])
+    assert [w.dtype for w in theirs.get_weights()] == [np.float64, np.float64]
+    for loaded in (again, theirs):
+        np.testing.assert_array_equal(loaded.get_weights()[0], float64.get_weights()[0])
+    x = np.random.default_rng(1).normal(size=(4, 3))
+    # Keras's predict casts the data to its floatx (float32 unless keras.config.set_floatx("float64"))
+    assert np.abs(theirs.predict(x, verbose=0) - float64.predict(x)).max() < 1e-6
 
 
 def keras_file(tmp_path, model):
