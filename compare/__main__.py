@@ -143,8 +143,10 @@ def build_parser():
     parser.add_argument("--preset", choices=sorted(PRESETS), default="seed", help="named set of hyperparameters")
     parser.add_argument("--epochs", type=positive_int, help="passes over the training set (seed preset: 5)")
     parser.add_argument("--batch-size", type=positive_int, help="samples per step (seed preset: 32)")
-    parser.add_argument("--learning-rate", type=positive_float, help="learning rate of the optimizer (seed preset: 0.01, quickstart: 0.001)")
-    parser.add_argument("--momentum", type=_number(float, 0.0, True, 1.0), help="SGD or RMSprop momentum in [0, 1) (seed preset: 0)")
+    parser.add_argument("--learning-rate", type=positive_float,
+                        help="learning rate of the optimizer (seed preset: 0.01, quickstart: 0.001)")
+    parser.add_argument("--momentum", type=_number(float, 0.0, True, 1.0),
+                        help="SGD or RMSprop momentum in [0, 1) (seed preset: 0)")
     parser.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=None,
                         help="Nesterov momentum (seed preset: off)")
     parser.add_argument("--hidden", type=positive_int, nargs="+", metavar="N",

@@ -17,11 +17,11 @@ from .optimizers import SGD, Adam, RMSprop
 from .regularizers import L1, L1L2, L2
 from .utils import NotSupported, one_hot
 
-__all__ = ["Activation", "Adam", "BatchNormalization", "CategoricalCrossentropy", "Dense", "Dropout", "EarlyStopping", "Flatten", "History", "Input",
-           "L1", "L1L2", "L2", "LayerNormalization", "Model", "NotSupported", "RMSprop", "SGD", "Sequential", "Softmax",
-           "SparseCategoricalCrossentropy", "TrainingDiverged", "activations", "build_model", "callbacks",
-           "initializers", "layer_outputs", "layers", "loss_and_gradients", "losses", "metrics", "models", "one_hot", "optimizers",
-           "regularizers", "saving", "utils"]
+__all__ = ["Activation", "Adam", "BatchNormalization", "CategoricalCrossentropy", "Dense", "Dropout", "EarlyStopping",
+           "Flatten", "History", "Input", "L1", "L1L2", "L2", "LayerNormalization", "Model", "NotSupported", "RMSprop",
+           "SGD", "Sequential", "Softmax", "SparseCategoricalCrossentropy", "TrainingDiverged", "activations",
+           "build_model", "callbacks", "initializers", "layer_outputs", "layers", "loss_and_gradients", "losses",
+           "metrics", "models", "one_hot", "optimizers", "regularizers", "saving", "utils"]
 
 
 def __getattr__(name):

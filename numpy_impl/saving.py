@@ -169,7 +169,10 @@ def save_model(model, path):
                   *[_serialize(layer, dtype=model.dtype.name) for layer in model.layers]]},
               "build_config": {"input_shape": [None, *model.input_shape]}}
     if model.optimizer is not None:
-        config["compile_config"] = {"optimizer": _serialize(model.optimizer), "loss": _serialize(model.loss),
+        loss = _serialize(model.loss)
+        if loss["config"] == {"name": model.loss.default_name}:
+            loss = model.loss.name                          # as Keras writes compile(loss="categorical_crossentropy")
+        config["compile_config"] = {"optimizer": _serialize(model.optimizer), "loss": loss,
                                     "metrics": [metric.name if metric.name in ("accuracy", "acc") else _serialize(metric)
                                                 for metric in model.metrics] or None,
                                     "loss_weights": None, "weighted_metrics": None}
@@ -273,7 +276,11 @@ def load_model(path):
     except (zipfile.BadZipFile, KeyError, ValueError):
         raise ModelFileError(f"{path} is not a .keras model file (a zip with config.json and "
                              "model.weights.h5, as model.save writes)") from None
-    model = _model_from_config(config, path)
+    try:
+        model = _model_from_config(config, path)
+    except (KeyError, TypeError, IndexError, AttributeError) as error:      # a config.json cut short or edited
+        raise ModelFileError(f"{path}: its config.json does not describe a Keras model ({type(error).__name__}: "
+                             f"{error})") from None
     with tempfile.TemporaryDirectory() as folder:
         (Path(folder) / "model.weights.h5").write_bytes(weights)
         load_weights(model, Path(folder) / "model.weights.h5")
@@ -297,8 +304,9 @@ def _model_from_config(config, path):
             model.add(layers_module.Input(entry["config"]["batch_shape"][1:]))
         else:
             model.add(_deserialize(entry, path))
-    if not model.built and config.get("build_config"):
-        model.build(config["build_config"]["input_shape"])
+    if not model.built:
+        raise ModelFileError(f"{path} holds a model saved before it was built (no input shape), so it has no "
+                             "weights: in Keras, give it a keras.Input(shape=...) first")
     compiled = config.get("compile_config")
     if compiled:
         for key in ("loss_weights", "weighted_metrics"):
@@ -319,8 +327,6 @@ def _serialize(thing, dtype="float32"):
     the attributes of the same names. An argument at its default is left out, as the reader's default is
     the same (numpy_impl's defaults are Keras's, tested); the name is always written, and a layer's dtype
     when it is not Keras's float32."""
-    if isinstance(thing, str) or thing is None:
-        return thing
     kind = type(thing)
     module = next(keras for keras, ours in MODULES.items() if kind.__module__ == f"{__package__}.{ours}")
     config = {}
@@ -332,6 +338,8 @@ def _serialize(thing, dtype="float32"):
             value = value.name                              # "relu", as Keras writes it
         if isinstance(value, np.dtype):
             value = value.name
+        if name == "dtype" and value == "float32":
+            continue                                        # Keras's floatx, which None means there too
         if name == "name" or parameter.default is parameter.empty or value != parameter.default:
             config[name] = _serialize(value) if hasattr(value, "__dict__") else value
     if dtype != "float32":
@@ -347,6 +355,8 @@ def _deserialize(entry, path):
     if isinstance(entry, str):
         return entry
     module, name = entry.get("module"), entry.get("class_name")
+    if name == "function":                                  # a loss given as a function: Keras writes its name
+        return entry["config"]
     ours = importlib.import_module(f"{__package__}.{MODULES[module]}") if module in MODULES else None
     kind = getattr(ours, name, None) if ours is not None else None
     if not isinstance(kind, type):

@@ -17,8 +17,9 @@ def summary_table(model, name):
         return _size(count * model.dtype.itemsize)
     widths = (31, 22, 13)                 # Keras's column widths on an 80-column console
     rule = "┏" + "┳".join("━" * (w + 2) for w in widths) + "┓"
-    line = lambda cells, l, m, r: l + m.join(f" {c:<{w}} " if i < 2 else f" {c:>{w}} "
-                                                  for i, (c, w) in enumerate(zip(cells, widths))) + r
+    def line(cells, left, middle, right):
+        return left + middle.join(f" {c:<{w}} " if i < 2 else f" {c:>{w}} "
+                                  for i, (c, w) in enumerate(zip(cells, widths))) + right
     table = [f'Model: "{name}"', rule, line(("Layer (type)", "Output Shape", "Param #"), "┃", "┃", "┃"),
              "┡" + "╇".join("━" * (w + 2) for w in widths) + "┩"]
     for index, (layer, shape, params) in enumerate(rows):

@@ -215,7 +215,8 @@ def test_images_without_a_flatten():
     (np.array([0, 1, -1, 2]), r"integer labels 0..2"),
     (np.array([0, 1.5, 2, 1]), r"integer labels 0..2"),
     (np.array(["0", "1", "2", "1"]), r"integer labels 0..2 of shape \(samples,\) or \(samples, 1\), got shape \(4,\)"),
-    (np.array([[0, 1], [1, 0], [2, 2], [1, 1]]), r"integer labels 0..2 of shape \(samples,\) or \(samples, 1\), got shape \(4, 2\)"),
+    (np.array([[0, 1], [1, 0], [2, 2], [1, 1]]),
+     r"integer labels 0..2 of shape \(samples,\) or \(samples, 1\), got shape \(4, 2\)"),
     (np.array([[0], [1], [3], [1]]), r"integer labels 0..2 of shape \(samples,\) or \(samples, 1\), got shape \(4, 1\)"),
 ])
 def test_integer_labels_out_of_range_or_not_whole(rng, labels, message):

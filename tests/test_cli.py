@@ -107,7 +107,8 @@ def test_report_is_self_contained_with_tables_figures_and_code(small_run):
     structure.feed(page)
     assert len(structure.images) == 8 and all(src.startswith("data:image/png;base64,") for src in structure.images)
     assert {"summary", "config"} <= set(structure.tables)
-    assert {"Summary", "What the agreement figures mean", "Inside the network", "The two twins side by side"} <= set(structure.headings)
+    assert {"Summary", "What the agreement figures mean", "Inside the network",
+            "The two twins side by side"} <= set(structure.headings)
     assert "def backward_affine" in page and "tf.GradientTape" in page
     assert "5,000-digit" in page                              # the sample notice reaches the report
 
@@ -295,7 +296,8 @@ def test_bench_writes_json_and_figure(tmp_path, capsys):
     # what ran is named: the BLAS and its kernel, and the variables that steer it
     (blas,) = bench["environment"]["blas"]                  # NumPy's own, even with PyTorch's loaded too
     assert "numpy" in blas["filepath"] and blas["internal_api"] and blas["num_threads"] >= 1
-    assert bench["environment"]["variables"] == {k: v for k, v in os.environ.items() if k.startswith(("OPENBLAS_", "MKL_", "OMP_", "GOTO_", "BLIS_"))}
+    assert bench["environment"]["variables"] == {
+        k: v for k, v in os.environ.items() if k.startswith(("OPENBLAS_", "MKL_", "OMP_", "GOTO_", "BLIS_"))}
     assert [row["batch_size"] for row in bench["results"]] == [64, 256]
     assert bench["backends"] == chosen
     assert bench["settings"] == ["numpy", "numpy_1thread"] + [f"{kind}/{b}" for b in chosen
@@ -352,7 +354,8 @@ def test_bench_rejects_nonsense(tmp_path, capsys):
 
 def test_numpy_only_run_never_loads_tensorflow(tmp_path):
     code = ("import sys; from compare.__main__ import main; "
-            f"code = main(['--data', 'sample', '--impl', 'numpy', '--epochs', '1', '--limit', '100', '--out', {str(tmp_path)!r}]); "
+            "code = main(['--data', 'sample', '--impl', 'numpy', '--epochs', '1', '--limit', '100', "
+            f"'--out', {str(tmp_path)!r}]); "
             "print(code, 'tensorflow' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip().splitlines()[-1] == "0 False"

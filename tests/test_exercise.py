@@ -265,7 +265,8 @@ def test_check_catches_a_backward_pass_that_forgets_the_l2_gradient(tmp_path):
     layers = folder / "layers.py"
     text = layers.read_text()
     forgetful = text.replace("        if self.kernel_regularizer:\n"
-                             "            self.grad_kernel = self.grad_kernel + self.kernel_regularizer.gradient(self.kernel)\n", "")
+                             "            self.grad_kernel = self.grad_kernel + "
+                             "self.kernel_regularizer.gradient(self.kernel)\n", "")
     assert forgetful != text
     layers.write_text(forgetful)
     passed, checker = check_folder(folder)

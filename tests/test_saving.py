@@ -240,7 +240,7 @@ def test_a_model_saved_here_loads_in_keras_with_its_weights_and_compile_argument
         np.testing.assert_array_equal(a, b)
     np.testing.assert_allclose(theirs.predict(x, verbose=0), mine.predict(x), rtol=0, atol=1e-5)
     assert hyperparameters(theirs.optimizer) == hyperparameters(mine.optimizer)
-    assert theirs.loss.get_config()["from_logits"] is False
+    assert theirs.loss == "categorical_crossentropy"                   # by name, as Keras writes a loss given so
     assert theirs.evaluate(x, y, verbose=0, return_dict=True).keys() == {"loss", "accuracy"}
     np.testing.assert_allclose(theirs.evaluate(x, y, verbose=0), mine.evaluate(x, y), rtol=1e-5)
 
@@ -366,6 +366,7 @@ def keras_file(tmp_path, model):
     return tmp_path / "k.keras"
 
 
+@pytest.mark.filterwarnings("ignore:You are saving a model that has not yet been built")      # Keras's, rightly
 def test_what_numpy_impl_does_not_have_is_named_in_one_line(tmp_path):
     import keras
     cases = [
@@ -379,10 +380,16 @@ def test_what_numpy_impl_does_not_have_is_named_in_one_line(tmp_path):
     inputs = keras.Input((4,))
     cases.append((keras.Model(inputs, keras.layers.Dense(2)(inputs)),
                   "holds a Keras Functional model: numpy_impl reads Sequential models only"))
+    unbuilt = keras.Sequential([keras.layers.Dense(2)])
+    cases.append((unbuilt, "holds a model saved before it was built (no input shape), so it has no weights"))
+    weighted = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+    weighted.compile(loss="categorical_crossentropy", loss_weights=[0.5])
+    cases.append((weighted, "was compiled with loss_weights: numpy_impl's compile has no loss_weights"))
     for model, message in cases:
         with pytest.raises(numpy_impl.saving.ModelFileError) as caught:
             numpy_impl.models.load_model(keras_file(tmp_path, model))
         assert message in str(caught.value) and "\n" not in str(caught.value), str(caught.value)
+        assert str(caught.value).startswith(f"{tmp_path / 'k.keras'}"), str(caught.value)      # the file named
     ends_in_softmax = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2), keras.layers.Softmax()])
     ends_in_softmax.compile(loss="categorical_crossentropy")
     with pytest.raises(numpy_impl.saving.ModelFileError, match="cannot compile this model: the last layer must be"):
@@ -406,6 +413,16 @@ def test_bad_model_paths_and_files(tmp_path):
     for name in ("text.keras", "empty.keras"):
         with pytest.raises(numpy_impl.saving.ModelFileError, match="is not a .keras model file"):
             numpy_impl.models.load_model(tmp_path / name)
+    model.save(tmp_path / "good.keras")
+    with zipfile.ZipFile(tmp_path / "good.keras") as archive, zipfile.ZipFile(tmp_path / "cut.keras", "w") as cut:
+        for entry in archive.namelist():
+            cut.writestr(entry, '{"class_name": "Sequential", "config": {}}' if entry == "config.json"
+                         else archive.read(entry))
+    with pytest.raises(numpy_impl.saving.ModelFileError,
+                       match=r"cut.keras: its config.json does not describe a Keras model \(KeyError: 'layers'\)$"):
+        numpy_impl.models.load_model(tmp_path / "cut.keras")
+    (tmp_path / "good.keras").unlink()
+    (tmp_path / "cut.keras").unlink()
     with pytest.raises(ValueError, match="not built yet"):
         numpy_impl.Sequential([numpy_impl.layers.Dense(2)]).save(tmp_path / "unbuilt.keras")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.keras", "text.keras"]    # nothing half-written
@@ -455,3 +472,48 @@ def test_numpy_impl_defaults_are_keras_defaults_so_a_config_may_leave_them_out()
                         (name, argument, config[argument], parameter.default)
                     compared += 1
     assert compared >= 40
+
+
+def test_a_loss_given_to_keras_as_a_function_is_read_by_its_name(tmp_path):
+    import keras
+    theirs = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    theirs.compile(optimizer="sgd", loss=keras.losses.sparse_categorical_crossentropy)
+    mine = numpy_impl.models.load_model(keras_file(tmp_path, theirs))
+    assert isinstance(mine.loss, numpy_impl.SparseCategoricalCrossentropy)
+
+
+def flat(config, prefix=""):
+    """{path: value} of every leaf in a config (Keras's dtype policies as their names)."""
+    if isinstance(config, dict) and config.get("class_name") == "DTypePolicy":
+        return {prefix: config["config"]["name"]}
+    if isinstance(config, dict):
+        return {path: value for key, inner in config.items() for path, value in flat(inner, f"{prefix}/{key}").items()}
+    if isinstance(config, list) and any(isinstance(inner, dict) for inner in config):
+        return {path: value for index, inner in enumerate(config) for path, value in flat(inner, f"{prefix}/{index}").items()}
+    return {prefix: config}
+
+
+def saved_config(path):
+    import json
+    import zipfile
+    with zipfile.ZipFile(path) as archive:
+        return json.loads(archive.read("config.json"))
+
+
+@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+def test_every_entry_of_the_config_is_what_keras_writes_for_the_same_model(tmp_path, optimizer):
+    """numpy_impl writes fewer entries (the defaults are left out), and each one it writes is there, with
+    the same value, in the config Keras writes for the same model (its float32 rates to float32)."""
+    import keras
+    numpy_impl.utils.clear_session()
+    keras.utils.clear_session()                               # the same default names in both
+    every_piece(numpy_impl, OPTIMIZERS[optimizer]).save(tmp_path / "mine.keras")
+    every_piece(keras, OPTIMIZERS[optimizer]).save(tmp_path / "theirs.keras")
+    mine, theirs = flat(saved_config(tmp_path / "mine.keras")), flat(saved_config(tmp_path / "theirs.keras"))
+    assert len(mine) > 60
+    for path, value in mine.items():
+        assert path in theirs, path
+        if isinstance(value, float) and isinstance(theirs[path], float):
+            assert np.float32(value) == np.float32(theirs[path]), (path, value, theirs[path])
+        else:
+            assert value == theirs[path], (path, value, theirs[path])

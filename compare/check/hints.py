@@ -213,7 +213,8 @@ def dropout_scale_hint(factor):
     if np.isclose(factor, 1.0):
         reason = "they are not scaled at all"
     elif np.isclose(factor, 1 - DROPOUT_RATE):
-        reason = f"they are multiplied by 1 - rate = {1 - DROPOUT_RATE:g} (that is the old, non-inverted dropout's test-time scale)"
+        reason = (f"they are multiplied by 1 - rate = {1 - DROPOUT_RATE:g} (that is the old, non-inverted "
+                  "dropout's test-time scale)")
     elif np.isclose(factor, 1 / DROPOUT_RATE):
         reason = f"they are divided by the rate ({factor:.4g}), as if the rate were the keep probability"
     else:

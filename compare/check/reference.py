@@ -234,7 +234,7 @@ def dropout_reference():
     answers["TensorFlow"] = dict(zip(("loss", "gradients"), keras_impl.loss_and_gradients(keras_model, ref["x"], ref["y"])))
     model = numpy_impl.build_model(**options)
     model.set_weights(ref["weights"])
-    for layer, mask in zip([l for l in model.layers if isinstance(l, numpy_impl.Dropout)], masks):
+    for layer, mask in zip([each for each in model.layers if isinstance(each, numpy_impl.Dropout)], masks):
         layer.draw_mask = lambda shape, mask=mask: mask
     answers["numpy_impl"] = dict(zip(("loss", "gradients"), numpy_impl.loss_and_gradients(model, ref["x"], ref["y"])))
     return answers
