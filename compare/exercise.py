@@ -113,6 +113,19 @@ L2_PENALTY = [
      "penalty = l2 * sum(kernel ** 2) over every entry, as a float: no 1/2, and not divided by the "
      "batch size (Keras adds it once per batch to the batch's mean loss)."),
 ]
+L1_PENALTY = [
+    ("regularizers.py", "L1.gradient",
+     "d penalty / dkernel = l1 * sign(kernel), shape (in, out): 0 where an entry is exactly 0, as "
+     "TensorFlow's gradient of |x| is (np.sign gives that 0)."),
+    ("regularizers.py", "L1.__call__",
+     "penalty = l1 * sum(|kernel|) over every entry, as a float, not divided by the batch size."),
+]
+SCHEDULE = [
+    ("schedules.py", "CosineDecay._cosine",
+     "the learning rate `step` updates into the cosine (step <= decay_steps, the caller clips it): "
+     "decay_from * ((1 - alpha) * 0.5 * (1 + cos(pi * step / decay_steps)) + alpha), a float: half a "
+     "cosine from decay_from down to alpha * decay_from, reached at step = decay_steps."),
+]
 REST = [
     ("layers.py", "Flatten.forward",
      "(B, d1, d2, ...) -> (B, d1 * d2 * ...) in row-major order: x.reshape(len(x), -1). (Its backward "
@@ -128,22 +141,24 @@ SPARSE = [
 
 TOPICS = {
     "network": NETWORK,
-    "optimizers": OPTIMIZERS,
-    "regularization": DROPOUT + L2_PENALTY,
+    "optimizers": OPTIMIZERS + SCHEDULE,
+    "regularization": DROPOUT + L2_PENALTY + L1_PENALTY,
     "normalization": NORMALIZATION,
     # in check's order: its "more of Keras" rows run Adam, RMSprop, L2, integer labels, the normalizations,
-    # then AdamW, Adagrad, weight decay and clipping
-    "all": NETWORK + DROPOUT + REST + OPTIMIZERS[:2] + L2_PENALTY + SPARSE + NORMALIZATION + OPTIMIZERS[2:],
+    # then AdamW, Adagrad, weight decay, clipping, L1 and the cosine schedule
+    "all": NETWORK + DROPOUT + REST + OPTIMIZERS[:2] + L2_PENALTY + SPARSE + NORMALIZATION + OPTIMIZERS[2:]
+           + L1_PENALTY + SCHEDULE,
 }
 TOPIC_HELP = {
     "network": "the plain network: Dense forward and backward, ReLU, softmax, the cross-entropy and its "
                "gradient, the SGD step (with momentum and Nesterov)",
     "optimizers": "Adam (with its bias correction and amsgrad), RMSprop (centered, with momentum), decoupled "
-                  "weight decay (AdamW), Adagrad, and gradient clipping: where Keras puts epsilon, and why",
+                  "weight decay (AdamW), Adagrad, gradient clipping, and the cosine learning-rate schedule: "
+                  "where Keras puts epsilon, and why",
     "normalization": "BatchNormalization (batch moments in training, moving statistics in evaluation) and "
                      "LayerNormalization, forward and backward",
-    "regularization": "Dropout forward and backward (the mask, and the 1 / (1 - rate) scale) and the L2 "
-                      "penalty with its gradient",
+    "regularization": "Dropout forward and backward (the mask, and the 1 / (1 - rate) scale), and the L2 "
+                      "and L1 penalties with their gradients",
     "all": "every function that carries the math, the integer-label loss and Flatten included",
 }
 class ExerciseError(ValueError):

@@ -166,6 +166,11 @@ ANSWERS = {
         "return self.normalize(x, mean, variance)"),
     "L2.gradient": "return 2 * self.l2 * kernel",
     "L2.__call__": "return self.l2 * float((kernel * kernel).sum())",
+    "L1.gradient": "return self.l1 * np.sign(kernel)",
+    "L1.__call__": "return self.l1 * float(np.abs(kernel).sum())",
+    "CosineDecay._cosine": (
+        "fraction = step / self.decay_steps\n"
+        "return decay_from * ((1 - self.alpha) * 0.5 * (1.0 + math.cos(math.pi * fraction)) + self.alpha)"),
     "sparse_categorical_crossentropy_from_logits": (
         "rows = np.arange(len(logits))\n"
         "shifted = logits - logits.max(axis=1, keepdims=True)\n"
@@ -181,8 +186,8 @@ ANSWERS = {
 NETWORK_STAGES = ["forward", "forward", "forward", "loss", "gradients", "gradients", "optimizer"]
 TOPIC_STAGES = {
     "network": NETWORK_STAGES,
-    "optimizers": ["more of Keras"] * 5,
-    "regularization": ["dropout"] * 2 + ["more of Keras"] * 2,
+    "optimizers": ["more of Keras"] * 6,
+    "regularization": ["dropout"] * 2 + ["more of Keras"] * 4,
     "normalization": ["more of Keras"] * 4,
     "all": ["flatten", "more of Keras"],       # only the functions no other topic walks (see below)
 }
