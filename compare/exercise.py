@@ -125,6 +125,12 @@ SCHEDULE = [
      "the learning rate `step` updates into the cosine (step <= decay_steps, the caller clips it): "
      "decay_from * ((1 - alpha) * 0.5 * (1 + cos(pi * step / decay_steps)) + alpha), a float: half a "
      "cosine from decay_from down to alpha * decay_from, reached at step = decay_steps."),
+    ("schedules.py", "ExponentialDecay.__call__",
+     "the learning rate after `step` updates: initial_learning_rate * decay_rate ** (step / decay_steps), "
+     "a float; with staircase, the exponent rounded down to a whole number (math.floor)."),
+    ("schedules.py", "PiecewiseConstantDecay.__call__",
+     "values[0] while step <= boundaries[0], values[i] while boundaries[i-1] < step <= boundaries[i], "
+     "values[-1] after the last boundary: a step equal to a boundary still takes the value before it."),
 ]
 REST = [
     ("layers.py", "Flatten.forward",
@@ -145,7 +151,7 @@ TOPICS = {
     "regularization": DROPOUT + L2_PENALTY + L1_PENALTY,
     "normalization": NORMALIZATION,
     # in check's order: its "more of Keras" rows run Adam, RMSprop, L2, integer labels, the normalizations,
-    # then AdamW, Adagrad, weight decay, clipping, L1 and the cosine schedule
+    # then AdamW, Adagrad, weight decay, clipping, L1 and the three schedules
     "all": NETWORK + DROPOUT + REST + OPTIMIZERS[:2] + L2_PENALTY + SPARSE + NORMALIZATION + OPTIMIZERS[2:]
            + L1_PENALTY + SCHEDULE,
 }
@@ -153,8 +159,8 @@ TOPIC_HELP = {
     "network": "the plain network: Dense forward and backward, ReLU, softmax, the cross-entropy and its "
                "gradient, the SGD step (with momentum and Nesterov)",
     "optimizers": "Adam (with its bias correction and amsgrad), RMSprop (centered, with momentum), decoupled "
-                  "weight decay (AdamW), Adagrad, gradient clipping, and the cosine learning-rate schedule: "
-                  "where Keras puts epsilon, and why",
+                  "weight decay (AdamW), Adagrad, gradient clipping, and the learning-rate schedules (cosine, "
+                  "exponential, piecewise): where Keras puts epsilon, and why",
     "normalization": "BatchNormalization (batch moments in training, moving statistics in evaluation) and "
                      "LayerNormalization, forward and backward",
     "regularization": "Dropout forward and backward (the mask, and the 1 / (1 - rate) scale), and the L2 "

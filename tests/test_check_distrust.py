@@ -447,8 +447,8 @@ def test_json_of_a_passing_twin_gives_full_marks(tmp_path, capsys):
     path = tmp_path / "results.json"
     assert main(["check", "numpy_impl", "--json", str(path)]) == 0
     results = gradescope_fields(json.loads(path.read_text()))
-    assert results["score"] == sum(test["max_score"] for test in results["tests"]) == 44
-    assert "All 44 checks passed" in results["output"]
+    assert results["score"] == sum(test["max_score"] for test in results["tests"]) == 46
+    assert "All 46 checks passed" in results["output"]
     gradient = next(test for test in results["tests"] if test["name"].startswith("gradients: kernel_2"))
     assert "vs TensorFlow" in gradient["output"] and "bound 1e-09" in gradient["output"]
     assert [p.name for p in tmp_path.iterdir()] == ["results.json"]               # no temporary left
@@ -870,3 +870,27 @@ def test_the_second_dropout_call_is_named_when_it_raises():
         twin.layers.Dropout.forward, RuntimeError("no second mask"),
         counted=lambda self, x, training=False: training)
     assert stage_hint(twin, "stage_dropout").startswith("Dropout.forward(x, training=True) raised RuntimeError")
+
+
+def stepped_exponential(twin):
+    twin.schedules.ExponentialDecay.__call__ = lambda self, step: (
+        self.initial_learning_rate * self.decay_rate ** math.floor(step / self.decay_steps))   # staircase always
+
+
+def boundary_takes_the_next_value(twin):
+    def call(self, step):
+        return self.values[sum(step >= boundary for boundary in self.boundaries)]       # >= for >
+    twin.schedules.PiecewiseConstantDecay.__call__ = call
+
+
+@pytest.mark.parametrize("planter, row, where", [
+    (stepped_exponential, "3 steps, SGD, exponential schedule", "numpy_impl/schedules.py: ExponentialDecay"),
+    (boundary_takes_the_next_value, "3 steps, SGD, piecewise schedule", "numpy_impl/schedules.py: PiecewiseConstantDecay")])
+def test_each_schedule_is_held_to_keras_in_its_own_row(planter, row, where):
+    twin = fresh_twin()
+    planter(twin)
+    checker = Checker(twin, emit=lambda line: None)
+    with pytest.raises(StageFailed, match=f"plain SGD agrees but {row[9:]} does not") as caught:
+        checker.stage_vocabulary()
+    assert [r.what for r in checker.rows if not r.passed] == [row]
+    assert caught.value.hint.endswith(f"({where}).")

@@ -171,6 +171,14 @@ ANSWERS = {
     "CosineDecay._cosine": (
         "fraction = step / self.decay_steps\n"
         "return decay_from * ((1 - self.alpha) * 0.5 * (1.0 + math.cos(math.pi * fraction)) + self.alpha)"),
+    "ExponentialDecay.__call__": (
+        "exponent = step / self.decay_steps\n"
+        "if self.staircase:\n"
+        "    exponent = math.floor(exponent)\n"
+        "return self.initial_learning_rate * self.decay_rate ** exponent"),
+    "PiecewiseConstantDecay.__call__": (
+        "index = sum(step > boundary for boundary in self.boundaries)\n"
+        "return self.values[index]"),
     "sparse_categorical_crossentropy_from_logits": (
         "rows = np.arange(len(logits))\n"
         "shifted = logits - logits.max(axis=1, keepdims=True)\n"
@@ -186,7 +194,7 @@ ANSWERS = {
 NETWORK_STAGES = ["forward", "forward", "forward", "loss", "gradients", "gradients", "optimizer"]
 TOPIC_STAGES = {
     "network": NETWORK_STAGES,
-    "optimizers": ["more of Keras"] * 6,
+    "optimizers": ["more of Keras"] * 8,
     "regularization": ["dropout"] * 2 + ["more of Keras"] * 4,
     "normalization": ["more of Keras"] * 4,
     "all": ["flatten", "more of Keras"],       # only the functions no other topic walks (see below)

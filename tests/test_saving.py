@@ -227,7 +227,7 @@ def images(rng, n=32):
 
 
 @pytest.mark.filterwarnings("error:Skipping variable loading for optimizer")   # the state is all there
-@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+@pytest.mark.parametrize("optimizer", ["RMSprop, centered, momentum, global_clipnorm"])  # each one: below
 def test_a_model_saved_here_loads_in_keras_with_its_weights_and_compile_arguments(rng, tmp_path, optimizer):
     import keras
     x, y = images(rng)
@@ -245,7 +245,7 @@ def test_a_model_saved_here_loads_in_keras_with_its_weights_and_compile_argument
     np.testing.assert_allclose(theirs.evaluate(x, y, verbose=0), mine.evaluate(x, y), rtol=1e-5)
 
 
-@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+@pytest.mark.parametrize("optimizer", ["Adam, amsgrad, cosine schedule"])       # each one: below
 def test_a_model_saved_by_keras_loads_here_with_its_weights_and_compile_arguments(rng, tmp_path, optimizer):
     import keras
     x, y = images(rng)
@@ -304,6 +304,7 @@ def test_training_goes_on_where_the_other_package_stopped(rng, tmp_path, optimiz
         saved.fit(x, y, batch_size=16, epochs=2, verbose=0)
     saved.save(tmp_path / "m.keras")
     loaded = load(tmp_path / "m.keras")
+    assert hyperparameters(loaded.optimizer) == hyperparameters(saved.optimizer)
     assert int(loaded.optimizer.iterations) == int(saved.optimizer.iterations) == (0 if "untrained" in optimizer else 8)
     for model in (saved, loaded):
         model.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0)

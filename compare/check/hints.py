@@ -34,6 +34,8 @@ WHERE = {
     "l1": "numpy_impl/regularizers.py: L1",
     "initializers": "numpy_impl/initializers.py: glorot_uniform and numpy_impl/layers.py: Dense.build",
     "schedules": "numpy_impl/schedules.py: CosineDecay, and the learning_rate property in numpy_impl/optimizers.py",
+    "exponential": "numpy_impl/schedules.py: ExponentialDecay",
+    "piecewise": "numpy_impl/schedules.py: PiecewiseConstantDecay",
 }
 
 

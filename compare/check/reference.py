@@ -82,6 +82,13 @@ VOCABULARY = {
     "SGD, cosine schedule": (dict(learning_rate=0.1, schedule=dict(name="cosine", decay_steps=STEPS)), "schedules",
                              "update k (from 0) uses lr * 0.5 * (1 + cos(pi * k / decay_steps)): the rate "
                              "is the schedule's value at the updates made so far"),
+    "SGD, exponential schedule": (
+        dict(learning_rate=0.1, schedule=dict(name="exponential", decay_steps=2, decay_rate=0.5)), "exponential",
+        "update k (from 0) uses lr * decay_rate ** (k / decay_steps), a smooth decay (not stepped: staircase=False)"),
+    "SGD, piecewise schedule": (
+        dict(learning_rate=0.1, schedule=dict(name="piecewise", boundaries=[1], factors=[1.0, 0.3])), "piecewise",
+        "update k (from 0) uses values[0] while k <= boundaries[0], then values[1]: a boundary still takes the "
+        "value before it"),
 }
 
 
