@@ -372,7 +372,10 @@ def _deserialize(entry, path):
             continue
         else:
             raise ModelFileError(f"{path}: its {name} has {key}={value!r}, which numpy_impl's {name} does not do")
-    return kind(**arguments)
+    try:
+        return kind(**arguments)
+    except (ValueError, NotImplementedError) as error:     # e.g. a loss with label_smoothing, a rate of 1.5
+        raise ModelFileError(f"{path}: its {name}: {error}") from None
 
 
 def _default_in_keras(key, value):

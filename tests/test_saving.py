@@ -386,6 +386,9 @@ def test_what_numpy_impl_does_not_have_is_named_in_one_line(tmp_path):
     weighted = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
     weighted.compile(loss="categorical_crossentropy", loss_weights=[0.5])
     cases.append((weighted, "was compiled with loss_weights: numpy_impl's compile has no loss_weights"))
+    smoothed = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+    smoothed.compile(loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1))
+    cases.append((smoothed, "its CategoricalCrossentropy: CategoricalCrossentropy in numpy_impl takes from_logits only"))
     for model, message in cases:
         with pytest.raises(numpy_impl.saving.ModelFileError) as caught:
             numpy_impl.models.load_model(keras_file(tmp_path, model))
