@@ -380,7 +380,7 @@ class Sequential:
         load_weights(self, filepath)
 
     def __getattr__(self, name):
-        """Keras's model.save, train_on_batch, ...: one line naming the call that does it here."""
+        """Keras's train_on_batch, test_on_batch, predict_on_batch: one line naming the call that does it here."""
         if name in utils.MODEL_GAPS:
             raise utils.NotSupported(utils.MODEL_GAPS[name])
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")

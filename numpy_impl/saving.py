@@ -111,10 +111,11 @@ def load_weights(model, path):
         weight[...] = array                  # in place, cast to the model's dtype
 
 
-def _checked_path(path):
+def _checked_path(path, suffix=SUFFIX, what="weights", instead=""):
+    """`path` as a Path, if its name ends in the suffix Keras 3 requires for this kind of file."""
     path = Path(path)
-    if not path.name.endswith(SUFFIX):
-        raise ValueError(f"a weights file name must end in {SUFFIX}, as Keras requires, got {path.name}")
+    if not path.name.endswith(suffix):
+        raise ValueError(f"a {what} file name must end in {suffix}, as Keras 3 requires, got {path.name}{instead}")
     return path
 
 
@@ -128,6 +129,7 @@ def _checked_path(path):
 # So Keras's keras.models.load_model reads what model.save writes here, and the reverse.
 
 MODEL_SUFFIX = ".keras"
+MODEL_INSTEAD = " (for the weights alone: model.save_weights('name.weights.h5'))"
 MODULES = {"keras.layers": "layers", "keras.optimizers": "optimizers", "keras.optimizers.schedules": "schedules",
            "keras.regularizers": "regularizers", "keras.initializers": "initializers", "keras.losses": "losses",
            "keras.metrics": "metrics"}
@@ -156,7 +158,7 @@ def save_model(model, path):
     import json
     import zipfile
 
-    path = _checked_model_path(path)
+    path = _checked_path(path, MODEL_SUFFIX, "model", MODEL_INSTEAD)
     if not model.built:
         raise ValueError("the model is not built yet, so it has no weights to save: give it an Input first")
     if not path.parent.is_dir():
@@ -266,7 +268,7 @@ def load_model(path):
     import json
     import zipfile
 
-    path = _checked_model_path(path)
+    path = _checked_path(path, MODEL_SUFFIX, "model", MODEL_INSTEAD)
     if not path.is_file():
         raise FileNotFoundError(f"no model file at {path}")
     try:
@@ -407,13 +409,6 @@ def _dtype_name(dtype):
         return dtype.get("config", {}).get("name")
     return dtype
 
-
-def _checked_model_path(path):
-    path = Path(path)
-    if path.suffix != MODEL_SUFFIX:
-        raise ValueError(f"a model file name must end in {MODEL_SUFFIX}, as Keras 3 requires, got {path.name} "
-                         "(for the weights alone: model.save_weights('name.weights.h5'))")
-    return path
 
 
 def __getattr__(name):

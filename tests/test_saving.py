@@ -124,15 +124,22 @@ def test_saving_writes_beside_the_file_and_a_failed_save_leaves_the_old_file(tmp
     (source, target), = moves
     assert Path(source).parent == tmp_path and Path(source).name.endswith(".weights.h5")
     assert Path(target) == tmp_path / "m.weights.h5"
-    before = (tmp_path / "m.weights.h5").read_bytes()
+    a_failed_save_leaves_the_old_file(tmp_path, monkeypatch, model.save_weights, "m.weights.h5", "layer_groups")
 
-    def broken(model):
+
+def a_failed_save_leaves_the_old_file(tmp_path, monkeypatch, save, name, step):
+    """With `step` of saving.py failing, `save` to tmp_path / name (saved there before) raises that error
+    and leaves the folder as it was: no temporary file, and the old file unchanged."""
+    save(tmp_path / name)
+    before = (tmp_path / name).read_bytes()
+
+    def broken(*args):
         raise OSError("disk full")
-    monkeypatch.setattr(numpy_impl.saving, "layer_groups", broken)
+    monkeypatch.setattr(numpy_impl.saving, step, broken)
     with pytest.raises(OSError, match="^disk full$"):
-        model.save_weights(tmp_path / "m.weights.h5")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.weights.h5"]
-    assert (tmp_path / "m.weights.h5").read_bytes() == before
+        save(tmp_path / name)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+    assert (tmp_path / name).read_bytes() == before
 
 
 def test_bad_paths_and_files(tmp_path):
@@ -434,16 +441,7 @@ def test_bad_model_paths_and_files(tmp_path):
 
 def test_a_failed_save_leaves_the_old_file_and_no_other(tmp_path, monkeypatch):
     model = numpy_impl.Sequential([numpy_impl.Input((3,)), numpy_impl.layers.Dense(2)])
-    model.save(tmp_path / "m.keras")
-    before = (tmp_path / "m.keras").read_bytes()
-
-    def broken(model, path):
-        raise OSError("disk full")
-    monkeypatch.setattr(numpy_impl.saving, "save_weights", broken)
-    with pytest.raises(OSError, match="^disk full$"):
-        model.save(tmp_path / "m.keras")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.keras"]
-    assert (tmp_path / "m.keras").read_bytes() == before
+    a_failed_save_leaves_the_old_file(tmp_path, monkeypatch, model.save, "m.keras", "save_weights")
 
 
 def test_numpy_impl_defaults_are_keras_defaults_so_a_config_may_leave_them_out():
