@@ -1,5 +1,6 @@
 """python -m compare exercise DIR [--topic TOPIC]: numpy_impl with the math of one topic left for a
-learner to write (the plain network, the optimizers, regularization, normalization, or all of it).
+learner to write (the plain network, the optimizers, regularization, normalization, the initializers,
+or all of it).
 
 The exercise is generated from numpy_impl's own source every time, so it can
 never drift from the package: `ast` finds each function below, and its body
@@ -132,6 +133,20 @@ SCHEDULE = [
      "values[0] while step <= boundaries[0], values[i] while boundaries[i-1] < step <= boundaries[i], "
      "values[-1] after the last boundary: a step equal to a boundary still takes the value before it."),
 ]
+INITIALIZERS = [
+    ("initializers.py", "glorot_uniform",
+     "Keras's default kernel: U(-limit, limit), limit = sqrt(6 / (fan_in + fan_out)), shape (fan_in, fan_out), "
+     "drawn with rng.uniform and cast to dtype: variance limit**2 / 3 = 1 / ((fan_in + fan_out) / 2), so a "
+     "layer's outputs keep about the variance of its inputs, forward and backward."),
+    ("initializers.py", "VarianceScaling.__call__",
+     "variance = scale / max(1, fan), fan = fan_in, fan_out or (fan_in + fan_out) / 2 (self.mode); uniform: "
+     "U(-limit, limit), limit = sqrt(3 * variance); truncated_normal: truncated_normal(shape, sqrt(variance) "
+     "/ TRUNCATION_RESCALE, rng), the sd divided by 0.8796 so the truncated draws have the variance asked for; "
+     "untruncated_normal: N(0, sqrt(variance)). Shape (fan_in, fan_out), cast to dtype."),
+    ("initializers.py", "truncated_normal",
+     "draws of N(0, stddev) of `shape` (rng.normal), each draw beyond 2 * stddev in absolute value drawn "
+     "again (and again) until none is left: TensorFlow's truncated_normal. Float64; the caller casts."),
+]
 REST = [
     ("layers.py", "Flatten.forward",
      "(B, d1, d2, ...) -> (B, d1 * d2 * ...) in row-major order: x.reshape(len(x), -1). (Its backward "
@@ -150,10 +165,12 @@ TOPICS = {
     "optimizers": OPTIMIZERS + SCHEDULE,
     "regularization": DROPOUT + L2_PENALTY + L1_PENALTY,
     "normalization": NORMALIZATION,
-    # in check's order: its "more of Keras" rows run Adam, RMSprop, L2, integer labels, the normalizations,
+    "initializers": INITIALIZERS,
+    # in check's order: the default initializer at the first build_model, the others in the sanity stage;
+    # its "more of Keras" rows run Adam, RMSprop, L2, integer labels, the normalizations,
     # then AdamW, Adagrad, weight decay, clipping, L1 and the three schedules
-    "all": NETWORK + DROPOUT + REST + OPTIMIZERS[:2] + L2_PENALTY + SPARSE + NORMALIZATION + OPTIMIZERS[2:]
-           + L1_PENALTY + SCHEDULE,
+    "all": INITIALIZERS[:1] + NETWORK + INITIALIZERS[1:] + DROPOUT + REST + OPTIMIZERS[:2] + L2_PENALTY + SPARSE
+           + NORMALIZATION + OPTIMIZERS[2:] + L1_PENALTY + SCHEDULE,
 }
 TOPIC_HELP = {
     "network": "the plain network: Dense forward and backward, ReLU, softmax, the cross-entropy and its "
@@ -165,6 +182,8 @@ TOPIC_HELP = {
                      "LayerNormalization, forward and backward",
     "regularization": "Dropout forward and backward (the mask, and the 1 / (1 - rate) scale), and the L2 "
                       "and L1 penalties with their gradients",
+    "initializers": "the initial kernels: Glorot uniform (Keras's default), the VarianceScaling family (He, "
+                    "LeCun, Glorot normal) and the normal truncated at 2 standard deviations",
     "all": "every function that carries the math, the integer-label loss and Flatten included",
 }
 class ExerciseError(ValueError):

@@ -15,6 +15,7 @@ import pytest
 import numpy_impl
 from compare import check
 from compare.__main__ import main
+from compare.check.reference import INITIALIZER_NETWORK, INITIALIZERS, initial_kernels
 from compare.quiet import import_keras_quietly
 
 PACKAGE = str(Path(numpy_impl.__file__).parent)
@@ -62,6 +63,8 @@ REFERENCE_ROWS = [
     ("fit", "2 epochs, 70 samples, batch 16: weights", "1e-11", FIGURES),
     ("fit", "History loss and accuracy", "1e-11", FIGURES),
     ("fit", "evaluate: [loss, accuracy]", "1e-11", FIGURES),
+    *[("sanity", f"{name} kernels: variance x# x#", "x1 +- 0.05; mean, largest |w|, shape", [])
+      for name in ("glorot_uniform", "he_uniform", "glorot_normal", "he_normal", "lecun_normal")],
     ("sanity", "initial loss #, ln(10) = 2.303", "|difference| <= 0.5", []),
     ("sanity", "memorise 32 samples: 100% after # steps", "100% within 300 steps", []),
     ("dropout", "predict: the identity through Dropout", "1e-12", FIGURES),
@@ -275,7 +278,7 @@ def test_the_borrowed_build_model_note_is_only_for_a_twin_that_borrows():
 def test_cli_passes_numpy_impl(capsys):
     assert main(["check", "numpy_impl"]) == 0
     out = capsys.readouterr().out
-    assert "All 46 checks passed" in out and "FAILED" not in out
+    assert "All 51 checks passed" in out and "FAILED" not in out
     assert f"loaded from {Path(numpy_impl.__file__)}" in out
     assert "note:" not in out                  # numpy_impl's build_model is its own, not borrowed
 
@@ -390,3 +393,23 @@ def test_a_wrong_adam_is_caught_in_the_last_stage():
     passed, checker, _ = run(twin)
     assert not passed and checker.failed_stage == "more of Keras"
     assert first_failure(checker).what == "3 steps, Adam" and "Adam.update" in checker.hint
+
+
+@pytest.mark.parametrize("name", list(INITIALIZERS))
+def test_the_initial_kernel_rows_hold_keras_own_draws(name):
+    # the formulas the sanity rows hold a twin to are Keras's: its own draws pass them, on two seeds
+    import keras_impl
+    for seed in (0, 1):
+        model = keras_impl.build_model(**INITIALIZER_NETWORK, kernel_initializer=name, seed=seed, dtype="float64")
+        report = initial_kernels([np.asarray(w, np.float64) for w in model.get_weights()], name)
+        assert report["problem"] is None, report
+        assert all(abs(ratio - 1) < 0.02 for ratio in report["variance"]) and report["largest"] > 0.99
+
+
+def test_the_initial_kernel_rows_refuse_other_shapes_and_non_finite_weights():
+    rng = np.random.default_rng(0)
+    right = [rng.uniform(-0.1, 0.1, (500, 250)), np.zeros(250), rng.uniform(-0.1, 0.1, (250, 100)), np.zeros(100)]
+    assert "not [(500, 250), (250, 100)]" in initial_kernels([w.T if w.ndim == 2 else w for w in right],
+                                                              "glorot_uniform")["problem"]
+    right[2][0, 0] = np.nan
+    assert initial_kernels(right, "glorot_uniform")["problem"] == "its initial weights hold NaN or infinite entries"

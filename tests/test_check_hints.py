@@ -41,6 +41,8 @@ ALSO = {
     "times TensorFlow's": ["the loss is a mean over the batch, so its gradient at the logits is (softmax(z) - y) / B"],
     "this check runs in float64": ["is float64, but every value in it is a float32 number"],
     "only in the rows whose logits are small": ["(max over axis=1, keepdims=True), not the largest of the whole"],
+    "times the largest |w| Keras's glorot_uniform can draw (sqrt(3 * variance))": [
+        "are not drawn as Keras draws them", "limit = sqrt(3 * variance)", "sd = sqrt(variance) / 0.8796"],
     "an untrained network should guess": [("Keras's default kernel is Glorot uniform, U(-limit, limit) with "
                                            "limit = sqrt(6 / (fan_in + fan_out)), and its biases start at 0")],
     "the error enters between the layers": [
@@ -470,10 +472,61 @@ def evaluate_accuracy_halved(twin):
 
 # ---- sanity ----------------------------------------------------------------------------------------------
 
-@plant("stage_sanity", "an untrained network should guess")
+@plant("stage_sanity", "times the largest |w| Keras's glorot_uniform can draw (sqrt(3 * variance))")
 def kernels_ten_times_too_large(twin):
     right = twin.initializers.glorot_uniform
     twin.initializers.glorot_uniform = lambda *args, **kwargs: 10 * right(*args, **kwargs)
+
+
+@plant("stage_sanity", "an untrained network should guess")
+def kernels_too_large_in_small_networks_only(twin):
+    # the initializer rows build a 500-wide network; this twin's draws go wrong below 100 inputs
+    right = twin.initializers.glorot_uniform
+    twin.initializers.glorot_uniform = lambda fan_in, *args, **kwargs: (10 if fan_in < 100 else 1) * right(
+        fan_in, *args, **kwargs)
+
+
+@plant("stage_sanity", "times the variance of Keras's glorot_uniform, 1 / fan_avg = 0.00267; it matches 1 / fan_in.")
+def glorot_from_fan_in(twin):
+    twin.initializers.glorot_uniform = lambda fan_in, fan_out, rng, dtype="float32": rng.uniform(
+        -np.sqrt(3 / fan_in), np.sqrt(3 / fan_in), size=(fan_in, fan_out)).astype(dtype)
+
+
+@plant("stage_sanity", "Keras draws around 0, on both sides")
+def glorot_on_one_side(twin):
+    right = twin.initializers.glorot_uniform
+    twin.initializers.glorot_uniform = lambda *args, **kwargs: np.abs(right(*args, **kwargs))
+
+
+@plant("stage_sanity", "its biases start at up to 0.1, not 0")
+def biases_start_at_a_tenth(twin):
+    twin.initializers.zeros = lambda shape, dtype="float32": np.full(shape, 0.1, dtype=dtype)
+
+
+@plant("stage_sanity", "of Keras's he_uniform, 2 / fan_in = 0.004; it matches a limit of sqrt(variance) instead")
+def he_uniform_limit_without_the_3(twin):
+    right = twin.initializers.VarianceScaling.__call__
+
+    def draw(self, fan_in, fan_out, rng, dtype="float32"):
+        return right(self, fan_in, fan_out, rng, dtype) / np.sqrt(3) if self.distribution == "uniform" else right(
+            self, fan_in, fan_out, rng, dtype)
+    twin.initializers.VarianceScaling.__call__ = draw
+
+
+@plant("stage_sanity", "it matches an sd not divided by 0.8796 (truncating at 2 sd keeps 0.774")
+def truncated_normal_not_rescaled(twin):
+    twin.initializers.TRUNCATION_RESCALE = 1.0
+
+
+@plant("stage_sanity", "times the largest |w| Keras's glorot_normal can draw (2 sd)")
+def normal_not_truncated(twin):
+    twin.initializers.truncated_normal = lambda shape, stddev, rng: rng.normal(0.0, stddev * 0.8796, size=shape)
+
+
+@plant("stage_sanity", "the wrong shape of distribution: E[w^4] / E[w^2]^2 is")
+def uniform_where_keras_truncates(twin):
+    twin.initializers.truncated_normal = lambda shape, stddev, rng: rng.uniform(
+        -np.sqrt(3) * 0.8796 * stddev, np.sqrt(3) * 0.8796 * stddev, size=shape)
 
 
 @plant("stage_sanity", "each one must take a step from where the last ended")

@@ -1,5 +1,6 @@
 """python -m compare exercise: generated from numpy_impl's source; check leads a learner through it."""
 import ast
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -164,6 +165,25 @@ ANSWERS = {
         "mean = x.mean(axis=1, keepdims=True)\n"
         "variance = ((x - mean) ** 2).mean(axis=1, keepdims=True)\n"
         "return self.normalize(x, mean, variance)"),
+    "glorot_uniform": (
+        "limit = np.sqrt(6.0 / (fan_in + fan_out))\n"
+        "return rng.uniform(-limit, limit, size=(fan_in, fan_out)).astype(dtype)"),
+    "VarianceScaling.__call__": (
+        "fan = {'fan_in': fan_in, 'fan_out': fan_out, 'fan_avg': (fan_in + fan_out) / 2.0}[self.mode]\n"
+        "variance = self.scale / max(1.0, fan)\n"
+        "if self.distribution == 'uniform':\n"
+        "    limit = math.sqrt(3.0 * variance)\n"
+        "    return rng.uniform(-limit, limit, size=(fan_in, fan_out)).astype(dtype)\n"
+        "if self.distribution == 'untruncated_normal':\n"
+        "    return rng.normal(0.0, math.sqrt(variance), size=(fan_in, fan_out)).astype(dtype)\n"
+        "return truncated_normal((fan_in, fan_out), math.sqrt(variance) / TRUNCATION_RESCALE, rng).astype(dtype)"),
+    "truncated_normal": (
+        "values = rng.normal(0.0, stddev, size=shape)\n"
+        "while True:\n"
+        "    outside = np.abs(values) > 2 * stddev\n"
+        "    if not outside.any():\n"
+        "        return values\n"
+        "    values[outside] = rng.normal(0.0, stddev, size=int(outside.sum()))"),
     "L2.gradient": "return 2 * self.l2 * kernel",
     "L2.__call__": "return self.l2 * float((kernel * kernel).sum())",
     "L1.gradient": "return self.l1 * np.sign(kernel)",
@@ -197,6 +217,7 @@ TOPIC_STAGES = {
     "optimizers": ["more of Keras"] * 8,
     "regularization": ["dropout"] * 2 + ["more of Keras"] * 4,
     "normalization": ["more of Keras"] * 4,
+    "initializers": ["API", "sanity", "sanity"],
     "all": ["flatten", "more of Keras"],       # only the functions no other topic walks (see below)
 }
 
@@ -346,3 +367,16 @@ def test_cli_unknown_topic_is_one_line(tmp_path, capsys):
     assert exit_info.value.code == 2
     assert "invalid choice: 'everything'" in capsys.readouterr().err
     assert not (tmp_path / "ex").exists()
+
+
+def test_the_docs_table_lists_each_topics_functions():
+    # docs/check.md's table of topics, row by row: a function added to a topic shows in its docs
+    rows = {}
+    for line in (Path(__file__).parents[1] / "docs" / "check.md").read_text().splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if line.startswith("| `") and len(cells) == 3:
+            rows[cells[0].split("`")[1]] = re.findall(r"`([^`]+)`", cells[1])
+    assert set(rows) == set(exercise.TOPICS)
+    for topic in exercise.TOPICS:
+        if topic != "all":
+            assert rows[topic] == [name for _, name, _ in exercise.functions_to_write(topic)], topic

@@ -32,7 +32,8 @@ WHERE = {
     "weight_decay": "numpy_impl/optimizers.py: Optimizer.apply",
     "clipping": "numpy_impl/optimizers.py: Optimizer.clip",
     "l1": "numpy_impl/regularizers.py: L1",
-    "initializers": "numpy_impl/initializers.py: glorot_uniform and numpy_impl/layers.py: Dense.build",
+    "initializers": "numpy_impl/initializers.py: glorot_uniform, VarianceScaling.__call__ and truncated_normal, "
+                    "and numpy_impl/layers.py: Dense.build",
     "schedules": "numpy_impl/schedules.py: CosineDecay, and the learning_rate property in numpy_impl/optimizers.py",
     "exponential": "numpy_impl/schedules.py: ExponentialDecay",
     "piecewise": "numpy_impl/schedules.py: PiecewiseConstantDecay",
@@ -247,3 +248,13 @@ def flatten_hint():
             f"give: Flatten reshapes (B, {IMAGE_SHAPE[0]}, {IMAGE_SHAPE[1]}) to (B, {IMAGE_SHAPE[0] * IMAGE_SHAPE[1]}) "
             "in row-major order (x.reshape(len(x), -1)), and its backward pass reshapes the gradient back to "
             f"the input's shape ({WHERE['flatten']}).")
+
+
+def initializer_hint(name, problem):
+    """Why the initial kernels are not Keras's `name`: the problem found, and the formula."""
+    return (f"the initial weights of build_model(kernel_initializer={name!r}) are not drawn as Keras draws "
+            f"them: {problem}. Keras's {name} is VarianceScaling: variance = scale / fan (Glorot: 1 / "
+            "((fan_in + fan_out) / 2); He: 2 / fan_in; LeCun: 1 / fan_in), a uniform kernel U(-limit, limit) with "
+            "limit = sqrt(3 * variance), a normal one N(0, sd) with every draw beyond 2 sd drawn again and "
+            f"sd = sqrt(variance) / 0.8796 (the truncation's own shrink undone); biases start at 0 "
+            f"({WHERE['initializers']}).")

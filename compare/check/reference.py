@@ -6,6 +6,7 @@ batches, and what numpy_impl and the Keras twin (TensorFlow's autodiff) answer
 on them; the bounds a twin must meet; and how differences are measured.
 """
 import functools
+import math
 
 import numpy as np
 
@@ -36,6 +37,22 @@ BINOMIAL_SIGMAS = 5            # dropped share within 5 standard deviations of t
 BOUND_INITIAL_LOSS = 0.5       # |initial loss - ln(10)|: numpy_impl's Glorot start is 0.03..0.19 off on seeds 0..4
 OVERFIT_LEARNING_RATE = 0.1    # SGD, momentum 0.9, from the reference weights: numpy_impl memorises the batch by step 75
 OVERFIT_STEPS, OVERFIT_CHUNK = 300, 25   # at most 300 steps, accuracy read every 25 (one fit call each)
+
+# The initial kernels: Keras's VarianceScaling family (keras/src/initializers/random_initializers.py),
+# name -> (scale, fan, distribution). Each kernel (fan_in, fan_out) has variance scale / fan, drawn
+# uniform on +-sqrt(3 * variance), or normal with sd sqrt(variance) / 0.8796... and every draw beyond
+# 2 sd drawn again (the truncation takes the variance back to scale / fan). Glorot uniform first: the default.
+INITIALIZERS = {"glorot_uniform": (1.0, "fan_avg", "uniform"), "he_uniform": (2.0, "fan_in", "uniform"),
+                "glorot_normal": (1.0, "fan_avg", "truncated_normal"),
+                "he_normal": (2.0, "fan_in", "truncated_normal"),
+                "lecun_normal": (1.0, "fan_in", "truncated_normal")}
+# A wide network for them: kernels 500 x 250 and 250 x 100, where fan_in, fan_out and their mean all differ.
+INITIALIZER_NETWORK = dict(input_dim=500, hidden=(250,), num_classes=100)
+TRUNCATED_SD = 0.87962566103423978     # the sd of N(0, 1) with every draw beyond +-2 drawn again
+KURTOSIS = {"uniform": 1.8, "truncated_normal": 2.3655}     # E[w^4] / E[w^2]^2; a plain normal's is 3
+BOUND_INITIAL_VARIANCE = 0.05  # |variance / (scale / fan) - 1| per kernel: 6.8 sd of the estimate at 25,000 entries
+BOUND_INITIAL_MEAN = 0.05      # |mean| / sd per kernel: 7.9 sd of the estimate at 25,000 entries
+BOUND_KURTOSIS = 0.2           # of both kernels pooled, each in units of its sd: about 40 sd of the estimate
 
 # The rest of the vocabulary, checked where the twin's build_model takes it (skipped where not):
 # name -> (build_model arguments, where to look, what it computes)
@@ -285,3 +302,91 @@ def _history_difference(mine, expected):
     if len(mine) != len(expected):
         return float("inf")
     return _max_abs(np.asarray(mine, np.float64), np.asarray(expected, np.float64))
+
+
+# ---- the initial kernels ----------------------------------------------------------------
+
+def expected_kernel(name, fan_in, fan_out):
+    """(variance, largest |w| allowed) of Keras's `name` initializer for a (fan_in, fan_out) kernel."""
+    scale, mode, distribution = INITIALIZERS[name]
+    fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[mode]
+    variance = scale / fan
+    largest = math.sqrt(3 * variance) if distribution == "uniform" else 2 * math.sqrt(variance) / TRUNCATED_SD
+    return variance, largest
+
+
+def initial_kernels(weights, name):
+    """What a twin's initial weights of INITIALIZER_NETWORK say about its `name` initializer.
+
+    {"variance": [each kernel's variance / Keras's], "mean": largest |mean| / sd, "largest": largest
+    |w| / Keras's limit, "kurtosis": E[z^4] / E[z^2]^2 over both kernels, z = w / sd, "biases": largest
+    |bias|, "problem": the first thing that is not Keras's, or None}. The moments are about 0 (the
+    mean is known), so a U(0, limit) kernel shows in the mean, not in the variance.
+    """
+    dims = [INITIALIZER_NETWORK["input_dim"], *INITIALIZER_NETWORK["hidden"], INITIALIZER_NETWORK["num_classes"]]
+    shapes = list(zip(dims[:-1], dims[1:]))
+    kernels = [w for w in weights if np.ndim(w) == 2]
+    biases = [w for w in weights if np.ndim(w) == 1]
+    report = {"variance": [], "mean": 0.0, "largest": 0.0, "kurtosis": float("nan"), "biases": 0.0, "problem": None}
+    if [np.shape(k) for k in kernels] != shapes:
+        report["problem"] = (f"its kernels have shapes {[np.shape(k) for k in kernels]}, not {shapes} "
+                             "(build_model's input_dim, hidden and num_classes)")
+        return report
+    if not all(np.isfinite(w).all() for w in weights):
+        report["problem"] = "its initial weights hold NaN or infinite entries"
+        return report
+    report["biases"] = max((float(np.abs(b).max()) for b in biases), default=0.0)
+    standardized = []
+    for kernel, (fan_in, fan_out) in zip(kernels, shapes):
+        variance, largest = expected_kernel(name, fan_in, fan_out)
+        report["variance"].append(float(np.mean(kernel ** 2)) / variance)
+        report["mean"] = max(report["mean"], abs(float(kernel.mean())) / math.sqrt(variance))
+        report["largest"] = max(report["largest"], float(np.abs(kernel).max()) / largest)
+        standardized.append((kernel / math.sqrt(variance)).ravel())
+    z = np.concatenate(standardized)
+    report["kurtosis"] = float(np.mean(z ** 4) / np.mean(z ** 2) ** 2)
+    report["problem"] = _initial_problem(report, name, shapes)
+    return report
+
+
+def _initial_problem(report, name, shapes):
+    """The first way the kernels differ from Keras's `name`, in words, or None."""
+    scale, mode, distribution = INITIALIZERS[name]
+    if report["biases"] != 0:
+        return f"its biases start at up to {report['biases']:.3g}, not 0 (Keras's default bias initializer is zeros)"
+    if report["largest"] > 1 + 1e-9:
+        limit = "sqrt(3 * variance)" if distribution == "uniform" else "2 sd"
+        return f"a kernel entry is {report['largest']:.3g} times the largest |w| Keras's {name} can draw ({limit})"
+    if report["mean"] > BOUND_INITIAL_MEAN:
+        return (f"a kernel's mean is {report['mean']:.3g} sd away from 0: Keras draws around 0, on both sides "
+                "(U(-limit, limit), not U(0, limit))")
+    for index, (ratio, (fan_in, fan_out)) in enumerate(zip(report["variance"], shapes)):
+        if abs(ratio - 1) > BOUND_INITIAL_VARIANCE:
+            return (f"kernel {index} ({fan_in} x {fan_out}) has {ratio:.3g} times the variance of Keras's "
+                    f"{name}, {scale:g} / {mode} = {expected_kernel(name, fan_in, fan_out)[0]:.3g}"
+                    + _variance_guess(report["variance"], name, shapes))
+    if abs(report["kurtosis"] - KURTOSIS[distribution]) > BOUND_KURTOSIS:
+        return (f"the kernels have the right variance but the wrong shape of distribution: E[w^4] / E[w^2]^2 "
+                f"is {report['kurtosis']:.3g}, where Keras's {distribution.replace('_', ' ')} gives "
+                f"{KURTOSIS[distribution]:g} (uniform 1.8, normal truncated at 2 sd 2.37, plain normal 3)")
+    return None
+
+
+def _variance_guess(ratios, name, shapes):
+    """'; it matches ...' when every kernel's variance matches one common slip (the closest), else ''."""
+    scale, mode, distribution = INITIALIZERS[name]
+    slips = {}                       # slip -> its variance over Keras's, kernel by kernel
+    for fan_name in ("fan_in", "fan_out", "fan_avg"):
+        if fan_name != mode:
+            slips[f"{scale:g} / {fan_name}"] = [
+                scale / {"fan_in": i, "fan_out": o, "fan_avg": (i + o) / 2}[fan_name] / expected_kernel(name, i, o)[0]
+                for i, o in shapes]
+    if distribution == "truncated_normal":
+        slips["an sd not divided by 0.8796 (truncating at 2 sd keeps 0.774 of the variance)"] = \
+            [TRUNCATED_SD ** 2] * len(shapes)
+    else:
+        slips["a limit of sqrt(variance) instead of sqrt(3 * variance)"] = [1 / 3] * len(shapes)
+    misses = {slip: max(abs(ratio / slip_ratio - 1) for ratio, slip_ratio in zip(ratios, slip_ratios))
+              for slip, slip_ratios in slips.items()}
+    slip = min(misses, key=misses.get)
+    return f"; it matches {slip}" if misses[slip] <= BOUND_INITIAL_VARIANCE else ""

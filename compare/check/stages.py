@@ -3,7 +3,8 @@
     API and shapes -> forward (probabilities) -> loss -> each gradient
     (output layer first, the order backprop computes them) -> optimizer steps
     (plain, momentum, Nesterov) -> a short lockstep fit (weights, History, evaluate)
-    -> sanity (the loss before training near ln(10); one batch memorised)
+    -> sanity (the initial kernels drawn as Keras's five initializers draw them; the loss
+    before training near ln(10); one batch memorised)
     -> Dropout (on the twin's own masks, then on Keras's) -> Flatten
     -> more of Keras (Adam, RMSprop, L2, integer labels), where the twin has them
 
@@ -27,13 +28,15 @@ from . import hints
 from .guard import DEFAULT_TIMEOUT, Guard, GuardFailed, float32_trace
 from .hints import WHERE
 from .reference import (BATCH, BINOMIAL_SIGMAS, BOUND_FINITE_DIFFERENCES, BOUND_FIT, BOUND_GRADIENT,
-                        BOUND_INITIAL_LOSS, BOUND_LOSS, BOUND_PROBABILITIES, BOUND_SCALE, BOUND_WEIGHTS, CLASSES,
-                        DROPOUT_RATE, DROPOUT_SAMPLES,
-                        FD_ENTRIES, FIT_BATCH, FIT_EPOCHS, FIT_SAMPLES, HIDDEN, IMAGE_SHAPE, INPUT_DIM, OVERFIT_CHUNK,
+                        BOUND_INITIAL_LOSS, BOUND_INITIAL_VARIANCE, BOUND_LOSS, BOUND_PROBABILITIES, BOUND_SCALE,
+                        BOUND_WEIGHTS, CLASSES, DROPOUT_RATE, DROPOUT_SAMPLES,
+                        FD_ENTRIES, FIT_BATCH, FIT_EPOCHS, FIT_SAMPLES, HIDDEN, IMAGE_SHAPE, INITIALIZER_NETWORK,
+                        INITIALIZERS, INPUT_DIM, OVERFIT_CHUNK,
                         OVERFIT_LEARNING_RATE, OVERFIT_STEPS, STEPS,
                         STEP_KINDS, STEP_LEARNING_RATE, VOCABULARY, _errors, _evaluate, _history_difference,
                         _max_abs, _max_weight_difference, _options, _predict, _relative_to_largest, _within,
-                        backprop_order, dropout_reference, reference, tensor_label, vocabulary_reference,
+                        backprop_order, dropout_reference, initial_kernels, reference, tensor_label,
+                        vocabulary_reference,
                         vocabulary_weights)
 from .results import _number
 from .results import format_row as _format_row
@@ -111,10 +114,13 @@ class Checker:
         except GuardFailed as failure:
             raise StageFailed(failure.hint, failure.what) from None
 
-    def build(self, weights=None, **overrides):
+    def build(self, weights=None, own_weights=False, **overrides):
+        """build_model(**overrides), set to `weights` (the reference's by default), or with the
+        twin's own initial weights if own_weights."""
         options = {**_options(), **overrides}
         model = self.call(f"build_model({_call(overrides)})", self.module.build_model, **options)
-        self.set_weights(model, reference()["weights"] if weights is None else weights)
+        if not own_weights:
+            self.set_weights(model, reference()["weights"] if weights is None else weights)
         return model
 
     def set_weights(self, model, weights):
@@ -362,8 +368,11 @@ class Checker:
     # -- the recipe's sanity checks: the loss before training, and memorising one batch ----------------
 
     def stage_sanity(self):
-        """Karpathy's "recipe": at initialisation the network guesses, so its loss is near ln(classes);
-        and a network that trains must be able to memorise one small batch."""
+        """The initial kernels drawn as Keras draws them; Karpathy's "recipe": at initialisation the
+        network guesses, so its loss is near ln(classes); and a network that trains must be able to
+        memorise one small batch."""
+        for name in INITIALIZERS:
+            self.check_initializer(name)
         ref = reference()
         chance = math.log(CLASSES)
         model = self.call("build_model()", self.module.build_model, **_options())      # its own initial weights
@@ -399,6 +408,23 @@ class Checker:
                               "size memorises one small batch (numpy_impl does in under 100 steps). If the single "
                               "steps above agree, look at what fit does with more epochs: each one must take a step "
                               f"from where the last ended ({WHERE['fit']}).")
+
+    def check_initializer(self, name):
+        """One initializer's kernels on a wide network, by their moments: the twin's draws are its own,
+        so they can match Keras's in distribution only (variance, mean, largest |w|, shape)."""
+        default = name == "glorot_uniform"             # Keras's default: build_model is not told
+        options = {**INITIALIZER_NETWORK, **({} if default else {"kernel_initializer": name})}
+        model = (self.build(own_weights=True, **options) if default
+                 else self.build_optional("sanity", f"{name} kernels", own_weights=True, **options))
+        if model is None:
+            return
+        weights = [np.asarray(w, dtype=np.float64) for w in self.call("get_weights()", model.get_weights)]
+        report = initial_kernels(weights, name)
+        ratios = " ".join(f"x{ratio:.2f}" for ratio in report["variance"]) or "-"
+        self.row("sanity", f"{name} kernels: variance {ratios}", report["problem"] is None, {},
+                 f"x1 +- {BOUND_INITIAL_VARIANCE:g}; mean, largest |w|, shape")
+        if report["problem"] is not None:
+            raise StageFailed(hints.initializer_hint(name, report["problem"]))
 
     # -- Dropout: what must hold on the twin's own masks, then the same step as Keras on Keras's ----------
 
@@ -546,10 +572,10 @@ class Checker:
         if not _within(errors, BOUND_GRADIENT):
             raise StageFailed(hints.flatten_hint())
 
-    def build_optional(self, stage, label, weights=None, **options):
+    def build_optional(self, stage, label, weights=None, own_weights=False, **options):
         """build_model(**options), or None (a skipped row) where the twin's build_model does not take them."""
         try:
-            return self.build(weights, **options)
+            return self.build(weights, own_weights, **options)
         except StageFailed as failure:
             if "TypeError" in failure.what and "unexpected keyword" in failure.hint:
                 self.row(stage, f"{label}: skipped (build_model does not take it)", True, skipped=True)
