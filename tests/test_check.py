@@ -409,7 +409,27 @@ def test_the_initial_kernel_rows_hold_keras_own_draws(name):
 def test_the_initial_kernel_rows_refuse_other_shapes_and_non_finite_weights():
     rng = np.random.default_rng(0)
     right = [rng.uniform(-0.1, 0.1, (500, 250)), np.zeros(250), rng.uniform(-0.1, 0.1, (250, 100)), np.zeros(100)]
-    assert "not [(500, 250), (250, 100)]" in initial_kernels([w.T if w.ndim == 2 else w for w in right],
-                                                              "glorot_uniform")["problem"]
+    report = initial_kernels([w.T if w.ndim == 2 else w for w in right], "glorot_uniform")
+    assert report["problem"] == ("its kernels have shapes [(250, 500), (100, 250)], not [(500, 250), (250, 100)] "
+                                 "(build_model's input_dim, hidden and num_classes)")
+    assert set(report) == {"variance", "mean", "largest", "kurtosis", "biases", "problem"}
     right[2][0, 0] = np.nan
     assert initial_kernels(right, "glorot_uniform")["problem"] == "its initial weights hold NaN or infinite entries"
+
+
+def test_the_initial_kernel_figures_are_the_moments_they_name():
+    # two kernels of known draws: the report's figures, each computed again here from its definition
+    rng = np.random.default_rng(3)
+    limits = [np.sqrt(6 / 750), np.sqrt(6 / 350)]                     # Glorot's, for 500 x 250 and 250 x 100
+    kernels = [rng.uniform(-limit, limit, shape) for limit, shape in zip(limits, [(500, 250), (250, 100)])]
+    half = initial_kernels([0.5 * k for k in kernels], "glorot_uniform")          # no biases: none to judge
+    whole = initial_kernels(kernels, "glorot_uniform")
+    variances = [limit ** 2 / 3 for limit in limits]
+    assert whole["variance"] == pytest.approx([np.mean(k ** 2) / v for k, v in zip(kernels, variances)], rel=1e-12)
+    assert half["variance"] == pytest.approx([r / 4 for r in whole["variance"]], rel=1e-12)
+    assert half["largest"] == pytest.approx(0.5 * whole["largest"], rel=1e-12) and 0.999 < whole["largest"] <= 1
+    assert whole["mean"] == pytest.approx(max(abs(k.mean()) / np.sqrt(v) for k, v in zip(kernels, variances)))
+    z = np.concatenate([(k / np.sqrt(v)).ravel() for k, v in zip(kernels, variances)])
+    assert whole["kurtosis"] == pytest.approx(np.mean(z ** 4) / np.mean(z ** 2) ** 2, rel=1e-12)
+    assert half["kurtosis"] == pytest.approx(whole["kurtosis"], rel=1e-12)     # the shape, whatever the scale
+    assert whole["problem"] is None and half["biases"] == 0.0 and "variance of Keras's" in half["problem"]

@@ -42,7 +42,9 @@ ALSO = {
     "this check runs in float64": ["is float64, but every value in it is a float32 number"],
     "only in the rows whose logits are small": ["(max over axis=1, keepdims=True), not the largest of the whole"],
     "times the largest |w| Keras's glorot_uniform can draw (sqrt(3 * variance))": [
-        "are not drawn as Keras draws them", "limit = sqrt(3 * variance)", "sd = sqrt(variance) / 0.8796"],
+        "are not drawn as Keras draws them", "U(-limit, limit) with limit = sqrt(3 * variance), a normal one N(0, sd)",
+        "beyond 2 sd drawn again and sd = sqrt(variance) / 0.8796"],
+    "the wrong shape of distribution: E[w^4] / E[w^2]^2 is": ["where Keras's truncated normal gives 2.3655 (uniform"],
     "an untrained network should guess": [("Keras's default kernel is Glorot uniform, U(-limit, limit) with "
                                            "limit = sqrt(6 / (fan_in + fan_out)), and its biases start at 0")],
     "the error enters between the layers": [
@@ -726,6 +728,24 @@ def backward_skips_dropout(twin):
             if not isinstance(layer, twin.layers.Dropout):             # the mask never reaches dL/dz
                 grad = layer.backward(grad)
     twin.model.Sequential.backward = backward
+
+
+def test_a_build_model_without_kernel_initializer_skips_the_other_initializers():
+    twin = fresh_twin()
+    right = twin.build_model
+
+    def build_model(input_dim=784, hidden=(128, 128), num_classes=10, learning_rate=0.01, momentum=0.0,
+                    nesterov=False, seed=0, dtype="float32"):
+        return right(input_dim=input_dim, hidden=hidden, num_classes=num_classes, learning_rate=learning_rate,
+                     momentum=momentum, nesterov=nesterov, seed=seed, dtype=dtype)
+    twin.build_model = build_model
+    checker = Checker(twin, emit=lambda line: None)
+    checker.stage_sanity()
+    rows = [(row.stage, row.what, row.passed, row.skipped) for row in checker.rows]
+    assert rows[0][:3] == ("sanity", rows[0][1], True) and rows[0][1].startswith("glorot_uniform kernels: variance")
+    assert rows[1:5] == [("sanity", f"{name} kernels: skipped (build_model does not take it)", True, True)
+                         for name in ("he_uniform", "glorot_normal", "he_normal", "lecun_normal")]
+    assert [row.what.split()[0] for row in checker.rows[5:]] == ["initial", "memorise"]
 
 
 @pytest.mark.parametrize("missing, row", [("backward", "alone: skipped (no Dropout with forward, backward)"),
