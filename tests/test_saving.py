@@ -144,7 +144,8 @@ def a_failed_save_leaves_the_old_file(tmp_path, monkeypatch, save, name, step):
 
 def test_bad_paths_and_files(tmp_path):
     model = numpy_impl.build_model(input_dim=20, hidden=(16,), num_classes=4)
-    with pytest.raises(ValueError, match=r"must end in \.weights\.h5"):
+    with pytest.raises(ValueError, match=r"^a weights file name must end in \.weights\.h5, as Keras 3 requires, got "
+                                         r"m\.h5$"):
         model.save_weights(tmp_path / "m.h5")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         model.save_weights(tmp_path / "missing" / "m.weights.h5")
@@ -411,7 +412,8 @@ def test_bad_model_paths_and_files(tmp_path):
     model = numpy_impl.Sequential([numpy_impl.Input((3,)), numpy_impl.layers.Dense(2)])
     with pytest.raises(ValueError, match=r"^a model file name must end in \.keras, as Keras 3 requires, got m\.h5 "):
         model.save(tmp_path / "m.h5")
-    with pytest.raises(ValueError, match=r"must end in \.keras"):
+    with pytest.raises(ValueError, match=r"^a model file name must end in \.keras, as Keras 3 requires, got "
+                                         r"m\.weights\.h5 "):
         numpy_impl.models.load_model(tmp_path / "m.weights.h5")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         model.save(tmp_path / "missing" / "m.keras")
@@ -434,7 +436,8 @@ def test_bad_model_paths_and_files(tmp_path):
         numpy_impl.models.load_model(tmp_path / "cut.keras")
     (tmp_path / "good.keras").unlink()
     (tmp_path / "cut.keras").unlink()
-    with pytest.raises(ValueError, match="not built yet"):
+    with pytest.raises(ValueError, match=r"^the model is not built yet, so it has no weights to save: give it an "
+                                         r"Input first$"):
         numpy_impl.Sequential([numpy_impl.layers.Dense(2)]).save(tmp_path / "unbuilt.keras")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.keras", "text.keras"]    # nothing half-written
 
@@ -519,3 +522,30 @@ def test_every_entry_of_the_config_is_what_keras_writes_for_the_same_model(tmp_p
             assert np.float32(value) == np.float32(theirs[path]), (path, value, theirs[path])
         else:
             assert value == theirs[path], (path, value, theirs[path])
+
+
+def test_a_class_from_a_module_numpy_impl_does_not_know_is_named_in_one_line(tmp_path):
+    import json
+    import zipfile
+    model = numpy_impl.Sequential([numpy_impl.Input((3,)), numpy_impl.layers.Dense(2)])
+    model.save(tmp_path / "m.keras")
+    with zipfile.ZipFile(tmp_path / "m.keras") as archive, zipfile.ZipFile(tmp_path / "other.keras", "w") as other:
+        for entry in archive.namelist():
+            text = archive.read(entry)
+            if entry == "config.json":
+                config = json.loads(text)
+                config["config"]["layers"][-1]["module"] = "my_package.layers"      # e.g. a registered custom layer
+                text = json.dumps(config)
+            other.writestr(entry, text)
+    with pytest.raises(numpy_impl.saving.ModelFileError,
+                       match=r"other\.keras holds a my_package\.layers\.Dense, which numpy_impl does not have$"):
+        numpy_impl.models.load_model(tmp_path / "other.keras")
+
+
+def test_a_float64_loss_object_stays_float64_in_either_package(tmp_path):
+    import keras
+    model = numpy_impl.Sequential([numpy_impl.Input((3,)), numpy_impl.layers.Dense(2, activation="softmax")])
+    model.compile(loss=numpy_impl.losses.CategoricalCrossentropy(dtype="float64"))
+    model.save(tmp_path / "m.keras")
+    assert numpy_impl.models.load_model(tmp_path / "m.keras").loss.dtype == np.float64
+    assert keras.models.load_model(tmp_path / "m.keras").loss.dtype == "float64"
