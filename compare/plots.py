@@ -296,20 +296,28 @@ def inside_network(inside, path, legend=LABELS):
                     ("gradient_norm", "steps", axes[1, 3], "Gradient norm ||dL/dW|| on the probe batch",
                      "norm (log scale)", inside["kernels"])]
     for key, step_key, ax, title, ylabel, layer_names in steps_panels:
+        highest = 0.0
         for name in twins:
             record = inside["twins"][name]
             values = np.asarray(record[key], dtype=float)
             if values.size == 0:
                 continue
+            highest = max(highest, float(np.nanmax(values, initial=0.0)))
             for index in range(values.shape[1]):
                 ax.plot(record[step_key], values[:, index], styles[name], color=layer_colours[index % 10],
                         lw=1.6 if name == twins[0] else 1.1, label=layer_names[index] if name == twins[0] else None)
+        if highest == 0.0 and key != "dead_share":      # e.g. no step after a probe: a run of a few steps
+            ax.text(0.5, 0.5, "not measured in this run:\nit ended before the step after a probe",
+                    transform=ax.transAxes, ha="center", va="center", fontsize=9, color="dimgrey")
+            ax.set(title=title, xlabel="training step", ylabel=ylabel.replace(" (log scale)", ""), yticks=[])
+            continue
         if key != "dead_share":
             ax.set_yscale("log")
         if key == "update_ratio":
             ax.axhline(1e-3, color="black", ls=":", lw=1, label="1e-3, the rule of thumb")
         else:
-            ax.set_ylim(bottom=0) if key == "dead_share" else None
+            if key == "dead_share":       # a share: from 0, and room above even when no unit has died
+                ax.set_ylim(0, min(1.05, max(0.1, highest * 1.15)))
         ax.set(title=title, xlabel="training step", ylabel=ylabel)
         ax.grid(alpha=0.3)
         _layer_legend(ax)

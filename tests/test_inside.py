@@ -2,13 +2,15 @@
 the statistics mean what they say; and probing a run changes nothing it trains."""
 import json
 import math
+import warnings
 
 import numpy as np
 import pytest
+from matplotlib import pyplot as plt
 
 import keras_impl
 import numpy_impl
-from compare import inside
+from compare import inside, plots
 from compare.__main__ import main
 from compare.experiment import Config, run_lockstep
 from compare.twins import keras_twin, numpy_twin
@@ -155,3 +157,30 @@ def test_the_cli_writes_the_section_the_figures_and_metrics(tmp_path):
     (off,) = (tmp_path / "off").iterdir()
     assert json.loads((off / "metrics.json").read_text())["inside"] is None
     assert not (off / "inside.png").exists() and "Inside the network" not in (off / "report.html").read_text()
+
+
+def test_a_run_too_short_to_measure_an_update_says_so_in_its_empty_panel(tmp_path):
+    # 8 steps, probes every 200: no step after a probe, so no update ratio; and no unit dead in layer 1
+    x, y = digits()
+    config = Config(epochs=1, batch_size=32, dtype="float64", inside_every=200)
+    stats = {}
+    run_lockstep(config, (x, y), (x[:64], y[:64]), log=lambda message: None, verbose=0, twins=[numpy_twin()],
+                 inside_stats=stats)
+    assert stats["twins"]["numpy"]["update_ratio"] == []
+    drawn = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                   # matplotlib's "identical low and high ylims" among them
+        real_close = plt.close
+        plt.close = lambda fig=None: drawn.append(fig)
+        try:
+            plots.inside_network(stats, tmp_path / "inside.png")
+        finally:
+            plt.close = real_close
+    (figure,) = drawn
+    panels = {ax.get_title(): ax for ax in figure.axes}
+    update = panels["Update-to-weight ratio ||dW|| / ||W||"]
+    assert [text.get_text() for text in update.texts] == [
+        "not measured in this run:\nit ended before the step after a probe"]
+    assert panels["Dead ReLU units (zero for every probe digit)"].get_ylim()[0] == 0
+    assert panels["Gradient norm ||dL/dW|| on the probe batch"].get_yscale() == "log"
+    real_close(figure)
