@@ -43,7 +43,8 @@ def layer_groups(model):
 
 def save_weights(model, path):
     """Write every layer's weights (get_weights() order) to `path`, which ends in .weights.h5 as Keras
-    requires. Written to a temporary file first and then moved into place: never half a file."""
+    requires, and, once compiled, the optimizer's step count, rate and state, as Keras writes them.
+    Written to a temporary file first and then moved into place: never half a file."""
     import h5py
 
     path = _checked_path(path)
@@ -62,17 +63,21 @@ def save_weights(model, path):
                 for index, weight in enumerate(layer.weights):
                     variables.create_dataset(str(index), data=weight)
             file.create_group("vars").attrs["name"] = model.name
+        if model.optimizer is not None:
+            _save_optimizer_state(model, temporary)
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
 
 
-def load_weights(model, path):
-    """Read a .weights.h5 file (saved by this twin or by Keras) into `model`, in place.
+def load_weights(model, path, named=None):
+    """Read a .weights.h5 file (saved by this twin or by Keras) into `model`, in place; a compiled
+    model also takes the optimizer's state the file holds. True if it did.
 
     Every array is checked against the model (group, count, shape) before any is assigned: a
-    file that does not fit raises WeightsFileError and leaves the model as it was.
+    file that does not fit raises WeightsFileError and leaves the model as it was. `named`: the
+    file to name in a warning (the .keras file this one came out of).
     """
     import h5py
 
@@ -87,6 +92,7 @@ def load_weights(model, path):
         raise WeightsFileError(f"{path} is not an HDF5 weights file (saved by save_weights)") from None
     arrays = []
     with file:
+        has_state = "optimizer/vars" in file
         layers = file["layers"] if "layers" in file else {}
         in_file = [group for group in layers if len(layers[group].get("vars", ()))]
         in_model = [group for group, layer in layer_groups(model) if layer.weights]
@@ -109,6 +115,9 @@ def load_weights(model, path):
                 arrays.append((weight, array))
     for weight, array in arrays:
         weight[...] = array                  # in place, cast to the model's dtype
+    if model.optimizer is not None and has_state:
+        _load_optimizer_state(model, path, named or path)
+    return model.optimizer is not None and has_state
 
 
 def _checked_path(path, suffix=SUFFIX, what="weights", instead=""):
@@ -181,9 +190,7 @@ def save_model(model, path):
     metadata = {"saved_by": "numpy_impl", "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")}
     with tempfile.TemporaryDirectory(dir=path.parent) as folder:
         weights = Path(folder) / "model.weights.h5"
-        save_weights(model, weights)
-        if model.optimizer is not None:
-            _save_optimizer_state(model, weights)
+        save_weights(model, weights)                    # the optimizer's state too, once compiled
         temporary = Path(folder) / path.name
         with zipfile.ZipFile(temporary, "w") as archive:
             archive.writestr("metadata.json", json.dumps(metadata))
@@ -285,9 +292,8 @@ def load_model(path):
                              f"{error})") from None
     with tempfile.TemporaryDirectory() as folder:
         (Path(folder) / "model.weights.h5").write_bytes(weights)
-        load_weights(model, Path(folder) / "model.weights.h5")
-        if model.optimizer is not None:
-            _load_optimizer_state(model, Path(folder) / "model.weights.h5", path)
+        if not load_weights(model, Path(folder) / "model.weights.h5", named=path) and model.optimizer is not None:
+            _load_optimizer_state(model, Path(folder) / "model.weights.h5", path)      # none there: it warns
     return model
 
 
