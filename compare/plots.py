@@ -315,9 +315,8 @@ def inside_network(inside, path, legend=LABELS):
             ax.set_yscale("log")
         if key == "update_ratio":
             ax.axhline(1e-3, color="black", ls=":", lw=1, label="1e-3, the rule of thumb")
-        else:
-            if key == "dead_share":       # a share: from 0, and room above even when no unit has died
-                ax.set_ylim(0, min(1.05, max(0.1, highest * 1.15)))
+        elif key == "dead_share":         # a share: from 0, and room above even when no unit has died
+            ax.set_ylim(0, min(1.05, max(0.1, highest * 1.15)))
         ax.set(title=title, xlabel="training step", ylabel=ylabel)
         ax.grid(alpha=0.3)
         _layer_legend(ax)
