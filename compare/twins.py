@@ -176,18 +176,27 @@ def describe_error(error, home=None):
     home: the twin's file or folder; then the line named is the deepest one of the twin's own,
     even when the error was raised inside NumPy.
     """
-    frames = traceback.extract_tb(error.__traceback__)
     text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
     if isinstance(error, SyntaxError) and error.filename:
         return f"{text} ({Path(error.filename).name}:{error.lineno})"
+    where = error_location(error, home)
+    return f"{text} ({where})" if where else text
+
+
+def error_location(error, home=None, own_only=False):
+    """'layers.py:57, in Dense.affine': the deepest line of `error`'s traceback, or of the twin's own
+    lines under `home` where there are any (own_only: only those, else None)."""
+    frames = traceback.extract_tb(error.__traceback__)
     if home is not None:
         home = Path(home).resolve()
-        frames = [f for f in frames if Path(f.filename).resolve() == home or home in Path(f.filename).resolve().parents] \
-            or frames
+        own = [f for f in frames if Path(f.filename).resolve() == home or home in Path(f.filename).resolve().parents]
+        frames = own if own or own_only else frames
+    elif own_only:
+        frames = []
     if not frames:
-        return text
+        return None
     frame = frames[-1]
-    return f"{text} ({Path(frame.filename).name}:{frame.lineno}, in {_qualified_name(error, frame)})"
+    return f"{Path(frame.filename).name}:{frame.lineno}, in {_qualified_name(error, frame)}"
 
 
 def _qualified_name(error, frame):

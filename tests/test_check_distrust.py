@@ -7,6 +7,7 @@ as a learner's own file.
 """
 import json
 import math
+import re
 import textwrap
 import time
 import types
@@ -293,7 +294,7 @@ def test_a_fit_that_never_returns_is_stopped_at_the_time_limit():
     twin.model.Sequential.fit = fit
     passed, checker, _ = checked(twin, timeout=0.5)
     assert not passed and checker.failed_stage == "optimizer"
-    assert "fit(x, y) did not return within 0.5 s" in checker.hint
+    assert "fit(x, y) did not return within 0.5 s: an endless loop" in checker.hint     # its loop is not the twin's
     assert checker.hint.endswith("Allow longer with --timeout SECONDS.")
 
 
@@ -305,7 +306,10 @@ def test_cli_timeout_exits_1_naming_the_call_and_the_stage(tmp_path, capsys):
         """)
     assert main(["check", str(twin), "--timeout", "1"]) == 1
     captured = capsys.readouterr()
-    assert "fit(x, y) did not return within 1 s" in captured.out
+    hint = " ".join(captured.out.split())                               # the hint as one line, unwrapped
+    # the learner's own line, named: the loop's `while` (line 11) or its body (12), wherever the alarm fell
+    assert re.search(r"fit\(x, y\) did not return within 1 s; when stopped it was running stuck\.py:1[12], in "
+                     r"Mine\.fit: an endless loop", hint), hint
     assert "failed at stage 'optimizer' (fit(x, y): no answer in 1 s)" in captured.err
     assert "Traceback" not in captured.out + captured.err
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..twins import describe_error
+from ..twins import describe_error, error_location
 
 DEFAULT_TIMEOUT = 60.0     # seconds one call may take; check numpy_impl's slowest call takes ~0.05 s
 
@@ -81,11 +81,13 @@ class Guard:
                 result = function(*args, **kwargs)
         except NotImplementedError:
             raise
-        except CallTimedOut:
-            raise GuardFailed(f"{what} did not return within {self.timeout:g} s: an endless loop, or a loop "
-                              "whose end condition never comes true (a while loop over batches that never "
-                              "advances its index?). Allow longer with --timeout SECONDS.",
-                              f"{what}: no answer in {self.timeout:g} s") from None
+        except CallTimedOut as stopped:
+            where = error_location(stopped, self.home, own_only=True)      # the twin's line it was running
+            raise GuardFailed(f"{what} did not return within {self.timeout:g} s"
+                              + (f"; when stopped it was running {where}" if where else "")
+                              + ": an endless loop, or a loop whose end condition never comes true (a while "
+                              "loop over batches that never advances its index?). Allow longer with --timeout "
+                              "SECONDS.", f"{what}: no answer in {self.timeout:g} s") from None
         except (Exception, SystemExit) as error:          # SystemExit: a twin calling sys.exit()
             raise GuardFailed(f"{what} raised {self.describe(error)}.",
                               f"{what} raised {type(error).__name__}") from None
