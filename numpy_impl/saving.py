@@ -10,9 +10,10 @@ saved or loaded). Keras keeps each layer's weights, in get_weights() order, at
 
 The group names come from the class, counted within the model (dense, dense_1, ...), not from
 the layer's name, so a model's first Dense is "dense" whatever it is called. Layers without
-weights get an empty group, as Keras writes them. Keras's save_weights also writes its optimizer's
-state under "optimizer"; the NumPy twin's save_weights writes none and skips Keras's (the weights
-alone). The whole model, optimizer state and all, goes in a .keras file: save_model and load_model below.
+weights get an empty group, as Keras writes them. A compiled model's optimizer goes under
+"optimizer/vars" (its step count, its rate, then its state in Keras's order: KERAS_STATE below), in
+either package's file, and load_weights reads it back. The whole model, architecture and compile
+arguments too, goes in a .keras file: save_model and load_model below.
 """
 import collections
 import os
@@ -73,7 +74,8 @@ def save_weights(model, path):
 
 def load_weights(model, path, named=None):
     """Read a .weights.h5 file (saved by this twin or by Keras) into `model`, in place; a compiled
-    model also takes the optimizer's state the file holds. True if it did.
+    model also takes the optimizer's state the file holds (with a warning where it holds none that
+    fits, as Keras warns).
 
     Every array is checked against the model (group, count, shape) before any is assigned: a
     file that does not fit raises WeightsFileError and leaves the model as it was. `named`: the
@@ -92,7 +94,6 @@ def load_weights(model, path, named=None):
         raise WeightsFileError(f"{path} is not an HDF5 weights file (saved by save_weights)") from None
     arrays = []
     with file:
-        has_state = "optimizer/vars" in file
         layers = file["layers"] if "layers" in file else {}
         in_file = [group for group in layers if len(layers[group].get("vars", ()))]
         in_model = [group for group, layer in layer_groups(model) if layer.weights]
@@ -115,9 +116,8 @@ def load_weights(model, path, named=None):
                 arrays.append((weight, array))
     for weight, array in arrays:
         weight[...] = array                  # in place, cast to the model's dtype
-    if model.optimizer is not None and has_state:
+    if model.optimizer is not None:
         _load_optimizer_state(model, path, named or path)
-    return model.optimizer is not None and has_state
 
 
 def _checked_path(path, suffix=SUFFIX, what="weights", instead=""):
@@ -292,8 +292,7 @@ def load_model(path):
                              f"{error})") from None
     with tempfile.TemporaryDirectory() as folder:
         (Path(folder) / "model.weights.h5").write_bytes(weights)
-        if not load_weights(model, Path(folder) / "model.weights.h5", named=path) and model.optimizer is not None:
-            _load_optimizer_state(model, Path(folder) / "model.weights.h5", path)      # none there: it warns
+        load_weights(model, Path(folder) / "model.weights.h5", named=path)      # the optimizer's state too
     return model
 
 
@@ -414,7 +413,6 @@ def _dtype_name(dtype):
     if isinstance(dtype, dict):
         return dtype.get("config", {}).get("name")
     return dtype
-
 
 
 def __getattr__(name):

@@ -573,3 +573,16 @@ def test_a_weights_file_carries_the_optimizer_both_ways_as_keras_does(rng, tmp_p
     assert again.optimizer.iterations == 8
     for a, b in zip(again.optimizer.velocities, mine.optimizer.velocities):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-9)
+
+
+def test_a_compiled_model_told_to_load_a_file_without_optimizer_state_says_it_starts_fresh(tmp_path):
+    # as Keras warns for its own compiled model and such a file; the weights load all the same
+    uncompiled = numpy_impl.Sequential([numpy_impl.Input((3,)), numpy_impl.layers.Dense(2, activation="softmax")])
+    uncompiled.save_weights(tmp_path / "bare.weights.h5")
+    compiled = numpy_impl.Sequential([numpy_impl.Input((3,)), numpy_impl.layers.Dense(2, activation="softmax")])
+    compiled.compile(optimizer=numpy_impl.SGD(momentum=0.9))
+    with pytest.warns(UserWarning, match=r"bare\.weights\.h5: skipping the optimizer's state \(the file holds 0 "
+                                         r"arrays, this SGD keeps 4\)"):
+        compiled.load_weights(tmp_path / "bare.weights.h5")
+    for a, b in zip(compiled.get_weights(), uncompiled.get_weights()):
+        np.testing.assert_array_equal(a, b)
