@@ -133,18 +133,19 @@ def build_twins(config, input_dim, num_classes, twins=None, total_steps=None):
 
 class Patience:
     """EarlyStopping's rule on val_loss, as Keras's callback applies it (min_delta 0): each epoch
-    `wait` grows by one and an epoch with a strictly lower val_loss resets it; once `wait` reaches
-    `patience` (after the first epoch) the twin should stop."""
+    `wait` grows by one, and an epoch with a strictly lower val_loss than the best so far resets it;
+    once `wait` reaches `patience` the twin should stop. The first epoch always counts as better
+    (so no run stops there), even with a NaN, which no later epoch then beats."""
 
     def __init__(self, patience):
-        self.patience, self.best, self.wait = patience, math.inf, 0
+        self.patience, self.best, self.wait = patience, None, 0
 
-    def should_stop(self, epoch, val_loss):
+    def should_stop(self, val_loss):
         self.wait += 1
-        if val_loss < self.best:
+        if self.best is None or val_loss < self.best:
             self.best, self.wait = val_loss, 0
             return False
-        return self.wait >= self.patience and epoch > 0
+        return self.wait >= self.patience
 
 
 def split_validation(x, y, fraction):
@@ -242,7 +243,7 @@ def run_lockstep(config, train, test, log=print, verbose=1, twins=None, inside_s
             (_, first), (_, second) = list(built.values())[:2]
             weight_differences.append(max_weight_difference(first, second))
         stopping = [name for name in patience
-                    if patience[name].should_stop(epoch, records[name]["history"]["val_loss"][-1])]
+                    if patience[name].should_stop(records[name]["history"]["val_loss"][-1])]
         if stopping:
             for name in built:
                 records[name]["stopped_epoch"] = epoch + 1 if name in stopping else None

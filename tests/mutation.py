@@ -19,8 +19,9 @@ import signal
 from pathlib import Path
 
 # The mutated folders (pyproject.toml's only_mutate), and how their files are named here: "layers" for
-# numpy_impl/layers.py, "check/stages" for compare/check/stages.py.
-MUTATED = {Path("mutants") / "numpy_impl": "", Path("mutants") / "compare" / "check": "check/"}
+# numpy_impl/layers.py, "check/stages" for compare/check/stages.py, "compare/gradcheck" for compare/gradcheck.py.
+MUTATED = {Path("mutants") / "numpy_impl": "", Path("mutants") / "compare" / "check": "check/",
+           Path("mutants") / "compare": "compare/"}
 KILLED_CODES = {1, 3}          # mutmut's codes for a failing test; timeouts, "no tests" and the rest count apart
 
 

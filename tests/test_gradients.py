@@ -254,3 +254,55 @@ def test_the_softmax_and_flatten_layers_pass_the_gradient_back(rng):
     assert flatten.forward(x).shape == (4, 6)
     grad = rng.normal(size=(4, 6))
     np.testing.assert_array_equal(flatten.backward(grad), grad.reshape(4, 2, 3))
+
+
+def test_gradient_agreement_is_the_largest_difference_over_the_largest_entry():
+    """gradient_agreement, the "NumPy vs Keras" figure of every run, computed on numbers known by hand."""
+    from compare.gradcheck import gradient_agreement
+
+    a = [np.array([[0.5, -0.25], [0.125, 0.0]]), np.array([3.0, 4.0])]
+    b = [np.array([[0.5, -0.25], [0.0, 0.0]]), np.array([3.0, 2.0])]
+    # max |a - b| = 0.125 over max |b| = 0.5 (below 1: a floor of 1 would give 0.125); then 2 / 3
+    assert gradient_agreement(a, b) == pytest.approx([0.25, 2.0 / 3.0], rel=1e-15)
+    assert gradient_agreement([np.zeros(3)], [np.zeros(3)]) == [0.0]        # 0 / 0 kept at 0 by the floor
+
+
+def test_tensor_names_number_each_kind_of_layer_on_its_own():
+    """The names metrics.json and the gradient-check figure give each trainable tensor, in the model's
+    weight order: Dense layers kernel_0, bias_0, kernel_1, ...; normalization layers gamma_0, beta_0, ...,
+    numbered apart."""
+    from compare.gradcheck import tensor_names
+
+    model = numpy_impl.build_model(input_dim=6, hidden=(5, 4), num_classes=3, batchnorm=True)
+    # (before a BatchNormalization a Dense has no bias, as in Keras's twin: beta does its work)
+    assert tensor_names(model) == ["kernel_0", "gamma_0", "beta_0", "kernel_1", "gamma_1", "beta_1",
+                                   "kernel_2", "bias_2"]
+    assert len(tensor_names(model)) == len(model.trainable_weights)
+    assert tensor_names(numpy_impl.build_model(input_dim=6, hidden=(5,), num_classes=3)) == \
+        ["kernel_0", "bias_0", "kernel_1", "bias_1"]
+
+
+def test_the_finite_difference_step_is_the_one_asked_for(rng):
+    """A central difference is off by about eps**2 (the loss's third derivative): a step 3,000 times
+    the default's shows it, at both of its tries (eps, then eps / 100), where the default's does not."""
+    model = numpy_impl.build_model(input_dim=6, hidden=(5,), num_classes=3, dtype="float64")
+    x, y = random_batch(rng)
+    fine = max(finite_difference_check(model, x, y))
+    coarse = max(finite_difference_check(model, x, y, eps=0.3))
+    assert fine < 1e-7 and coarse > 1e3 * fine
+
+
+def test_a_runs_gradient_check_samples_its_entries_from_the_runs_seed(rng):
+    """The same run gives the same figures, and they are finite_difference_check's on the run's
+    float64 model with the run's seed choosing the entries."""
+    from compare.experiment import Config, model_options
+    from compare.gradcheck import run_gradient_checks
+
+    x, y = random_batch(rng, n=8, features=784, classes=10)
+    config = Config(hidden=(16,), seed=3)
+    first = run_gradient_checks(config, x, y, entries_per_tensor=5, with_keras=False)
+    assert run_gradient_checks(config, x, y, entries_per_tensor=5, with_keras=False) == first
+    options = dict(model_options(config, 784, 10), dtype="float64")
+    expected = finite_difference_check(numpy_impl.build_model(**options), x, y, 5, seed=3)
+    assert first["finite_difference_per_tensor"] == expected
+    assert first["finite_difference_max_rel_error"] == max(expected) < 1e-6
