@@ -190,7 +190,8 @@ def serve(backend, connection):
     ("data", x, y) -> None; ("build", options) -> None (builds "keras" with compile's
     defaults and "keras_fast" with KERAS_FAST); ("fit", name, order, batch_size) -> an epoch's
     seconds (timed_epoch; order None: all of x);
-    ("versions",) -> {package: version}. A failure answers ("error", text).
+    ("versions",) -> {package: version}, once Keras is seen to run on `backend`. A failure answers
+    ("error", text).
     """
     os.environ["KERAS_BACKEND"] = backend
     from .quiet import import_keras_quietly
@@ -219,6 +220,8 @@ def serve(backend, connection):
             elif command == "matmul_rate":
                 answer = engine_matmul_rate(str(x.dtype))
             elif command == "versions":
+                if keras.backend.backend() != backend:     # else its figures would be another engine's, named this one's
+                    raise RuntimeError(f"Keras runs on {keras.backend.backend()} here, not {backend}")
                 module = __import__(backend)
                 answer = {"keras": keras.__version__, backend: module.__version__}
             else:

@@ -121,8 +121,16 @@ def test_a_worker_that_fails_or_dies_is_one_clear_error():
 
     worker = Worker("tensorflow")
     try:
-        with pytest.raises(WorkerError, match="unknown command 'nonsense'"):
+        with pytest.raises(WorkerError) as raised:
             worker.ask("nonsense")
+        assert str(raised.value) == "Keras on tensorflow: ValueError: unknown command 'nonsense'"
+        assert worker.ask("data", None, None) is None                   # and it goes on answering
+    finally:
+        worker.close()
+    assert worker.process.exitcode == 0                 # told to stop, it stops (no traceback, no kill)
+
+    worker = Worker("tensorflow")
+    try:
         os.kill(worker.process.pid, signal.SIGKILL)
         worker.process.join(timeout=10)
         with pytest.raises(WorkerError, match="ended unexpectedly"):
