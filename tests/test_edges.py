@@ -97,7 +97,7 @@ def test_shift_hands_both_twins_the_same_shifted_images(rng):
     assert records["numpy"]["history"]["loss"][0] != unshifted["numpy"]["history"]["loss"][0]   # and shifted
 
 
-def test_the_lockstep_steps_a_schedule_over_the_whole_run_and_stops_where_early_stopping_says(rng):
+def test_the_lockstep_steps_a_schedule_over_the_whole_run_and_stops_where_early_stopping_says(rng, capsys):
     """run_lockstep in this process (the command-line tests run it in a child, out of a mutation tool's
     sight): a --schedule decays over every update of the run, and --early-stopping ends the run where
     Keras's rule, applied to the run's own val_loss, says."""
@@ -131,6 +131,7 @@ def test_the_lockstep_steps_a_schedule_over_the_whole_run_and_stops_where_early_
     assert said[-1] == (f"Early stopping after epoch {expected}: val_loss has not improved for 1 epoch(s) "
                         "(the numpy twin and the keras twin)")
     assert said[0] == "Epoch 1/8, numpy twin (learning rate 0.5)"
+    assert capsys.readouterr().out == ""               # verbose=0: neither twin's fit, evaluate or predict printed
 
 
 def test_flags_override_a_preset_and_leave_the_rest_of_it():
@@ -231,3 +232,4 @@ def test_keras_methods_are_called_quietly():
     model = keras_impl.build_model(hidden=(4,))
     assert quiet(model.predict) == quiet(model.evaluate) == {"verbose": 0}
     assert quiet(lambda x: x) == {}                         # a learner's predict(x) is called without it
+    assert quiet(lambda x, verbose=1: x) == {"verbose": 0}  # and predict(x, verbose=1) with it

@@ -87,3 +87,70 @@ def test_float64_twins_agree_to_rounding_even_with_momentum(rng):
     assert largest < 1e-13
     # Keras's running-mean loss tracker is float64 too (made under the twin's floatx)
     np.testing.assert_allclose(history_np.history["loss"], history_tf.history["loss"], rtol=1e-13)
+
+
+def test_each_way_a_twin_diverges_becomes_one_diverged_error(rng):
+    """Keras's twin: a digit of infinities in the third batch is caught there, by the twin's callback,
+    even beside callbacks of the run's own (inside's probes); a learner's fit that only reports a NaN
+    loss afterwards gives the epoch alone. (numpy_impl's TrainingDiverged: tests/test_cli.py.)"""
+    import types
+
+    import keras
+
+    from compare.twins import Diverged, Twin, keras_twin
+
+    x, y = random_batch(rng, n=96, features=784, classes=10)
+    twin = keras_twin()
+    model = twin.build_model(hidden=(8,), dtype="float64")
+    seen = []
+
+    class Probe(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append(batch)
+    x_bad = x.copy()
+    x_bad[70] = np.inf                                                 # batch 3 of 32-digit batches
+    with pytest.raises(Diverged) as raised:
+        twin.fit_epoch(model, x_bad, y, 32, epoch=0, learning_rate=0.01, callbacks=[Probe()])
+    assert (raised.value.twin, raised.value.epoch, raised.value.batch) == ("keras", 1, 3)
+    assert seen == [0, 1]                             # the probe ran beside it; the third batch's end stopped both
+    assert "at epoch 1, batch 3;" in str(raised.value) and "--learning-rate 0.001" in str(raised.value)
+
+    class ReportsNaN:
+        def fit(self, x, y, **options):
+            return types.SimpleNamespace(history={"loss": [float("nan")], "accuracy": [0.1]})
+    with pytest.raises(Diverged) as raised:
+        Twin("mine", module=None).fit_epoch(ReportsNaN(), x, y, 32, epoch=4, learning_rate=0.5)
+    assert (raised.value.twin, raised.value.epoch, raised.value.batch) == ("mine", 5, None)
+    assert "the mine twin's loss became NaN or infinite in epoch 5;" in str(raised.value)
+
+
+def test_an_error_is_placed_at_the_deepest_line_of_the_twins_own_files(tmp_path):
+    """What check and `python -m compare --twin` print about a learner's error: its deepest line in the
+    twin's own files, though it was raised deeper, in a library (here json's decoder)."""
+    from compare.twins import TwinError, describe_error, error_location, load_twin
+
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "__init__.py").write_text("from .core import build_model, loss_and_gradients\n")
+    (folder / "core.py").write_text("import json\n\n\ndef build_model(**kwargs):\n    return json.loads('{')\n\n\n"
+                                    "def loss_and_gradients(model, x, y):\n    return 0.0, []\n")
+    twin = load_twin(str(folder))
+    with pytest.raises(ValueError) as raised:
+        twin.build_model()
+    error = raised.value
+    assert error_location(error).startswith("decoder.py:")                       # the deepest line of all
+    assert error_location(error, home=folder) == "core.py:5, in build_model"      # the twin's own
+    assert error_location(error, home=folder, own_only=True) == "core.py:5, in build_model"
+    assert error_location(error, home=tmp_path / "elsewhere", own_only=True) is None
+    assert describe_error(error, home=folder).endswith(": line 1 column 2 (char 1) (core.py:5, in build_model)")
+    assert describe_error(ValueError("never raised")) == "ValueError: never raised"   # no traceback, no place
+
+    (tmp_path / "empty.py").write_text("x = 1\n")
+    with pytest.raises(TwinError) as raised:
+        load_twin(str(tmp_path / "empty.py"))
+    assert str(raised.value) == (f"{tmp_path / 'empty.py'} does not export build_model and loss_and_gradients: a "
+                                 "twin exports build_model(...) and loss_and_gradients(model, x, y) at its top level")
+    with pytest.raises(TwinError) as raised:
+        load_twin("no_such_twin.py")                                  # a file name, though it has no folder
+    assert str(raised.value) == ("no such file or folder: no_such_twin.py: give a .py file, a package folder or "
+                                 "a module name")
