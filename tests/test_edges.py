@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import compare.__main__ as cli
+import numpy_impl
 from compare.__main__ import main
 from compare.experiment import Config, build_twins, run_lockstep, shift_images, time_to_accuracy
 from compare.twins import Diverged, keras_twin, numpy_twin
@@ -102,8 +103,9 @@ def test_the_lockstep_steps_a_schedule_over_the_whole_run_and_stops_where_early_
     sight): a --schedule decays over every update of the run, and --early-stopping ends the run where
     Keras's rule, applied to the run's own val_loss, says."""
     import math
+    import types
 
-    from compare.experiment import Patience
+    import keras
 
     x, y = random_batch(rng, n=200, features=784, classes=10)
     train, test = (x[:160], y[:160]), (x[160:], y[160:])
@@ -117,20 +119,26 @@ def test_the_lockstep_steps_a_schedule_over_the_whole_run_and_stops_where_early_
         pytest.approx([0.005 * (1 + math.cos(math.pi * step / 15)) for step in range(16)], abs=1e-15)
     assert said == [f"Epoch {epoch}/3, numpy twin (cosine schedule)" for epoch in (1, 2, 3)]
 
-    # random labels, a large rate: val_loss soon stops improving
+    # labels a network can learn, 20 of them scrambled: val_loss improves for some epochs, then not
+    labels = (x @ rng.normal(size=(784, 10))).argmax(axis=1)
+    labels[:20] = rng.integers(0, 10, 20)
+    y = numpy_impl.one_hot(labels, 10, "float64")
+    train, test = (x[:160], y[:160]), (x[160:], y[160:])
     said.clear()
-    config = Config(epochs=8, hidden=(16,), dtype="float64", learning_rate=0.5, validation_split=0.25,
-                    early_stopping=1)
+    config = Config(epochs=10, hidden=(16,), dtype="float64", validation_split=0.25, early_stopping=1)
     models, records, _ = run_lockstep(config, train, test, log=said.append, verbose=0)
     val_losses = records["numpy"]["history"]["val_loss"]
-    rule = Patience(1)
-    expected = next(epoch + 1 for epoch, loss in enumerate(val_losses) if rule.should_stop(loss))
-    assert expected == len(val_losses) < 8                                # it stopped, at the rule's epoch
+    keras_rule = keras.callbacks.EarlyStopping(patience=1)           # Keras's own callback on the run's val_loss
+    keras_rule.set_model(types.SimpleNamespace(stop_training=False))
+    keras_rule.on_train_begin()
+    expected = next(epoch + 1 for epoch, loss in enumerate(val_losses)
+                    if keras_rule.on_epoch_end(epoch, {"val_loss": loss}) or keras_rule.model.stop_training)
+    assert 3 <= expected == len(val_losses) < 10                # it stopped, after improving, at the rule's epoch
     assert records["numpy"]["stopped_epoch"] == records["keras"]["stopped_epoch"] == expected
     assert models["numpy"].optimizer.iterations == expected * 4            # 120 digits trained on, batches of 32
     assert said[-1] == (f"Early stopping after epoch {expected}: val_loss has not improved for 1 epoch(s) "
                         "(the numpy twin and the keras twin)")
-    assert said[0] == "Epoch 1/8, numpy twin (learning rate 0.5)"
+    assert said[0] == "Epoch 1/10, numpy twin (learning rate 0.01)"
     assert capsys.readouterr().out == ""               # verbose=0: neither twin's fit, evaluate or predict printed
 
 
