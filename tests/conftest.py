@@ -33,6 +33,22 @@ def random_batch(rng, n=16, features=6, classes=3, dtype="float64"):
     return x, y
 
 
+def keras_stopping_epoch(patience, val_losses):
+    """The epoch (0-based) after which Keras's own EarlyStopping(patience) stops a fit that reports
+    these val_loss values, or None if it never does: the reference compare's early stopping answers to."""
+    import types
+
+    import keras
+    callback = keras.callbacks.EarlyStopping(patience=patience)
+    callback.set_model(types.SimpleNamespace(stop_training=False))
+    callback.on_train_begin()
+    for epoch, loss in enumerate(val_losses):
+        callback.on_epoch_end(epoch, {"val_loss": loss})
+        if callback.model.stop_training:
+            return epoch
+    return None
+
+
 # ---- running the suite on every core (pytest-xdist; pyproject.toml's addopts say -n auto) ----------
 #
 # The whole suite is spread over up to 4 worker processes; a single file or test runs in this

@@ -557,17 +557,10 @@ def test_each_schedule_is_the_one_its_help_describes_in_both_twins(schedule, exp
 def test_the_lockstep_stops_where_keras_early_stopping_would(patience, losses):
     """compare's per-twin rule against Keras's own EarlyStopping callback, on the same val_loss
     sequences (ties are not improvements; a NaN never is, and the first epoch never stops a run)."""
-    import keras
-
     from compare.experiment import Patience
 
-    class Model:
-        stop_training = False
-    theirs = keras.callbacks.EarlyStopping(patience=patience)
-    theirs.set_model(Model())
-    theirs.on_train_begin()
-    keras_stop = next((epoch for epoch, loss in enumerate(losses)
-                       if theirs.on_epoch_end(epoch, {"val_loss": loss}) or theirs.model.stop_training), None)
+    from .conftest import keras_stopping_epoch
+
     mine = Patience(patience)
     our_stop = next((epoch for epoch, loss in enumerate(losses) if mine.should_stop(loss)), None)
-    assert our_stop == keras_stop
+    assert our_stop == keras_stopping_epoch(patience, losses)

@@ -11,7 +11,7 @@ from compare.__main__ import main
 from compare.experiment import Config, build_twins, run_lockstep, shift_images, time_to_accuracy
 from compare.twins import Diverged, keras_twin, numpy_twin
 
-from .conftest import random_batch
+from .conftest import keras_stopping_epoch, random_batch
 
 
 def test_ctrl_c_exits_130_and_writes_nothing(tmp_path, capsys, monkeypatch):
@@ -103,9 +103,6 @@ def test_the_lockstep_steps_a_schedule_over_the_whole_run_and_stops_where_early_
     sight): a --schedule decays over every update of the run, and --early-stopping ends the run where
     Keras's rule, applied to the run's own val_loss, says."""
     import math
-    import types
-
-    import keras
 
     x, y = random_batch(rng, n=200, features=784, classes=10)
     train, test = (x[:160], y[:160]), (x[160:], y[160:])
@@ -128,11 +125,7 @@ def test_the_lockstep_steps_a_schedule_over_the_whole_run_and_stops_where_early_
     config = Config(epochs=10, hidden=(16,), dtype="float64", validation_split=0.25, early_stopping=1)
     models, records, _ = run_lockstep(config, train, test, log=said.append, verbose=0)
     val_losses = records["numpy"]["history"]["val_loss"]
-    keras_rule = keras.callbacks.EarlyStopping(patience=1)           # Keras's own callback on the run's val_loss
-    keras_rule.set_model(types.SimpleNamespace(stop_training=False))
-    keras_rule.on_train_begin()
-    expected = next(epoch + 1 for epoch, loss in enumerate(val_losses)
-                    if keras_rule.on_epoch_end(epoch, {"val_loss": loss}) or keras_rule.model.stop_training)
+    expected = keras_stopping_epoch(1, val_losses) + 1                 # Keras's own callback on the run's val_loss
     assert 3 <= expected == len(val_losses) < 10                # it stopped, after improving, at the rule's epoch
     assert records["numpy"]["stopped_epoch"] == records["keras"]["stopped_epoch"] == expected
     assert models["numpy"].optimizer.iterations == expected * 4            # 120 digits trained on, batches of 32
