@@ -8,9 +8,11 @@ as a learner's own file.
 import json
 import math
 import re
+import sys
 import textwrap
 import time
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -437,6 +439,7 @@ def test_what_the_twin_prints_stays_out_of_the_table():
 def gradescope_fields(results):
     """Gradescope's required fields, and the sums that must hold between them."""
     assert isinstance(results["score"], (int, float)) and isinstance(results["output"], str)
+    assert results["visibility"] == "visible"                      # shown to the learner at once
     assert results["tests"]
     for test in results["tests"]:
         assert set(test) >= {"name", "status", "score", "max_score", "output"}, test
@@ -671,6 +674,9 @@ def test_a_row_shows_each_reference_in_its_own_column_and_an_exact_zero_as_0():
     for heading, figure in (("vs numpy_impl", "1.0e+00"), ("vs TensorFlow", "2.0e+00"), ("finite diff.", "3.0e+00")):
         assert line.index(figure) + len(figure) == HEADER.index(heading) + len(heading), (heading, line)
     assert line.index("1e-09") == HEADER.index("bound")
+    # a row with no bound ends at its last figure: no trailing blanks for an autograder's diff to trip on
+    assert format_row(checker.row("api", "get_weights()", True)) == f"{'api':<10} {'get_weights()':<48} passed" + \
+        f"{'-':>15}{'-':>14}{'-':>13}"
 
 
 def test_weights_of_another_number_or_shape_are_infinitely_far():
@@ -899,3 +905,38 @@ def test_each_schedule_is_held_to_keras_in_its_own_row(planter, row, where):
         checker.stage_vocabulary()
     assert [r.what for r in checker.rows if not r.passed] == [row]
     assert caught.value.hint.endswith(f"({where}).")
+
+
+# ---- the guard and the verdict, every mutant of guard.py (docs/testing.md, 2026-11-27, seed 83) ----------
+
+def test_the_guard_counts_the_entries_a_twin_changed_and_forgives_nan():
+    from compare.check.guard import Guard, GuardFailed
+    guard = Guard(timeout=0)
+    x = guard.give("x", np.arange(12.0).reshape(3, 4))
+    touched = guard.give("the weights", np.array([1.0, np.nan, 3.0]))
+    guard.call("fit(model, x, y)", lambda: touched.sum())             # NaN stays NaN: nothing changed
+    guard.call("fit(model, x, y)", lambda: (print("epoch 1"), sys.stderr.write("careful: slow\n")))
+    assert guard.printed_lines() == ["epoch 1", "careful: slow"]     # both streams kept out of the table
+    with pytest.raises(GuardFailed) as caught:
+        guard.call("fit(model, x, y)", lambda: x.__setitem__((slice(None), 0), -1.0))       # one column, 3 rows
+    assert caught.value.hint.startswith("fit(model, x, y) changed x in place (3 of 12 entries): ")
+    assert str(caught.value) == caught.value.hint and caught.value.what == "fit(model, x, y): changed x"
+
+    guard = Guard(timeout=0)
+    x = guard.give("x", np.zeros((3, 4)))
+
+    def reshape_in_place():
+        x.shape = (4, 3)                  # the same 12 numbers, but no longer the caller's (3, 4)
+    with pytest.raises(GuardFailed, match=r"changed x in place \(12 of 12 entries\)"):
+        guard.call("predict(model, x)", reshape_in_place)
+
+
+def test_results_json_is_shown_to_the_learner_and_written_beside_its_path(tmp_path, monkeypatch):
+    from compare.check import results as results_module
+    assert check.gradescope("twin.py", 0.5, error="no such file")["visibility"] == "visible"
+    moved = []
+    real_replace = results_module.os.replace
+    monkeypatch.setattr(results_module.os, "replace", lambda source, target: (moved.append(source),
+                                                                              real_replace(source, target)))
+    check.write_json(tmp_path / "results.json", {"score": 1})
+    assert [Path(source).parent for source in moved] == [tmp_path]      # a rename within one folder: whole or nothing

@@ -2,6 +2,7 @@
 the statistics mean what they say; and probing a run changes nothing it trains."""
 import json
 import math
+import re
 import warnings
 
 import numpy as np
@@ -140,13 +141,20 @@ def test_keras_layer_outputs_are_keras_own_and_equal_numpys():
     assert np.any(numpy_impl.layer_outputs(numpy_model, x)[0][1])
 
 
-def test_the_cli_writes_the_section_the_figures_and_metrics(tmp_path):
+def test_the_cli_writes_the_section_the_figures_and_metrics(tmp_path, capsys):
     assert main(["--data", "sample", "--limit", "256", "--epochs", "1", "--out", str(tmp_path)]) == 0
     (run,) = tmp_path.iterdir()
     metrics = json.loads((run / "metrics.json").read_text())
     # 8 steps, fewer than the probes' least spacing: probed before the first step and after the last
     assert metrics["inside"]["max_difference"] < 1e-4 and metrics["inside"]["every"] == inside.MIN_EVERY
     assert metrics["inside"]["twins"]["numpy"]["steps"] == [0, 8]
+    assert set(metrics["inside"]["twins"]["keras"]) == {       # the names docs/inside.md gives them
+        "steps", "loss", "activation_mean", "activation_std", "dead_share", "gradient_norm", "update_steps",
+        "update_ratio", "probe_seconds"}
+    assert re.search(r"inside the network: 2 probes, every 200 steps; initial loss 2\.\d{3} \(numpy\) / "
+                     r"2\.\d{3} \(keras\) against ln\(10\) = 2\.303; the twins' statistics at equal weights "
+                     r"differ by at most \d\.\de-\d\d; probing took \d+\.\d% \(numpy\), \d+\.\d% \(keras\) "
+                     r"of the training time\n", capsys.readouterr().out)
     assert abs(metrics["inside"]["initial_loss"]["numpy"] - math.log(10)) < 0.5
     page = (run / "report.html").read_text()
     assert "<h2>Inside the network</h2>" in page and "id='inside'" in page
@@ -184,3 +192,8 @@ def test_a_run_too_short_to_measure_an_update_says_so_in_its_empty_panel(tmp_pat
     assert panels["Dead ReLU units (zero for every probe digit)"].get_ylim()[0] == 0
     assert panels["Gradient norm ||dL/dW|| on the probe batch"].get_yscale() == "log"
     real_close(figure)
+
+
+def test_a_norm_is_taken_in_float64_so_an_exploding_gradient_shows_its_size():
+    # squared in float32, 3e20 overflows to inf: the picture of a diverging run would show inf, not 5e20
+    assert inside._norm(np.array([3e20, 4e20], np.float32)) == pytest.approx(5e20, rel=1e-6)
