@@ -315,7 +315,7 @@ float64 rounding. The derivation is in the project's `docs/backprop.md`.
 """
 
 
-def describe(directory, topic="network"):
+def describe(directory, topic):
     functions = functions_to_write(topic)
     lines = [f"Wrote the exercise to {directory}/ (topic '{topic}': {TOPIC_HELP[topic]}).",
              f"numpy_impl with {len(functions)} functions to write:"]

@@ -108,7 +108,9 @@ def test_python_m_compare_end_to_end_on_the_backend(tmp_path, backend):
     assert metrics["config"]["backend"] == backend and metrics["gradcheck"]["keras_backend"] == backend
     assert metrics["gradcheck"]["numpy_vs_keras_max_rel_error_float64"] < 1e-12
     assert metrics["agreement"]["prediction_agreement"] >= 0.99
-    assert f"{backend}_loss_and_gradients" in (run / "report.html").read_text()   # its own autodiff, shown
+    page = (run / "report.html").read_text()
+    assert f"{backend}_loss_and_gradients" in page                               # its own autodiff, shown
+    assert f"<th>Keras twin (on {backends.label(backend)})</th>" in page         # and named in the summary
     assert backends.label(backend) in result.stdout
 
 

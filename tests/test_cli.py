@@ -324,7 +324,18 @@ def test_bench_writes_json_and_figure(tmp_path, capsys):
         assert sum(parts[key] for key in ("matmul", "elementwise", "optimizer", "python")) == pytest.approx(parts["total"])
         assert min(parts.values()) > 0
     table = capsys.readouterr().out
+    assert f"Floor: {bench['floor_seconds_per_epoch']:.3f} s per epoch" in table
+    heads = " | ".join(f"{kind} {backends.label(b)}" for b in chosen for kind in ("Keras fit", "fastest"))
+    assert f"| x matmuls in its BLAS setting | {heads} |" in table
+    assert "\n\nWhere the NumPy twin's epoch goes" in table           # its own paragraph
     assert "| batch | matmul | elementwise and loss | optimizer | fit's loop and its batch gathers | total |" in table
+    for row in bench["results"]:      # each part in seconds with its share of the epoch: the shares add up to 100%
+        (line,) = [line for line in table.splitlines() if line.startswith(f"| {row['batch_size']} | ")
+                   and line.count("%") == 4]
+        cells = line.strip("| ").split(" | ")[1:]
+        assert [float(cell.split()[0]) for cell in cells] == [round(row["numpy_breakdown"][key], 3) for key in
+                                                               ("matmul", "elementwise", "optimizer", "python", "total")]
+        assert abs(sum(int(cell.split("(")[1].rstrip("%)")) for cell in cells[:4]) - 100) <= 2
     assert (run / "speed.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -564,3 +575,80 @@ def test_the_lockstep_stops_where_keras_early_stopping_would(patience, losses):
     mine = Patience(patience)
     our_stop = next((epoch for epoch, loss in enumerate(losses) if mine.should_stop(loss)), None)
     assert our_stop == keras_stopping_epoch(patience, losses)
+
+
+# ---- the report's parts, each from its own figures (docs/testing.md, 2026-11-27, seed 89) ---------------
+
+def _twin_metrics(accuracy, loss, stopped, seconds, reached):
+    return {"test_accuracy": accuracy, "test_loss": loss, "stopped_epoch": stopped,
+            "history": {"val_loss": [0.9, loss + 0.01], "val_accuracy": [0.5, accuracy - 0.01]},
+            "first_epoch_seconds": 2 * seconds, "seconds_per_epoch": seconds, "samples_per_second": 60000 / seconds,
+            "time_to_accuracy": {"0.97": reached, "0.98": None}}
+
+
+def test_the_summary_reads_each_figure_from_its_own_twin_and_key():
+    from compare.report import summary_rows, summary_table
+    metrics = {"numpy": _twin_metrics(0.9712, 0.0912, 4, 0.5, 1.26), "keras": _twin_metrics(0.9801, 0.0801, None, 2.0, 6.04),
+               "agreement": {"speed_ratio": 4.0, "prediction_agreement": 0.9987, "max_weight_difference": [1e-3, 2.5e-6],
+                             "output_difference_at_equal_weights": 3e-7},
+               "gradcheck": {"finite_difference_max_rel_error": 4e-9, "numpy_vs_keras_max_rel_error": 5e-7,
+                             "numpy_vs_keras_max_rel_error_float64": 6e-16}}
+    rows, twins = summary_rows(metrics)
+    assert twins == ["numpy", "keras"]
+    assert [(label, *values) for label, *values in rows] == [
+        ("test accuracy", "97.12%", "98.01%"),
+        ("test loss", "0.0912", "0.0801"),
+        ("validation loss / accuracy (last epoch)", "0.1012 / 96.12%", "0.0901 / 97.01%"),
+        ("early stopping: stops after epoch", "4", "would go on"),
+        ("first epoch (s)", "1.00", "4.00"),
+        ("seconds per epoch (steady)", "0.50", "2.00"),
+        ("samples per second", "120,000", "30,000"),
+        ("training seconds to 97% test accuracy", "1.3", "6.0"),
+        ("training seconds to 98% test accuracy", "not reached", "not reached"),
+        ("speed ratio (Keras s / NumPy s)", "4.00x", ""),
+        ("prediction agreement", "99.87%", ""),
+        ("largest weight difference", "2.50e-06", ""),              # the last epoch's
+        ("outputs at equal weights, dropout off", "3.0e-07", ""),
+        ("gradcheck: backprop vs finite diff.", "4.0e-09", ""),
+        ("gradcheck: NumPy vs Keras/tensorflow (float32)", "5.0e-07", ""),
+        ("gradcheck: NumPy vs Keras/tensorflow (float64)", "6.0e-16", "")]
+    table = summary_table(metrics).splitlines()
+    assert len(table) == 2 + len(rows) and table[0].split() == ["NumPy", "twin", "Keras", "twin"]
+    assert table[2].split() == ["test", "accuracy", "97.12%", "98.01%"] and set(table[1]) == {"-", " "}
+
+    # a NumPy-only run: the Keras column is "-" in every twin row, and nothing reads its missing figures
+    rows, twins = summary_rows({"numpy": metrics["numpy"], "keras": None, "gradcheck": {}})
+    assert twins == ["numpy"] and [values[1] for _, *values in rows] == ["-"] * 9
+
+
+def test_the_report_shows_the_runs_own_optimizer_and_normalization_beside_keras():
+    from compare.report import _code_pairs
+    from numpy_impl import optimizers
+    assert [title for title, _, _ in _code_pairs()][:2] == ["Dense, forward", "Dense, backward"]
+    assert "tf.GradientTape" in _code_pairs()[1][2]                  # TensorFlow's autodiff unless told otherwise
+    for name in ("sgd", "adam", "adamw", "rmsprop", "adagrad"):
+        kind = type(optimizers.get(name, 0.01)).__name__
+        title, numpy_code, keras_code = _code_pairs({"optimizer": name})[-1]
+        assert title == f"{kind} step" and numpy_code.lstrip().startswith("def update(")
+        assert keras_code.startswith(f"model.compile(optimizer=keras.optimizers.{kind}(learning_rate"), name
+    for option, kind, defaults in (("batchnorm", "BatchNormalization", "epsilon=1e-3, momentum=0.99"),
+                                   ("layernorm", "LayerNormalization", "epsilon=1e-3")):
+        title, _, keras_code = _code_pairs({option: True})[-1]
+        assert title == f"{kind}, forward and backward"
+        assert keras_code.splitlines()[0] == f"keras.layers.{kind}()   # {defaults}"
+
+
+def test_the_report_puts_figures_and_code_one_after_another(tmp_path):
+    from compare import report
+    pictures = []
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.png").write_bytes(b"\x89PNG")
+        pictures.append((f"figure {name}", tmp_path / f"{name}.png"))
+    figures = report._figures_html(pictures)
+    assert figures.startswith("<figure>") and figures.endswith("</figure>") and figures.count("</figure><figure>") == 1
+    metrics = {"data": {"source": "MNIST", "n_train": 60000, "n_test": 10000}, "config": {"optimizer": "adam"},
+               "numpy": None, "keras": None, "gradcheck": {}}
+    report.write_report(tmp_path / "report.html", metrics, [])
+    page = (tmp_path / "report.html").read_text()
+    blocks = len(report._code_pairs({"optimizer": "adam"}))
+    assert page.count("<div class='pair'>") == blocks and page.count("</div></div><h3>") == blocks - 1

@@ -356,6 +356,10 @@ def test_cli_topic_optimizers_names_adam_first(tmp_path, capsys):
     assert main(["exercise", str(folder), "--topic", "optimizers"]) == 0
     out = capsys.readouterr().out
     assert "Adam.update" in out and "RMSprop.update" in out and "Dense.affine" not in out
+    listed = [line.strip() for line in out.splitlines() if re.match(r"  \d+\. ", line)]
+    assert listed == [f"{number}. {file}: {name}" for number, (file, name, _) in
+                      enumerate(exercise.functions_to_write("optimizers"), 1)]
+    assert listed[0] == "1. optimizers.py: Adam.update" and "numpy_impl with 8 functions to write:" in out
     assert main(["check", str(folder)]) == 1
     captured = capsys.readouterr()
     assert "Adam.update (optimizers.py:" in captured.out and "failed at stage 'more of Keras'" in captured.err
@@ -366,6 +370,12 @@ def test_cli_unknown_topic_is_one_line(tmp_path, capsys):
         main(["exercise", str(tmp_path / "ex"), "--topic", "everything"])
     assert exit_info.value.code == 2
     assert "invalid choice: 'everything'" in capsys.readouterr().err
+    assert not (tmp_path / "ex").exists()
+    # the same refusal from Python, where argparse's choices do not stand guard
+    with pytest.raises(exercise.ExerciseError) as refused:
+        exercise.write_exercise(tmp_path / "ex", topic="everything")
+    assert str(refused.value) == ("unknown topic 'everything': use one of network, optimizers, regularization, "
+                                  "normalization, initializers, all")
     assert not (tmp_path / "ex").exists()
 
 
@@ -380,3 +390,37 @@ def test_the_docs_table_lists_each_topics_functions():
     for topic in exercise.TOPICS:
         if topic != "all":
             assert rows[topic] == [name for _, name, _ in exercise.functions_to_write(topic)], topic
+
+
+# ---- from the mutation sample of exercise.py (docs/testing.md, 2026-11-27, seed 89) -------------------
+
+def test_a_blank_raises_exactly_what_to_compute_and_refuses_a_function_numpy_impl_lacks():
+    what = "a long description " * 12 + "that wraps onto several lines of the raise, and must come back whole."
+    source = 'def f(x):\n    """Doc."""\n    return x  # the shapes\n'
+    namespace = {}
+    exec(exercise.blank_functions(source, {"f": what}), namespace)
+    with pytest.raises(NotImplementedError) as raised:
+        namespace["f"](1)
+    assert str(raised.value) == f"f: {what}"
+    with pytest.raises(exercise.ExerciseError, match=r"^numpy_impl has no g, h: update compare/exercise.py's list$"):
+        exercise.blank_functions(source, {"f": what, "g": what, "h": what})
+
+
+def test_each_file_and_the_readme_name_the_folder_and_each_function_on_its_own_line(tmp_path):
+    folder = tmp_path / "ex"
+    exercise.write_exercise(folder, "regularization")
+    assert (folder / "layers.py").read_text().splitlines()[1] == (
+        f"# Write the functions that raise NotImplementedError, then run: python -m compare check {folder}")
+    readme = (folder / "README.md").read_text().splitlines()
+    functions = exercise.functions_to_write("regularization")
+    for number, (file, name, what) in enumerate(functions, 1):
+        assert f"{number}. `{file}`: `{name}`: {what}" in readme
+
+
+def test_a_failure_while_writing_leaves_nothing_behind(tmp_path, monkeypatch):
+    def broken(directory, topic):
+        raise OSError("disk full")
+    monkeypatch.setattr(exercise, "_readme", broken)
+    with pytest.raises(OSError, match="disk full"):
+        exercise.write_exercise(tmp_path / "ex")
+    assert list(tmp_path.iterdir()) == []                    # no exercise, and no half-written staging folder
