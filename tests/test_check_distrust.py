@@ -489,13 +489,20 @@ def test_json_of_a_twin_that_cannot_load_scores_0(tmp_path, capsys):
     assert isinstance(results["execution_time"], float) and results["execution_time"] >= 0     # the load, timed
 
 
-@pytest.mark.parametrize("kind", ["a folder", "no parent"])
-def test_json_to_a_bad_path_is_one_line_before_checking(tmp_path, capsys, kind):
+@pytest.mark.parametrize("kind", ["a folder", "no parent", "read-only"])
+def test_json_to_a_bad_path_is_one_line_before_checking(tmp_path, capsys, monkeypatch, kind):
     path = tmp_path if kind == "a folder" else tmp_path / "missing" / "results.json"
+    if kind == "read-only":         # (as root every folder can be written: the check itself is asked)
+        import compare.__main__
+        path = tmp_path / "results.json"
+        monkeypatch.setattr(compare.__main__.os, "access", lambda where, mode: False)
     assert main(["check", "numpy_impl", "--json", str(path)]) == 1
     captured = capsys.readouterr()
     lines = [line for line in captured.err.splitlines() if line.strip()]
     assert len(lines) == 1 and "--json" in lines[0] and "Traceback" not in captured.err
+    said = {"a folder": "is a folder: give a file name", "no parent": "does not exist: create it first",
+            "read-only": f"the folder {tmp_path} cannot be written"}[kind]
+    assert said in lines[0]
     assert "stage" not in captured.out                       # refused before the check ran
     assert list(tmp_path.iterdir()) == []
 

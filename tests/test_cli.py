@@ -1,7 +1,10 @@
 """python -m compare end to end on a small offline run, and every bad input a user can give."""
+import contextlib
+import io
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -9,7 +12,7 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 
-from compare import backends
+from compare import backends, plots
 from compare.__main__ import UsageError, build_parser, main, make_config
 
 from .test_data import tiny_mnist, write_idx_folder
@@ -186,6 +189,8 @@ ARGUMENT_ERRORS = {
     "--seed -5": ["--seed", "-5"],
     "--shift 6": ["--shift", "6"],
     "--labels words": ["--labels", "words"],
+    "--dtype float16": ["--dtype", "float16"],
+    "an option like no other": ["--frobnicate", "3"],
 }
 
 
@@ -230,6 +235,8 @@ ARGUMENT_MESSAGES = {
     "--seed -5": "argument --seed: must be a finite number >= 0, got -5",
     "--shift 6": "argument --shift: must be a finite number >= 0 and < 6, got 6",
     "--labels words": "argument --labels: invalid choice: 'words' (choose from 'onehot', 'sparse')",
+    "--dtype float16": "argument --dtype: invalid choice: 'float16' (choose from 'float32', 'float64')",
+    "an option like no other": "unrecognized argument --frobnicate",        # (no "did you mean": nothing is near)
 }
 
 
@@ -285,6 +292,7 @@ def test_bench_writes_json_and_figure(tmp_path, capsys):
     assert main(["bench", "--data", "sample", "--limit", "512", "--epochs", "2", "--batch-sizes", "64", "256",
                  "--backend", *chosen, "--out", str(tmp_path)]) == 0
     (run,) = tmp_path.iterdir()
+    assert run.name.startswith("bench-")                       # told apart from a training run's folder
     bench = json.loads((run / "bench.json").read_text())
     assert bench["n_samples"] == 512 and bench["layer_sizes"] == [784, 128, 128, 10]
     # the best large-matmul rate of NumPy and every engine timed
@@ -358,9 +366,10 @@ def test_unknown_keras_backend_in_the_environment_is_refused(tmp_path, capsys, m
     assert list(tmp_path.iterdir()) == []
 
 
-def test_bench_rejects_nonsense(tmp_path, capsys):
+@pytest.mark.parametrize("argv", [["--batch-sizes", "0"], ["--hidden", "0"], ["--hidden", "wide"]])
+def test_bench_rejects_nonsense(tmp_path, capsys, argv):
     with pytest.raises(SystemExit) as exit_info:
-        main(["bench", "--batch-sizes", "0", "--out", str(tmp_path)])
+        main(["bench", *argv, "--out", str(tmp_path)])
     assert_clean_failure(exit_info.value.code, capsys.readouterr().err, tmp_path)
 
 
@@ -415,10 +424,56 @@ def test_settings_refused_up_front(case, tmp_path, capsys, monkeypatch):
 @pytest.fixture(scope="module")
 def quickstart_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("quickstart")
-    assert main(["--preset", "quickstart", "--data", "sample", "--limit", "600", "--epochs", "2",
-                 "--out", str(out)]) == 0
+    real = plots.weight_agreement
+
+    def weight_agreement(*args):                # what the agreement figure is drawn from
+        QUICKSTART["weight_agreement"] = args
+        return real(*args)
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(io.StringIO()) as printed:
+        patch.setattr(plots, "weight_agreement", weight_agreement)
+        assert main(["--preset", "quickstart", "--data", "sample", "--limit", "600", "--epochs", "2",
+                     "--out", str(out)]) == 0
+    QUICKSTART["printed"] = printed.getvalue()
     (run,) = out.iterdir()
     return run
+
+
+QUICKSTART = {}     # the quickstart run's console output, and the arguments of its agreement figure
+
+
+class Captions(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.captions, self._inside = [], False
+
+    def handle_starttag(self, tag, attrs):
+        self._inside = tag == "figcaption"
+
+    def handle_data(self, data):
+        if self._inside:
+            self.captions.append(data)
+
+    def handle_endtag(self, tag):
+        self._inside = False
+
+
+def test_the_quickstart_run_says_each_step_and_draws_what_it_measured(quickstart_run):
+    printed = QUICKSTART["printed"]
+    steps = [line for line in printed.splitlines() if re.match(r"\[\d/\d\] ", line)]
+    assert [line[:6] for line in steps] == [f"[{number}/6] " for number in range(1, 7)]
+    assert steps[2].startswith("[3/6] Training the NumPy twin and the Keras twin in lockstep: 2 epochs")
+    assert steps[4:] == ["[5/6] Drawing figures", "[6/6] Writing the report"]
+    metrics = json.loads((quickstart_run / "metrics.json").read_text())
+    differences, dtype, path, output_difference = QUICKSTART["weight_agreement"]
+    assert output_difference == metrics["agreement"]["output_difference_at_equal_weights"] is not None
+    captions = Captions()
+    captions.feed((quickstart_run / "report.html").read_text())
+    assert captions.captions == [
+        "Accuracy and loss per epoch", "Seconds per epoch",
+        "Largest weight difference between the twins (dropout: different masks, by design) and their outputs "
+        "at equal weights", "Test digits and both twins' predictions", "Confusion matrices",
+        "Gradient checks per tensor", "Activations, gradients and updates, layer by layer",
+        "The first layer's weights, 16 units as 28 x 28 images"]
 
 
 def test_quickstart_preset_runs_both_twins_with_dropout_adam_and_integer_labels(quickstart_run):
@@ -652,3 +707,10 @@ def test_the_report_puts_figures_and_code_one_after_another(tmp_path):
     page = (tmp_path / "report.html").read_text()
     blocks = len(report._code_pairs({"optimizer": "adam"}))
     assert page.count("<div class='pair'>") == blocks and page.count("</div></div><h3>") == blocks - 1
+
+
+def test_without_options_a_run_is_the_seed_model_into_results_on_the_best_data_found():
+    args = build_parser().parse_args([])
+    assert (args.out, args.data, args.preset, args.seed) == ("results", "auto", "seed", 0)    # as the README says
+    config = make_config(args)
+    assert (config.hidden, config.epochs, config.batch_size, config.learning_rate) == ((128, 128), 5, 32, 0.01)
