@@ -711,6 +711,7 @@ def test_the_report_puts_figures_and_code_one_after_another(tmp_path):
 
 def test_without_options_a_run_is_the_seed_model_into_results_on_the_best_data_found():
     args = build_parser().parse_args([])
-    assert (args.out, args.data, args.preset, args.seed) == ("results", "auto", "seed", 0)    # as the README says
+    # the README's promise: each run in a new folder under results/
+    assert (args.out, args.data, args.preset, args.seed) == ("results", "auto", "seed", 0)
     config = make_config(args)
     assert (config.hidden, config.epochs, config.batch_size, config.learning_rate) == ((128, 128), 5, 32, 0.01)
