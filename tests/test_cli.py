@@ -80,10 +80,12 @@ def test_epochs_csv_has_a_row_per_epoch(small_run):
 
 
 class Structure(HTMLParser):
+    """A report's images, tables, headings (h1, h2) and figure captions, in page order."""
+
     def __init__(self):
         super().__init__()
-        self.tags, self.images, self.tables, self.headings = [], [], {}, []
-        self._heading = None
+        self.tags, self.images, self.tables, self.headings, self.captions = [], [], {}, [], []
+        self._text = None                 # the text of the heading or caption being read
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
@@ -92,17 +94,17 @@ class Structure(HTMLParser):
             self.images.append(attrs.get("src", ""))
         if tag == "table":
             self.tables[attrs.get("id")] = True
-        if tag in ("h1", "h2"):
-            self._heading = ""
+        if tag in ("h1", "h2", "figcaption"):
+            self._text = ""
 
     def handle_data(self, data):
-        if self._heading is not None:
-            self._heading += data
+        if self._text is not None:
+            self._text += data
 
     def handle_endtag(self, tag):
-        if tag in ("h1", "h2") and self._heading is not None:
-            self.headings.append(self._heading.strip())
-            self._heading = None
+        if tag in ("h1", "h2", "figcaption") and self._text is not None:
+            (self.captions if tag == "figcaption" else self.headings).append(self._text.strip())
+            self._text = None
 
 
 def test_report_is_self_contained_with_tables_figures_and_code(small_run):
@@ -441,22 +443,6 @@ def quickstart_run(tmp_path_factory):
 QUICKSTART = {}     # the quickstart run's console output, and the arguments of its agreement figure
 
 
-class Captions(HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.captions, self._inside = [], False
-
-    def handle_starttag(self, tag, attrs):
-        self._inside = tag == "figcaption"
-
-    def handle_data(self, data):
-        if self._inside:
-            self.captions.append(data)
-
-    def handle_endtag(self, tag):
-        self._inside = False
-
-
 def test_the_quickstart_run_says_each_step_and_draws_what_it_measured(quickstart_run):
     printed = QUICKSTART["printed"]
     steps = [line for line in printed.splitlines() if re.match(r"\[\d/\d\] ", line)]
@@ -466,9 +452,9 @@ def test_the_quickstart_run_says_each_step_and_draws_what_it_measured(quickstart
     metrics = json.loads((quickstart_run / "metrics.json").read_text())
     differences, dtype, path, output_difference = QUICKSTART["weight_agreement"]
     assert output_difference == metrics["agreement"]["output_difference_at_equal_weights"] is not None
-    captions = Captions()
-    captions.feed((quickstart_run / "report.html").read_text())
-    assert captions.captions == [
+    structure = Structure()
+    structure.feed((quickstart_run / "report.html").read_text())
+    assert structure.captions == [
         "Accuracy and loss per epoch", "Seconds per epoch",
         "Largest weight difference between the twins (dropout: different masks, by design) and their outputs "
         "at equal weights", "Test digits and both twins' predictions", "Confusion matrices",
