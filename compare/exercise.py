@@ -160,21 +160,30 @@ SPARSE = [
      "rather than building the one-hot."),
 ]
 
+SOFTMAX_JVP = [
+    ("activations.py", "Softmax.backward",
+     "a softmax inside the network (not the output's: the loss differentiates that one with the "
+     "cross-entropy): from g = dL/dp (B, units) and p = self.outputs, dL/dz = p * (g - sum_k g_k p_k), the "
+     "sum over each row's units (axis=1, keepdims=True), shape (B, units). It is the Jacobian dp_k/dz_j = "
+     "p_k (delta_kj - p_j) times g, without forming the (units, units) Jacobian."),
+]
+
 TOPICS = {
-    "network": NETWORK,
+    "network": NETWORK + SOFTMAX_JVP,
     "optimizers": OPTIMIZERS + SCHEDULE,
     "regularization": DROPOUT + L2_PENALTY + L1_PENALTY,
     "normalization": NORMALIZATION,
     "initializers": INITIALIZERS,
     # in check's order: the default initializer at the first build_model, the others in the sanity stage;
     # its "more of Keras" rows run Adam, RMSprop, L2, integer labels, the normalizations,
-    # then AdamW, Adagrad, weight decay, clipping, L1 and the three schedules
+    # then AdamW, Adagrad, weight decay, clipping, L1, the three schedules and a hidden softmax
     "all": INITIALIZERS[:1] + NETWORK + INITIALIZERS[1:] + DROPOUT + REST + OPTIMIZERS[:2] + L2_PENALTY + SPARSE
-           + NORMALIZATION + OPTIMIZERS[2:] + L1_PENALTY + SCHEDULE,
+           + NORMALIZATION + OPTIMIZERS[2:] + L1_PENALTY + SCHEDULE + SOFTMAX_JVP,
 }
 TOPIC_HELP = {
     "network": "the plain network: Dense forward and backward, ReLU, softmax, the cross-entropy and its "
-               "gradient, the SGD step (with momentum and Nesterov)",
+               "gradient, the SGD step (with momentum and Nesterov), and the backward pass of a softmax "
+               "inside the network",
     "optimizers": "Adam (with its bias correction and amsgrad), RMSprop (centered, with momentum), decoupled "
                   "weight decay (AdamW), Adagrad, gradient clipping, and the learning-rate schedules (cosine, "
                   "exponential, piecewise): where Keras puts epsilon, and why",

@@ -56,7 +56,7 @@ def build_model(input_dim=784, hidden=(128, 128), num_classes=10, learning_rate=
                 momentum=0.0, nesterov=False, seed=0, dtype="float32", optimizer="sgd",
                 optimizer_options=None, dropout=0.0, l2=0.0, loss="categorical_crossentropy",
                 from_logits=False, input_shape=None, l1=0.0, batchnorm=False, layernorm=False,
-                kernel_initializer="glorot_uniform", schedule=None):
+                kernel_initializer="glorot_uniform", schedule=None, activation="relu"):
     """Dense(relu) for each width in `hidden`, then the output Dense; compiled. Same arguments as numpy_impl's."""
     if dtype not in ("float32", "float64"):
         raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
@@ -76,12 +76,12 @@ def build_model(input_dim=784, hidden=(128, 128), num_classes=10, learning_rate=
     for index, (units, rate) in enumerate(zip(hidden, rates[1:])):
         normalized = batchnorm or layernorm
         layers.append(keras.layers.Dense(
-            units, activation=None if normalized else "relu", use_bias=not batchnorm, dtype=dtype,
+            units, activation=None if normalized else activation, use_bias=not batchnorm, dtype=dtype,
             kernel_regularizer=_regularizer(l1, l2, dtype),
             kernel_initializer=_initializer(kernel_initializer, seed + index)))
         if normalized:
             norm = keras.layers.BatchNormalization if batchnorm else keras.layers.LayerNormalization
-            layers += [norm(dtype=dtype), keras.layers.Activation("relu", dtype=dtype)]
+            layers += [norm(dtype=dtype), keras.layers.Activation(activation, dtype=dtype)]
         layers += [keras.layers.Dropout(rate, seed=seed + 100 + index, dtype=dtype)] if rate else []
     layers.append(keras.layers.Dense(
         num_classes, activation=None if linear_output else "softmax", dtype=dtype,

@@ -493,7 +493,7 @@ def build_model(input_dim=784, hidden=(128, 128), num_classes=10, learning_rate=
                 momentum=0.0, nesterov=False, seed=0, dtype="float32", optimizer="sgd",
                 optimizer_options=None, dropout=0.0, l2=0.0, loss="categorical_crossentropy",
                 from_logits=False, input_shape=None, l1=0.0, batchnorm=False, layernorm=False,
-                kernel_initializer="glorot_uniform", schedule=None):
+                kernel_initializer="glorot_uniform", schedule=None, activation="relu"):
     """Dense(relu) for each width in `hidden`, then the output Dense; compiled.
 
     optimizer: "sgd" (learning_rate, momentum, nesterov), "adam" or "rmsprop" (learning_rate,
@@ -507,6 +507,8 @@ def build_model(input_dim=784, hidden=(128, 128), num_classes=10, learning_rate=
     kernel_initializer: every kernel's initializer, by Keras's name (e.g. "he_normal").
     schedule: a learning-rate schedule from learning_rate, stepped every update, e.g.
         {"name": "cosine", "decay_steps": 9380} (see schedules.from_spec).
+    activation: the hidden layers' activation by its Keras name: "relu", or "softmax" over each
+        layer's units (its backward pass is then the softmax's Jacobian-vector product), or "linear".
     """
     if batchnorm and layernorm:
         raise ValueError("give batchnorm or layernorm, not both")
@@ -518,9 +520,9 @@ def build_model(input_dim=784, hidden=(128, 128), num_classes=10, learning_rate=
     for units, rate in zip(hidden, rates[1:]):
         if batchnorm or layernorm:
             layers += [Dense(units, use_bias=not batchnorm, **dense),
-                       BatchNormalization() if batchnorm else LayerNormalization(), Activation("relu")]
+                       BatchNormalization() if batchnorm else LayerNormalization(), Activation(activation)]
         else:
-            layers.append(Dense(units, activation="relu", **dense))
+            layers.append(Dense(units, activation=activation, **dense))
         layers += [Dropout(rate)] if rate else []
     layers.append(Dense(num_classes, activation=None if from_logits else "softmax", **dense))
     model = Sequential(layers, seed=seed, dtype=dtype)

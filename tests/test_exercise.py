@@ -208,10 +208,13 @@ ANSWERS = {
         "grad_logits = probabilities.copy()\n"
         "grad_logits[rows, labels] -= 1\n"
         "return loss, probabilities, grad_logits / len(logits)"),
+    "Softmax.backward": (
+        "p = self.outputs\n"
+        "return p * (grad_outputs - (grad_outputs * p).sum(axis=1, keepdims=True))"),
 }
 
 # The stage at which check names each function of a topic, in order.
-NETWORK_STAGES = ["forward", "forward", "forward", "loss", "gradients", "gradients", "optimizer"]
+NETWORK_STAGES = ["forward", "forward", "forward", "loss", "gradients", "gradients", "optimizer", "more of Keras"]
 TOPIC_STAGES = {
     "network": NETWORK_STAGES,
     "optimizers": ["more of Keras"] * 8,

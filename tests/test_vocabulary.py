@@ -33,6 +33,8 @@ VOCABULARY = {
     "adam l1l2": dict(optimizer="adam", learning_rate=0.01, l1=0.001, l2=0.01),
     "sgd momentum batchnorm": dict(learning_rate=0.05, momentum=0.9, batchnorm=True),
     "adam layernorm": dict(optimizer="adam", learning_rate=0.01, layernorm=True),
+    "sgd softmax hidden": dict(learning_rate=0.5, activation="softmax"),
+    "sgd momentum layernorm softmax": dict(learning_rate=0.05, momentum=0.9, layernorm=True, activation="softmax"),
 }
 
 
@@ -80,7 +82,7 @@ def test_two_epochs_in_lockstep_with_keras(rng, name, dtype, bound):
     np.testing.assert_allclose(numpy_model.predict(x), keras_model.predict(x, verbose=0), rtol=0, atol=bound)
 
 
-@pytest.mark.parametrize("name", ["sgd nesterov l2", "sparse labels, logits", "adam"])
+@pytest.mark.parametrize("name", ["sgd nesterov l2", "sparse labels, logits", "adam", "sgd softmax hidden"])
 def test_same_loss_and_gradients_as_tensorflow(rng, name):
     kwargs = VOCABULARY[name]
     numpy_model, keras_model = twins("float64", **kwargs)

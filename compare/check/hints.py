@@ -37,6 +37,7 @@ WHERE = {
     "schedules": "numpy_impl/schedules.py: CosineDecay, and the learning_rate property in numpy_impl/optimizers.py",
     "exponential": "numpy_impl/schedules.py: ExponentialDecay",
     "piecewise": "numpy_impl/schedules.py: PiecewiseConstantDecay",
+    "softmax_backward": "numpy_impl/activations.py: Softmax.backward",
 }
 
 
