@@ -139,3 +139,47 @@ def test_a_worker_that_fails_or_dies_is_one_clear_error():
             worker.ask("versions")
     finally:
         worker.close()
+
+
+# ---- choosing the backend, in this process (no worker) ---------------------------------------
+
+def test_the_default_backend_is_keras_backend_or_else_tensorflow(monkeypatch):
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    assert backends.default_backend() == "tensorflow"
+    monkeypatch.setenv("KERAS_BACKEND", "")                      # set but empty: Keras's own default too
+    assert backends.default_backend() == "tensorflow"
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    assert backends.default_backend() == "jax"
+
+
+def test_select_sets_the_backend_and_refuses_to_switch_a_running_keras(monkeypatch):
+    running = type(sys)("keras")
+    running.backend = type(sys)("keras.backend")
+    running.backend.backend = lambda: "tensorflow"
+    monkeypatch.setitem(sys.modules, "keras", running)
+    monkeypatch.setattr(backends, "is_installed", lambda name: True)
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
+    assert backends.select("tensorflow") == "tensorflow" and os.environ["KERAS_BACKEND"] == "tensorflow"
+    with pytest.raises(backends.BackendError) as refused:
+        backends.select("jax")
+    assert str(refused.value) == ("Keras is already running on tensorflow in this process and cannot switch to "
+                                  "jax: start a new process with KERAS_BACKEND=jax")
+    assert os.environ["KERAS_BACKEND"] == "tensorflow"           # left as it was
+    monkeypatch.delitem(sys.modules, "keras")                     # before Keras is imported: any backend
+    assert backends.select("torch") == "torch" and os.environ["KERAS_BACKEND"] == "torch"
+    assert [backends.label(name) for name in ("tensorflow", "jax", "torch", "mxnet")] == \
+        ["TensorFlow", "JAX", "PyTorch", "mxnet"]
+    monkeypatch.setattr(backends, "is_installed", lambda name: name != "jax")
+    assert backends.installed_backends() == ["tensorflow", "torch"]
+
+
+def test_the_engines_start_up_notices_are_silenced_and_stderr_comes_back(capfd):
+    # C++ writes straight to descriptor 2: silence it for the import, then give it back, exception or not
+    from compare.quiet import native_stderr_silenced
+    with native_stderr_silenced():
+        os.write(2, b"oneDNN custom operations are on\n")
+    os.write(2, b"after\n")
+    with pytest.raises(RuntimeError, match="raised inside"), native_stderr_silenced():
+        raise RuntimeError("raised inside")
+    os.write(2, b"after the exception\n")
+    assert capfd.readouterr().err == "after\nafter the exception\n"
