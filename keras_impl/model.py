@@ -57,7 +57,8 @@ def build_model(input_dim=784, hidden=(128, 128), num_classes=10, learning_rate=
                 optimizer_options=None, dropout=0.0, l2=0.0, loss="categorical_crossentropy",
                 from_logits=False, input_shape=None, l1=0.0, batchnorm=False, layernorm=False,
                 kernel_initializer="glorot_uniform", schedule=None, activation="relu"):
-    """Dense(relu) for each width in `hidden`, then the output Dense; compiled. Same arguments as numpy_impl's."""
+    """Dense(activation, relu unless given) for each width in `hidden`, then the output Dense; compiled.
+    Same arguments as numpy_impl's."""
     if dtype not in ("float32", "float64"):
         raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
     if batchnorm and layernorm:

@@ -494,7 +494,7 @@ def build_model(input_dim=784, hidden=(128, 128), num_classes=10, learning_rate=
                 optimizer_options=None, dropout=0.0, l2=0.0, loss="categorical_crossentropy",
                 from_logits=False, input_shape=None, l1=0.0, batchnorm=False, layernorm=False,
                 kernel_initializer="glorot_uniform", schedule=None, activation="relu"):
-    """Dense(relu) for each width in `hidden`, then the output Dense; compiled.
+    """Dense(activation, relu unless given) for each width in `hidden`, then the output Dense; compiled.
 
     optimizer: "sgd" (learning_rate, momentum, nesterov), "adam" or "rmsprop" (learning_rate,
         momentum for rmsprop); optimizer_options: more of its Keras arguments, e.g. {"amsgrad": True}.

@@ -105,7 +105,8 @@ VOCABULARY = {
     "SGD, piecewise schedule": (
         dict(learning_rate=0.1, schedule=dict(name="piecewise", boundaries=[1], factors=[1.0, 0.3])), "piecewise",
         "update k (from 0) uses values[0] while k <= boundaries[0], then values[1]: a boundary still takes the "
-        "value before it"),    "hidden layers' softmax": (
+        "value before it"),
+    "hidden layers' softmax": (
         dict(learning_rate=0.1, activation="softmax"), "softmax_backward",
         "p = softmax(z) over each hidden layer's units, and back through it dL/dz = p * (g - sum_k g_k p_k), "
         "g = dL/dp (B, units), the sum over each row's units (axis=1, keepdims=True): the softmax's Jacobian "
