@@ -168,6 +168,18 @@ SOFTMAX_JVP = [
      "p_k (delta_kj - p_j) times g, without forming the (units, units) Jacobian."),
 ]
 
+LOSS_OBJECTS = [
+    ("losses.py", "CategoricalCrossentropy.crossentropy",
+     "the loss object called alone, loss(y_true, y_pred), per sample (B,), one-hot y_true (B, K): from logits "
+     "(self.from_logits), logsumexp(z) - sum_k y_k z_k with each row shifted by its own max (_log_softmax(z) "
+     "gives z - logsumexp(z)); from probabilities, p = y_pred / its row's sum, clipped to [EPSILON, 1 - EPSILON] "
+     "(Keras's 1e-7: a 0 would give log 0), then -sum_k y_k log p_k. __call__ takes the mean."),
+    ("losses.py", "SparseCategoricalCrossentropy.crossentropy",
+     "the same with integer labels (B,): z = y_pred from logits, else log(clip(y_pred, EPSILON, 1 - EPSILON)), "
+     "clipped but not renormalised first (the log-softmax renormalises); then logsumexp(z_i) - z_(i, label_i), "
+     "per sample (B,): e.g. -_log_softmax(z)[np.arange(B), labels]."),
+]
+
 TOPICS = {
     "network": NETWORK + SOFTMAX_JVP,
     "optimizers": OPTIMIZERS + SCHEDULE,
@@ -176,9 +188,10 @@ TOPICS = {
     "initializers": INITIALIZERS,
     # in check's order: the default initializer at the first build_model, the others in the sanity stage;
     # its "more of Keras" rows run Adam, RMSprop, L2, integer labels, the normalizations,
-    # then AdamW, Adagrad, weight decay, clipping, L1, the three schedules and a hidden softmax
+    # then AdamW, Adagrad, weight decay, clipping, L1, the three schedules and a hidden softmax; then the
+    # loss objects called alone
     "all": INITIALIZERS[:1] + NETWORK + INITIALIZERS[1:] + DROPOUT + REST + OPTIMIZERS[:2] + L2_PENALTY + SPARSE
-           + NORMALIZATION + OPTIMIZERS[2:] + L1_PENALTY + SCHEDULE + SOFTMAX_JVP,
+           + NORMALIZATION + OPTIMIZERS[2:] + L1_PENALTY + SCHEDULE + SOFTMAX_JVP + LOSS_OBJECTS,
 }
 TOPIC_HELP = {
     "network": "the plain network: Dense forward and backward, ReLU, softmax, the cross-entropy and its "
@@ -193,7 +206,8 @@ TOPIC_HELP = {
                       "and L1 penalties with their gradients",
     "initializers": "the initial kernels: Glorot uniform (Keras's default), the VarianceScaling family (He, "
                     "LeCun, Glorot normal) and the normal truncated at 2 standard deviations",
-    "all": "every function that carries the math, the integer-label loss and Flatten included",
+    "all": "every function that carries the math, the integer-label loss, Flatten and the loss objects called "
+           "alone included",
 }
 class ExerciseError(ValueError):
     """DIR cannot take the exercise."""

@@ -132,9 +132,13 @@ class CategoricalCrossentropy:
         if y_true.shape != y_pred.shape:
             raise ValueError(f"y_true has shape {y_true.shape} but y_pred has {y_pred.shape}: one-hot rows "
                              "go with CategoricalCrossentropy, integer labels with SparseCategoricalCrossentropy")
+        return self.crossentropy(y_true, y_pred)
+
+    def crossentropy(self, y_true, y_pred):
+        """Per-sample loss (B,) from one-hot y_true (B, K) and y_pred (B, K), logits or probabilities."""
         if self.from_logits:
             return -(y_true * _log_softmax(y_pred)).sum(axis=-1)       # logsumexp(z) - sum_k y_k z_k
-        p = np.clip(y_pred / y_pred.sum(axis=-1, keepdims=True), EPSILON, 1 - EPSILON)
+        p = np.clip(y_pred / y_pred.sum(axis=-1, keepdims=True), EPSILON, 1 - EPSILON)   # renormalise, then clip
         return -(y_true * np.log(p)).sum(axis=-1)
 
     def fused_with_softmax(self, logits, y_true):
@@ -163,8 +167,12 @@ class SparseCategoricalCrossentropy(CategoricalCrossentropy):
                 or (labels != np.round(labels)).any() or labels.min() < 0 or labels.max() >= classes:
             raise ValueError(f"y_true must be integer labels 0..{classes - 1} of shape {y_pred.shape[:1]}, got "
                              f"shape {labels.shape}: one-hot rows go with CategoricalCrossentropy")
+        return self.crossentropy(labels.astype(np.intp), y_pred)
+
+    def crossentropy(self, labels, y_pred):
+        """Per-sample loss (B,) from integer labels (B,) and y_pred (B, K), logits or probabilities."""
         z = y_pred if self.from_logits else np.log(np.clip(y_pred, EPSILON, 1 - EPSILON))
-        return -_log_softmax(z)[np.arange(len(z)), labels.astype(np.intp)]   # logsumexp(z) - z_label
+        return -_log_softmax(z)[np.arange(len(z)), labels]               # logsumexp(z) - z_label
 
     def fused_with_softmax(self, logits, labels):
         return sparse_categorical_crossentropy_from_logits(logits, labels)

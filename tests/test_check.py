@@ -78,6 +78,8 @@ REFERENCE_ROWS = [
     ("flatten", "(B, 4, 6) images: probabilities", "1e-12", FIGURES),
     ("flatten", "(B, 4, 6) images: gradients", "1e-09", FIGURES),
     *[("more", f"3 steps, {label}", "1e-12 (weights, loss)", FIGURES) for label in check.VOCABULARY],
+    ("more", "CategoricalCrossentropy()(y, p): 20 calls", "1e-12 rel.", FIGURES),
+    ("more", "SparseCategoricalCrossentropy()(y, p): 20 calls", "1e-12 rel.", FIGURES),
 ]
 
 
@@ -98,7 +100,7 @@ def test_the_reference_passes_every_stage():
     stages = [row.stage for row in checker.rows]
     assert stages[0] == "API" and stages[-1] == "more"
     assert {"API", "forward", "loss", "gradients", "optimizer", "fit", "sanity", "dropout", "flatten", "more"} == set(stages)
-    assert len([row for row in checker.rows if row.stage == "more" and not row.skipped]) == len(check.VOCABULARY) == 17
+    assert len([row for row in checker.rows if row.stage == "more" and not row.skipped]) == len(check.VOCABULARY) + 2 == 19
     assert len([row for row in checker.rows if row.stage == "dropout" and not row.skipped]) == 8
     assert not any(row.skipped for row in checker.rows)
     assert all(row.passed for row in checker.rows)
@@ -278,7 +280,7 @@ def test_the_borrowed_build_model_note_is_only_for_a_twin_that_borrows():
 def test_cli_passes_numpy_impl(capsys):
     assert main(["check", "numpy_impl"]) == 0
     out = capsys.readouterr().out
-    assert "All 52 checks passed" in out and "FAILED" not in out
+    assert "All 54 checks passed" in out and "FAILED" not in out
     assert f"loaded from {Path(numpy_impl.__file__)}" in out
     assert "note:" not in out                  # numpy_impl's build_model is its own, not borrowed
 
@@ -379,7 +381,7 @@ def test_the_rest_of_the_vocabulary_is_checked_where_the_twin_has_it(tmp_path):
     passed, checker, _ = run(check.load_twin(str(plain)))
     assert passed
     optional = [row for row in checker.rows if row.stage in ("more", "dropout", "flatten")]
-    assert len(optional) == 2 + len(check.VOCABULARY) and all(row.skipped and "skipped" in row.what for row in optional)
+    assert len(optional) == 4 + len(check.VOCABULARY) and all(row.skipped and "skipped" in row.what for row in optional)
 
 
 def test_a_wrong_adam_is_caught_in_the_last_stage():
@@ -393,6 +395,51 @@ def test_a_wrong_adam_is_caught_in_the_last_stage():
     passed, checker, _ = run(twin)
     assert not passed and checker.failed_stage == "more of Keras"
     assert first_failure(checker).what == "3 steps, Adam" and "Adam.update" in checker.hint
+
+
+# the loss objects called alone, each a classic slip in the probabilities' path or the logits'
+def not_renormalised(self, y, p):
+    if self.from_logits:
+        return -(y * numpy_impl.losses._log_softmax(p)).sum(axis=-1)
+    return -(y * np.log(np.clip(p, 1e-7, 1 - 1e-7))).sum(axis=-1)           # a row summing to 1.2 keeps its excess
+
+
+def not_clipped(self, y, p):
+    if self.from_logits:
+        return -(y * numpy_impl.losses._log_softmax(p)).sum(axis=-1)
+    return -(y * np.log(p / p.sum(axis=-1, keepdims=True))).sum(axis=-1)    # a 0 gives log 0 = -inf
+
+
+def shifted_by_the_batch_max(self, labels, z):
+    if not self.from_logits:
+        z = np.log(np.clip(z, 1e-7, 1 - 1e-7))
+    shifted = z - z.max()                                                   # the small rows underflow to 0 / 0
+    return -(shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True)))[np.arange(len(z)), labels]
+
+
+# slip -> (class, its wrong crossentropy, the call the hint must name first, words it must hold)
+LOSS_OBJECT_SLIPS = {
+    "not renormalised": ("CategoricalCrossentropy", not_renormalised,
+                         "CategoricalCrossentropy(from_logits=False) on rows not summing to 1", ["renormalised"]),
+    "not clipped": ("CategoricalCrossentropy", not_clipped,
+                    "CategoricalCrossentropy(from_logits=False) on a zero probability", ["clipped to [1e-7"]),
+    "one shift for the batch": ("SparseCategoricalCrossentropy", shifted_by_the_batch_max,
+                                "SparseCategoricalCrossentropy(from_logits=True) on rows at scales 0.1 to 1000",
+                                ["its own max"]),
+}
+
+
+@pytest.mark.parametrize("slip", list(LOSS_OBJECT_SLIPS))
+def test_a_loss_object_called_alone_is_held_to_kerass_and_the_hint_names_the_call(slip):
+    kind, wrong, call, words = LOSS_OBJECT_SLIPS[slip]
+    twin = fresh_twin()
+    setattr(getattr(twin.losses, kind), "crossentropy", wrong)
+    passed, checker, _ = run(twin)
+    assert not passed and checker.failed_stage == "more of Keras"
+    assert first_failure(checker).what == f"{kind}()(y, p): 20 calls"
+    assert checker.hint.startswith(call) and f"numpy_impl/losses.py: {kind}.crossentropy" in checker.hint
+    for word in words:
+        assert word in checker.hint, (word, checker.hint)
 
 
 @pytest.mark.parametrize("name", list(INITIALIZERS))

@@ -59,6 +59,9 @@ ALSO = {
     "the backward pass rounds to float32 at or before this tensor": ["the gradient of kernel_2 (layer 2, output)"],
     "plain SGD agrees but momentum does not": [("plain SGD agrees but momentum does not. Keras's form: the "
                                                 "velocity v starts at 0 and is v = m * v - lr * g, then w = w + v")],
+    "the mean and the weights in CategoricalCrossentropy.__call__": [
+        "CategoricalCrossentropy(from_logits=False) on a plain row, sample_weight gives 0.2231435513, Keras's 0.1115717757",
+        "then the batch's mean of w_i * loss_i (divided by the batch size, not by the sum of the weights)"],
     "fit should return a History": [("fit should return a History whose .history holds 'loss' and 'accuracy', one "
                                      "value per epoch, as Keras's does.")]}
 
@@ -785,6 +788,18 @@ def flatten_column_major(twin):
 def l2_gradient_doubled(twin):
     right = twin.regularizers.L2.gradient
     twin.regularizers.L2.gradient = lambda self, kernel: 2 * right(self, kernel)
+
+
+@plant("stage_vocabulary", "the mean and the weights in CategoricalCrossentropy.__call__")
+def loss_object_weights_over_their_sum(twin):
+    # the mean of w_i * loss_i divided by the sum of the weights: Keras divides by the batch size
+    def call(self, y_true, y_pred, sample_weight=None):
+        per_sample = self.per_sample(y_true, np.asarray(y_pred, dtype=self.dtype))
+        if sample_weight is None:
+            return float(per_sample.mean())
+        weights = np.asarray(sample_weight, self.dtype).reshape(-1)
+        return float((per_sample * weights).sum() / weights.sum())
+    twin.losses.CategoricalCrossentropy.__call__ = call
 
 
 # ---- the tests -----------------------------------------------------------------------------------------------------

@@ -208,6 +208,14 @@ ANSWERS = {
         "grad_logits = probabilities.copy()\n"
         "grad_logits[rows, labels] -= 1\n"
         "return loss, probabilities, grad_logits / len(logits)"),
+    "CategoricalCrossentropy.crossentropy": (
+        "if self.from_logits:\n"
+        "    return -(y_true * _log_softmax(y_pred)).sum(axis=-1)\n"
+        "p = np.clip(y_pred / y_pred.sum(axis=-1, keepdims=True), EPSILON, 1 - EPSILON)\n"
+        "return -(y_true * np.log(p)).sum(axis=-1)"),
+    "SparseCategoricalCrossentropy.crossentropy": (
+        "z = y_pred if self.from_logits else np.log(np.clip(y_pred, EPSILON, 1 - EPSILON))\n"
+        "return -_log_softmax(z)[np.arange(len(z)), labels]"),
     "Softmax.backward": (
         "p = self.outputs\n"
         "return p * (grad_outputs - (grad_outputs * p).sum(axis=1, keepdims=True))"),
@@ -221,7 +229,7 @@ TOPIC_STAGES = {
     "regularization": ["dropout"] * 2 + ["more of Keras"] * 4,
     "normalization": ["more of Keras"] * 4,
     "initializers": ["API", "sanity", "sanity"],
-    "all": ["flatten", "more of Keras"],       # only the functions no other topic walks (see below)
+    "all": ["flatten"] + ["more of Keras"] * 3,       # only the functions no other topic walks (see below)
 }
 
 

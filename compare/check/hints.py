@@ -38,6 +38,19 @@ WHERE = {
     "exponential": "numpy_impl/schedules.py: ExponentialDecay",
     "piecewise": "numpy_impl/schedules.py: PiecewiseConstantDecay",
     "softmax_backward": "numpy_impl/activations.py: Softmax.backward",
+    "CategoricalCrossentropy": "numpy_impl/losses.py: CategoricalCrossentropy.crossentropy",
+    "SparseCategoricalCrossentropy": "numpy_impl/losses.py: SparseCategoricalCrossentropy.crossentropy",
+}
+
+# What Keras's loss objects compute per sample, called alone (keras/src/losses/losses.py and the backend's nn ops)
+LOSS_OBJECT_FORMULAS = {
+    ("CategoricalCrossentropy", False): "p = y_pred / its row's sum (each row renormalised first), clipped to [1e-7, "
+                                        "1 - 1e-7], then loss_i = -sum_k y_ik log p_ik",
+    ("CategoricalCrossentropy", True): "loss_i = logsumexp(z_i) - sum_k y_ik z_ik, each row shifted by its own max z",
+    ("SparseCategoricalCrossentropy", False): "z = log(clip(y_pred, 1e-7, 1 - 1e-7)) (clipped, not renormalised "
+                                              "first), then loss_i = logsumexp(z_i) - z_(i, label_i)",
+    ("SparseCategoricalCrossentropy", True): "loss_i = logsumexp(z_i) - z_(i, label_i), each row shifted by its own "
+                                             "max z",
 }
 
 
@@ -259,3 +272,17 @@ def initializer_hint(name, problem):
             "limit = sqrt(3 * variance), a normal one N(0, sd) with every draw beyond 2 sd drawn again and "
             f"sd = sqrt(variance) / 0.8796 (the truncation's own shrink undone); biases start at 0 "
             f"({WHERE['initializers']}).")
+
+
+def loss_object_hint(kind, call, mine, expected):
+    """Why a loss object called alone differs: the call that differs most, its two values, and Keras's formula."""
+    what, from_logits, _, _, weights = call
+    formula = LOSS_OBJECT_FORMULAS[(kind, from_logits)]
+    mean = ("; then the batch's mean of w_i * loss_i (divided by the batch size, not by the sum of the weights)"
+            if weights is not None else "; then the mean over the batch")
+    return (f"{what} gives {_number(mine)}, Keras's {_number(expected)}. Keras computes {formula}{mean} "
+            f"({WHERE[kind]}; the mean and the weights in CategoricalCrossentropy.__call__).")
+
+
+def _number(value):
+    return f"{value:.10g}" if np.isfinite(value) else str(value)

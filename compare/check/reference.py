@@ -269,6 +269,57 @@ def dropout_reference():
     return answers
 
 
+# ---- loss objects called alone ------------------------------------------------------------
+
+# Keras's loss objects called as its tutorials call them, loss(y_true, y_pred[, sample_weight]):
+# probabilities (rows that do not sum to 1, a 0 and a 1 that Keras clips at 1e-7) and logits (rows
+# at scales 0.1 to 1000, which only a shift by each row's own max survives). Each case from
+# probabilities and from logits, without and with sample weights: 20 calls per loss object.
+LOSS_OBJECTS = ("CategoricalCrossentropy", "SparseCategoricalCrossentropy")
+LOSS_CASES = {
+    "a plain row": ([[0.0, 1, 0]], [[0.1, 0.8, 0.1]]),
+    "rows not summing to 1": ([[0.0, 1, 0], [1, 0, 0]], [[0.2, 0.5, 0.1], [0.3, 0.3, 0.9]]),
+    "a zero probability": ([[0.0, 1, 0], [0, 0, 1]], [[0.5, 0.0, 0.5], [0.2, 0.3, 0.5]]),
+    "certain and right": ([[0.0, 1, 0], [1, 0, 0]], [[0.0, 1, 0], [1, 0, 0]]),
+    "rows at scales 0.1 to 1000": ([[0.0, 1, 0], [1, 0, 0], [0, 0, 1]],
+                                   [[0.1, 0.3, 0.2], [990.0, 1000, 10], [3, 1, 2]]),
+}
+
+
+def loss_object_calls(kind):
+    """[(what, from_logits, y_true, y_pred, sample_weight or None)] of one loss object: every case,
+    from probabilities and from logits, without and with sample weights; integer labels if sparse."""
+    calls = []
+    for from_logits in (False, True):
+        for case, (y_true, y_pred) in LOSS_CASES.items():
+            y_true, y_pred = np.array(y_true), np.array(y_pred)
+            if kind.startswith("Sparse"):
+                y_true = y_true.argmax(axis=1)
+            for weights in (None, np.linspace(0.5, 1.5, len(y_pred))):
+                what = f"{kind}(from_logits={from_logits}) on {case}" + ("" if weights is None else ", sample_weight")
+                calls.append((what, from_logits, y_true, y_pred, weights))
+    return calls
+
+
+@functools.lru_cache(maxsize=1)
+def loss_objects_reference():
+    """{kind: {"numpy_impl": [loss per call], "TensorFlow": [...]}}: numpy_impl's loss objects and
+    Keras's own, in float64, over loss_object_calls(kind)."""
+    import keras_impl  # noqa: F401  (Keras, quietly, on the twin's backend)
+    import keras
+    answers = {}
+    for kind in LOSS_OBJECTS:
+        answers[kind] = {}
+        for name, package in (("numpy_impl", numpy_impl.losses), ("TensorFlow", keras.losses)):
+            values = []
+            for _, from_logits, y_true, y_pred, weights in loss_object_calls(kind):
+                loss = getattr(package, kind)(from_logits=from_logits, dtype="float64")
+                args = (y_true, y_pred) if weights is None else (y_true, y_pred, weights)
+                values.append(float(loss(*args)))
+            answers[kind][name] = values
+    return answers
+
+
 # ---- measuring -----------------------------------------------------------------------
 
 def _errors(mine, ref, key, measure, index=None):

@@ -6,7 +6,8 @@
     -> sanity (the initial kernels drawn as Keras's five initializers draw them; the loss
     before training near ln(10); one batch memorised)
     -> Dropout (on the twin's own masks, then on Keras's) -> Flatten
-    -> more of Keras (Adam, RMSprop, L2, integer labels), where the twin has them
+    -> more of Keras (Adam, RMSprop, L2, integer labels, ..., and the loss objects called
+    alone), where the twin has them
 
 Everything runs in float64 on one small network (24-16-16-10: the 16 -> 16
 layer is square on purpose) with the same weights and batches as two
@@ -31,11 +32,12 @@ from .reference import (BATCH, BINOMIAL_SIGMAS, BOUND_FINITE_DIFFERENCES, BOUND_
                         BOUND_INITIAL_LOSS, BOUND_INITIAL_VARIANCE, BOUND_LOSS, BOUND_PROBABILITIES, BOUND_SCALE,
                         BOUND_WEIGHTS, CLASSES, DROPOUT_RATE, DROPOUT_SAMPLES,
                         FD_ENTRIES, FIT_BATCH, FIT_EPOCHS, FIT_SAMPLES, HIDDEN, IMAGE_SHAPE, INITIALIZER_NETWORK,
-                        INITIALIZERS, INPUT_DIM, OVERFIT_CHUNK,
+                        INITIALIZERS, INPUT_DIM, LOSS_OBJECTS, OVERFIT_CHUNK,
                         OVERFIT_LEARNING_RATE, OVERFIT_STEPS, STEPS,
                         STEP_KINDS, STEP_LEARNING_RATE, VOCABULARY, _errors, _evaluate, _history_difference,
                         _max_abs, _max_weight_difference, _options, _predict, _relative_to_largest, _within,
-                        backprop_order, dropout_reference, initial_kernels, reference, tensor_label,
+                        backprop_order, dropout_reference, initial_kernels, loss_object_calls,
+                        loss_objects_reference, reference, tensor_label,
                         vocabulary_reference,
                         vocabulary_weights)
 from .results import _number
@@ -607,6 +609,41 @@ class Checker:
                 raise StageFailed(f"plain SGD agrees but {label} does not, after {STEPS} steps from the same "
                                   f"weights (the weights, or History's loss): Keras computes {formula} "
                                   f"({WHERE[where]}).")
+        for kind in LOSS_OBJECTS:
+            self.loss_object_alone(kind)
+
+    def loss_object_alone(self, kind):
+        """losses.<kind>(from_logits, dtype="float64") called alone, loss(y_true, y_pred[, sample_weight]),
+        as Keras's tutorials call it, where the twin has the class; against Keras's own loss object."""
+        calls = loss_object_calls(kind)
+        label = f"{kind}()(y, p): {len(calls)} calls"
+        loss_class = getattr(getattr(self.module, "losses", None), kind, None)
+        if not callable(loss_class):
+            self.row("more", f"{kind}()(y, p): skipped (no losses.{kind})", True, skipped=True)
+            return
+        mine = []
+        for what, from_logits, y_true, y_pred, weights in calls:
+            loss = self.call(f"losses.{kind}(from_logits={from_logits}, dtype='float64')", loss_class,
+                             from_logits=from_logits, dtype="float64")
+            args = [self.guard.give("the y_true given to the loss", y_true),
+                    self.guard.give("the y_pred given to the loss", y_pred)]
+            if weights is not None:
+                args.append(self.guard.give("the sample_weight given to the loss", weights))
+            value = self.call(f"{kind}(...)(y_true, y_pred{'' if weights is None else ', sample_weight'})", loss, *args)
+            try:
+                mine.append(float(value))
+            except (TypeError, ValueError):
+                mine.append(float("nan"))
+        mine = np.array(mine)
+        answers = loss_objects_reference()[kind]
+        relative = {name: np.abs(mine - expected) / np.abs(expected)
+                    for name, expected in ((name, np.array(values)) for name, values in answers.items())}
+        errors = {name: float(r.max()) if np.isfinite(r).all() else float("inf") for name, r in relative.items()}
+        passed = _within(errors, BOUND_LOSS)
+        self.row("more", label, passed, errors, f"{BOUND_LOSS:.0e} rel.")
+        if not passed:
+            first = int(np.argmax(~(relative["TensorFlow"] <= BOUND_LOSS)))      # the first call that differs (NaN too)
+            raise StageFailed(hints.loss_object_hint(kind, calls[first], mine[first], answers["TensorFlow"][first]))
 
 
 # ---- helpers ----------------------------------------------------------------------------
