@@ -275,14 +275,10 @@ def initializer_hint(name, problem):
 
 
 def loss_object_hint(kind, call, mine, expected):
-    """Why a loss object called alone differs: the call that differs most, its two values, and Keras's formula."""
+    """Why a loss object called alone differs: the first call that differs, its two values, and Keras's formula."""
     what, from_logits, _, _, weights = call
     formula = LOSS_OBJECT_FORMULAS[(kind, from_logits)]
     mean = ("; then the batch's mean of w_i * loss_i (divided by the batch size, not by the sum of the weights)"
             if weights is not None else "; then the mean over the batch")
-    return (f"{what} gives {_number(mine)}, Keras's {_number(expected)}. Keras computes {formula}{mean} "
+    return (f"{what} gives {mine:.10g}, Keras's {expected:.10g}. Keras computes {formula}{mean} "
             f"({WHERE[kind]}; the mean and the weights in CategoricalCrossentropy.__call__).")
-
-
-def _number(value):
-    return f"{value:.10g}" if np.isfinite(value) else str(value)
