@@ -305,7 +305,7 @@ def loss_object_calls(kind):
 def loss_objects_reference():
     """{kind: {"numpy_impl": [loss per call], "TensorFlow": [...]}}: numpy_impl's loss objects and
     Keras's own, in float64, over loss_object_calls(kind)."""
-    import keras_impl  # noqa: F401  (Keras, quietly, on the twin's backend)
+    import keras_impl  # noqa: F401  (Keras loaded through the twin's package, as the other references load it)
     import keras
     answers = {}
     for kind in LOSS_OBJECTS:
