@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import compare.data
+from compare.check.reference import LOSS_CASES as CHECK_LOSS_CASES
 import numpy_impl
 
 keras = pytest.importorskip("keras")
@@ -642,15 +643,8 @@ def test_metric_objects_alone_agree_with_keras(kind):
 
 # ---- loss objects, called as Keras calls them ------------------------------------------------------
 
-LOSS_CASES = {
-    "the issue's example": (np.array([[0.0, 1, 0]]), np.array([[0.1, 0.8, 0.1]])),
-    "rows not summing to 1": (np.array([[0.0, 1, 0], [1, 0, 0]]), np.array([[0.2, 0.5, 0.1], [0.3, 0.3, 0.9]])),
-    "a zero probability (clipped)": (np.array([[0.0, 1, 0], [0, 0, 1]]), np.array([[0.5, 0.0, 0.5], [0.2, 0.3, 0.5]])),
-    "certain and right (clipped at 1 - 1e-7)": (np.array([[0.0, 1, 0], [1, 0, 0]]), np.array([[0.0, 1, 0], [1, 0, 0]])),
-    # each row's own max must shift it: a shift by the batch's max would underflow the small rows
-    "rows at scales 0.1 to 1000": (np.array([[0.0, 1, 0], [1, 0, 0], [0, 0, 1]]),
-                                   np.array([[0.1, 0.3, 0.2], [990.0, 1000, 10], [3, 1, 2]])),
-}
+# the cases `check` holds a learner's loss objects to (compare/check/reference.py), arrays of lists
+LOSS_CASES = {case: (np.array(y_true), np.array(y_pred)) for case, (y_true, y_pred) in CHECK_LOSS_CASES.items()}
 
 
 @pytest.mark.parametrize("case", LOSS_CASES)

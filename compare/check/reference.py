@@ -281,6 +281,7 @@ LOSS_CASES = {
     "rows not summing to 1": ([[0.0, 1, 0], [1, 0, 0]], [[0.2, 0.5, 0.1], [0.3, 0.3, 0.9]]),
     "a zero probability": ([[0.0, 1, 0], [0, 0, 1]], [[0.5, 0.0, 0.5], [0.2, 0.3, 0.5]]),
     "certain and right": ([[0.0, 1, 0], [1, 0, 0]], [[0.0, 1, 0], [1, 0, 0]]),
+    # each row's own max must shift it: a shift by the batch's max would underflow the small rows
     "rows at scales 0.1 to 1000": ([[0.0, 1, 0], [1, 0, 0], [0, 0, 1]],
                                    [[0.1, 0.3, 0.2], [990.0, 1000, 10], [3, 1, 2]]),
 }
