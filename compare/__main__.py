@@ -18,7 +18,7 @@ import numpy as np
 
 from . import backends
 from .bench import WorkerError
-from .check.guard import DEFAULT_TIMEOUT
+from .check.commands import add_grade_parser, add_twin_options, run_autograder_command, run_check_command, run_grade_command
 from .exercise import TOPIC_HELP, TOPICS
 from .data import DataError, load_mnist, preprocess
 from .experiment import Config, prepare, split_validation, time_to_accuracy
@@ -198,9 +198,11 @@ def build_parser():
     parser.add_argument("--backend", choices=list(backends.BACKENDS), default=None,
                         help="the engine under the Keras twin (default: KERAS_BACKEND if set, else tensorflow); "
                              'jax and torch are optional: pip install -e ".[jax]", ".[torch]" or ".[all]"')
-    commands = parser.add_subparsers(dest="command", metavar="{bench,check,exercise}", parser_class=Parser,
+    commands = parser.add_subparsers(dest="command", metavar="{bench,check,exercise,grade,autograder}",
+                                     parser_class=Parser,
                                      help="optional: 'bench' runs the speed sweep; 'check' checks your own "
-                                          "twin stage by stage; 'exercise' writes a twin for you to fill in")
+                                          "twin stage by stage; 'exercise' writes a twin for you to fill in; "
+                                          "'grade' checks a class; 'autograder' writes Gradescope's zip")
     bench = commands.add_parser("bench", formatter_class=HelpFormatter,
                                 help="time the NumPy twin and Keras on each backend across batch sizes against this "
                                      "machine's floor",
@@ -232,11 +234,9 @@ def build_parser():
     check.add_argument("twin", metavar="TWIN",
                        help="an importable module name, a package folder, or a .py file exporting "
                             "build_model and loss_and_gradients (the shared API)")
-    check.add_argument("--timeout", type=_number(float, 0.0, True), default=DEFAULT_TIMEOUT, metavar="SECONDS",
-                       help="how long one call into the twin (fit, predict, ...) may take before check gives up "
-                            "on it; 0 for no limit")
     check.add_argument("--json", metavar="PATH", help="also write the verdict as Gradescope's results.json to PATH")
-    check.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    add_twin_options(check, _number)
+    add_grade_parser(commands, Parser, HelpFormatter, _number)
     exercise = commands.add_parser(
         "exercise", formatter_class=HelpFormatter,
         help="write a copy of numpy_impl with the network's math left for you to write",
@@ -252,33 +252,6 @@ def build_parser():
                                "; ".join(f"'{name}': {text}" for name, text in TOPIC_HELP.items()))
     exercise.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     return parser
-
-
-def run_check_command(args):
-    """Exit 0 if every stage passes, 1 if one fails; a twin that cannot be loaded raises CheckError."""
-    from .check import CheckError, STAGES, gradescope, load_twin, run_check, write_json
-    if args.json:
-        check_json_path(args.json)
-    backends.select("tensorflow")         # the references are Keras on TensorFlow, whatever KERAS_BACKEND says
-    import_keras_quietly()                # first, so a twin that imports TensorFlow starts quietly too
-    began = time.perf_counter()
-    try:
-        module = load_twin(args.twin)
-    except CheckError as error:
-        if args.json:                     # an autograder still gets a verdict: 0 points, and why
-            write_json(args.json, gradescope(args.twin, time.perf_counter() - began, error=error))
-        raise
-    import tensorflow as tf
-    tf.get_logger().setLevel("ERROR")     # a Keras twin under check retraces its fit on purpose: no warnings
-    passed, checker = run_check(args.twin, module=module, timeout=args.timeout)
-    if args.json:
-        write_json(args.json, gradescope(args.twin, checker.seconds, checker, stages=STAGES))
-        print(f"Gradescope results: {args.json}")
-    if not passed:
-        failed = next(row for row in checker.rows if not row.passed)
-        print(f"python -m compare check: {args.twin} failed at stage '{checker.failed_stage}' "
-              f"({failed.what}): see 'Where to look' above", file=sys.stderr)
-    return 0 if passed else 1
 
 
 def check_json_path(path):
@@ -549,18 +522,24 @@ def _twin_names(config):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     from .check import CheckError
+    from .check.commands import GradingError
+    from .check.results import RubricError
     from .exercise import ExerciseError
     try:
         if args.command == "check":
-            return run_check_command(args)
+            return run_check_command(args, check_json_path)
+        if args.command == "grade":
+            return run_grade_command(args)
+        if args.command == "autograder":
+            return run_autograder_command(args)
         if args.command == "exercise":
             return run_exercise_command(args)
         run_bench(args) if args.command == "bench" else run(args)
-    except (CheckError, ExerciseError) as error:
+    except (CheckError, ExerciseError, RubricError, GradingError, PermissionError) as error:
         if args.debug:
             traceback.print_exc()
         print(f"python -m compare {args.command}: error: {error}", file=sys.stderr)
-        return 2 if args.command == "check" else 1
+        return 2 if args.command in ("check", "grade", "autograder") else 1
     except (DataError, Diverged, UsageError, ValueError, OSError, WorkerError) as error:
         if args.debug:
             traceback.print_exc()

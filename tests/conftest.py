@@ -71,6 +71,11 @@ LOCKS = "NUMPY_VS_KERAS_TEST_LOCKS"
 
 
 def pytest_configure(config):
+    # check's reference answers (compare/check/cache.py) go to a folder of the run's own, never the user's cache;
+    # the workers inherit it, so the answers are computed once for the whole run
+    if "NUMPY_VS_KERAS_CACHE" not in os.environ:
+        os.environ["NUMPY_VS_KERAS_CACHE"] = tempfile.mkdtemp(prefix="numpy-vs-keras-cache-")
+        config.add_cleanup(lambda: shutil.rmtree(os.environ.pop("NUMPY_VS_KERAS_CACHE"), ignore_errors=True))
     if getattr(config.option, "numprocesses", None) and LOCKS not in os.environ and os.name == "posix":
         os.environ[LOCKS] = tempfile.mkdtemp(prefix="numpy-vs-keras-tests-")     # the workers inherit it
         config.add_cleanup(lambda: shutil.rmtree(os.environ.pop(LOCKS), ignore_errors=True))

@@ -210,7 +210,9 @@ def test_mnist_mlp_runs_and_answers_as_keras_does(mnist_slice):
     keys = ["accuracy", "loss", "val_accuracy", "val_loss"]
     assert list(mine["history"].history) == list(theirs["history"].history) == keys
     assert len(mine["score"]) == len(theirs["score"]) == 2
-    assert mine["score"][1] > 0.85 and theirs["score"][1] > 0.85
+    # both learn (chance is 0.1); how far differs by machine: on a 2-core EPYC without AVX-512 (OpenBLAS's
+    # Haswell kernel) Keras's own run reaches 0.827 on these 300 digits and numpy_impl's 0.913
+    assert mine["score"][1] > 0.75 and theirs["score"][1] > 0.75
     # The progress bar's last line of an epoch shows the validation figures, as Keras's does.
     assert re.search(r"val_accuracy: 0\.\d{4} - val_loss: \d\.\d{4}", mine["printed"])
 

@@ -6,48 +6,38 @@ get_weights, set_weights, optimizer.learning_rate). The pieces:
 
     stages.py     the stages, in the order each needs the ones before it
     reference.py  the network, batches and bounds, and what numpy_impl and Keras answer
+    cache.py      those answers kept on disk, so that a warm check never imports TensorFlow
     hints.py      the plain-words hint for the first failing stage
     guard.py      every call into the twin: a time limit, its output kept aside, inputs watched
-    results.py    the table's rows, and Gradescope's results.json
+    worker.py     the process the twin runs in; remote.py, check's side of it; wire.py, what crosses
+    results.py    the table's rows, the score (by row, topic or rubric), and Gradescope's results.json
+    grade.py      a class at once; autograder.py, Gradescope's autograder zip
+
+This package imports its parts when they are first asked for: the worker imports
+`compare.check.worker` and must not load numpy_impl, the stages or the references.
 """
-import time
+import importlib
 
-from ..twins import TwinError as CheckError  # noqa: F401  (the CLI's name for it)
-from ..twins import describe_error, load_twin  # noqa: F401  (part of check's API)
-from .guard import DEFAULT_TIMEOUT
-from .reference import CLASSES, HIDDEN, INPUT_DIM, VOCABULARY, dropout_reference, reference, vocabulary_reference
-from .results import HEADER, gradescope, write_json  # noqa: F401
-from .stages import STAGES, Checker, StageFailed  # noqa: F401
+_EXPORTS = {
+    "CheckError": ("compare.twins", "TwinError"), "describe_error": ("compare.twins", "describe_error"),
+    "load_twin": ("compare.twins", "load_twin"), "DEFAULT_TIMEOUT": (".guard", "DEFAULT_TIMEOUT"),
+    "CLASSES": (".reference", "CLASSES"), "HIDDEN": (".reference", "HIDDEN"), "INPUT_DIM": (".reference", "INPUT_DIM"),
+    "VOCABULARY": (".reference", "VOCABULARY"), "dropout_reference": (".reference", "dropout_reference"),
+    "vocabulary_reference": (".reference", "vocabulary_reference"),
+    "HEADER": (".results", "HEADER"), "gradescope": (".results", "gradescope"), "write_json": (".results", "write_json"),
+    "STAGES": (".stages", "STAGES"), "Checker": (".stages", "Checker"), "StageFailed": (".stages", "StageFailed"),
+    "run_check": (".run", "run_check"), "DEFAULT_MEMORY_MB": (".remote", "DEFAULT_MEMORY_MB"),
+}
 
 
-def run_check(spec, emit=print, module=None, timeout=DEFAULT_TIMEOUT):
-    """Check TWIN (or an already imported `module`); returns (passed, checker)."""
-    if module is None:
-        module = load_twin(spec)
-    start = time.perf_counter()
-    emit(f"Checking {spec}, loaded from {getattr(module, '__file__', None) or '(no file)'}")
-    borrowed = getattr(getattr(module, "build_model", None), "__module__", "") or ""
-    if borrowed.startswith("numpy_impl") and not (module.__name__ or "").startswith("numpy_impl"):
-        emit(f"  note: its build_model is the package's own ({borrowed}), not one written in {spec}")
-    emit(f"against numpy_impl and the Keras twin (TensorFlow autodiff), float64, "
-         f"network {INPUT_DIM}-{'-'.join(map(str, HIDDEN))}-{CLASSES}, batch 32"
-         + (f"; each call may take {timeout:g} s" if timeout else "; no time limit"))
-    reference()                      # builds the references (and imports TensorFlow) before the table
-    dropout_reference()
-    for label in VOCABULARY:
-        vocabulary_reference(label)
-    emit("")
-    emit(HEADER)
-    checker = Checker(module, emit, timeout=timeout)
-    passed = checker.run()
-    checker.seconds = time.perf_counter() - start
-    printed = checker.guard.printed_lines()
-    if printed:
-        emit("")
-        emit(f"(your twin printed {len(printed)} line{'s' * (len(printed) > 1)} during the check, kept out of the "
-             f"table; the first: {printed[0][:80]!r})")
-    emit("")
-    if passed:
-        emit(f"All {len(checker.rows)} checks passed in {checker.seconds:.1f} s: "
-             f"{spec} is the same network as Keras's, to float64 rounding.")
-    return passed, checker
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module, attribute = _EXPORTS[name]
+    value = getattr(importlib.import_module(module, __name__), attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_EXPORTS))

@@ -5,6 +5,7 @@ import textwrap
 import numpy as np
 
 from .guard import float32_trace
+from .remote import type_names
 from .reference import (BATCH, BOUND_WEIGHTS, DROPOUT_RATE, HIDDEN, IMAGE_SHAPE, LARGE_LOGIT,
                         _max_weight_difference, backprop_order, layer_name)
 
@@ -201,7 +202,7 @@ def float32_layer(model, x):
             outputs = layer.forward(outputs, training=False)
             trace = float32_trace(outputs)
             if trace:
-                return f"the output of model.layers[{index}] ({type(layer).__name__}.forward)", trace
+                return f"the output of model.layers[{index}] ({type_names(layer)[0]}.forward)", trace
     except Exception:                  # a twin without callable layers: nothing more to say
         return None
     return None

@@ -119,9 +119,53 @@ def _options(learning_rate=0.01, momentum=0.0, nesterov=False):
                 momentum=momentum, nesterov=nesterov, seed=0, dtype="float64")
 
 
-@functools.lru_cache(maxsize=1)
+# ---- the answers: computed here, or installed from the cache (cache.py) ----------------------
+
+_installed = None      # a bundle of every answer below, once cache.prepare() has loaded or computed it
+
+
+def install(bundle):
+    """Answer from `bundle` (compute_bundle()'s form) from now on, without computing anything."""
+    global _installed
+    _installed = bundle
+
+
+def compute_bundle():
+    """Every answer check compares a twin with, in one plain-data dict (what the cache keeps)."""
+    return {"reference": _reference(), "dropout": _dropout_reference(),
+            "vocabulary": {label: _vocabulary_reference(label) for label in VOCABULARY},
+            "vocabulary_weights": {label: _vocabulary_weights(label) for label in VOCABULARY},
+            "loss_objects": _loss_objects_reference()}
+
+
 def reference():
     """Weights, batches and both references' answers: they do not depend on the twin checked."""
+    return _installed["reference"] if _installed else _reference()
+
+
+def dropout_reference():
+    return _installed["dropout"] if _installed else _dropout_reference()
+
+
+def vocabulary_reference(label):
+    return _installed["vocabulary"][label] if _installed else _vocabulary_reference(label)
+
+
+def vocabulary_weights(label):
+    return _installed["vocabulary_weights"][label] if _installed else _vocabulary_weights(label)
+
+
+def loss_objects_reference():
+    return _installed["loss_objects"] if _installed else _loss_objects_reference()
+
+
+def catalogue():
+    """The name ("stage: what") of every row a complete twin shows (cache.prepare() makes it)."""
+    return _installed["catalogue"] if _installed else []
+
+
+@functools.lru_cache(maxsize=1)
+def _reference():
     import keras_impl
 
     rng = np.random.default_rng(2024)
@@ -206,7 +250,7 @@ def backprop_order():
 
 
 @functools.lru_cache(maxsize=None)
-def vocabulary_weights(label):
+def _vocabulary_weights(label):
     """The starting weights of one VOCABULARY setting: the check's own where the network is the same;
     with a normalization layer (other weights: no bias before BatchNormalization, gamma and beta),
     numpy_impl's initial ones for that network, gamma and beta moved off 1 and 0 so every path counts."""
@@ -223,7 +267,7 @@ def vocabulary_weights(label):
 
 
 @functools.lru_cache(maxsize=None)
-def vocabulary_reference(label):
+def _vocabulary_reference(label):
     """numpy_impl's and the Keras twin's weights after STEPS steps of one VOCABULARY setting."""
     import keras_impl
     ref = reference()
@@ -240,7 +284,7 @@ def vocabulary_reference(label):
 
 
 @functools.lru_cache(maxsize=1)
-def dropout_reference():
+def _dropout_reference():
     """Keras's own Dropout masks for one training step of the check's batch, and the loss and
     gradients that Keras (TensorFlow's autodiff) and numpy_impl compute on those masks.
 
@@ -303,7 +347,7 @@ def loss_object_calls(kind):
 
 
 @functools.lru_cache(maxsize=1)
-def loss_objects_reference():
+def _loss_objects_reference():
     """{kind: {"numpy_impl": [loss per call], "TensorFlow": [...]}}: numpy_impl's loss objects and
     Keras's own, in float64, over loss_object_calls(kind)."""
     import keras_impl  # noqa: F401  (Keras loaded through the twin's package, as the other references load it)

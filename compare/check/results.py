@@ -9,6 +9,7 @@ after the first failure is one failed test worth 1, so a submission that stops e
 never outscores one that goes further.
 """
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -40,8 +41,79 @@ def row_output(row):
     return "; ".join(filter(None, [", ".join(figures), f"bound {row.bound}" if row.bound else ""])) or row.what
 
 
-def gradescope(spec, seconds, checker=None, error=None, stages=()):
-    """results.json for `spec`: from a finished Checker, or from an `error` that stopped the twin loading."""
+# ---- points: one a row, or a topic's, or a rubric's ---------------------------------------
+
+# The rows of each exercise topic (compare/exercise.py's TOPICS), by the start of their names "stage: what".
+# A topic's rows are worth a point each; every other row runs, and must pass for the rows after it to
+# run, but is worth 0.
+TOPIC_ROWS = {
+    "network": ["API", "forward", "loss", "gradients", "optimizer", "fit", "sanity: initial loss",
+                "sanity: memorise", "more: 3 steps, hidden layers' softmax"],
+    "optimizers": ["more: 3 steps, Adam", "more: 3 steps, RMSprop", "more: 3 steps, Adagrad",
+                   "more: 3 steps, SGD, weight_decay", "more: 3 steps, SGD, clipnorm", "more: 3 steps, SGD, cosine",
+                   "more: 3 steps, SGD, exponential", "more: 3 steps, SGD, piecewise"],
+    "regularization": ["dropout", "more: 3 steps, SGD with L2", "more: 3 steps, SGD with L1"],
+    "normalization": ["more: 3 steps, BatchNormalization", "more: 3 steps, LayerNormalization"],
+    "initializers": ["sanity: glorot_uniform", "sanity: he_uniform", "sanity: glorot_normal", "sanity: he_normal",
+                     "sanity: lecun_normal"],
+    "all": ["*"],
+}
+
+
+class RubricError(ValueError):
+    """A --rubric file that cannot be read or is not a table of points."""
+
+
+class Rubric:
+    """Points per row: `points` maps the start of a row's name ("stage" or "stage: what...") to the
+    points each such row is worth; the longest start that matches wins; "*" matches every row."""
+
+    def __init__(self, points, name):
+        self.points, self.name = dict(points), name
+
+    def __call__(self, row_name):
+        matches = [key for key in self.points if key == "*" or row_name == key or row_name.startswith(key)]
+        return self.points[max(matches, key=lambda key: (key != "*", len(key)))] if matches else 0
+
+    @classmethod
+    def topic(cls, topic):
+        if topic not in TOPIC_ROWS:
+            raise RubricError(f"unknown topic {topic!r}: use one of {', '.join(TOPIC_ROWS)}")
+        return cls({start: 1 for start in TOPIC_ROWS[topic]}, f"topic '{topic}'")
+
+    @classmethod
+    def read(cls, path):
+        """A JSON or TOML file: {"points": {"gradients": 2, "more: 3 steps, Adam": 5, "*": 0}}, or the
+        table alone; each value a number of points (0 or more) for each row whose name starts so."""
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except OSError as error:
+            raise RubricError(f"--rubric {path}: cannot read it ({error.strerror})") from None
+        try:
+            if path.suffix == ".toml":
+                import tomllib
+                table = tomllib.loads(text)
+            else:
+                table = json.loads(text)
+        except ValueError as error:
+            raise RubricError(f"--rubric {path} is not valid {'TOML' if path.suffix == '.toml' else 'JSON'}: "
+                              f"{error}") from None
+        table = table.get("points", table) if isinstance(table, dict) else table
+        if not isinstance(table, dict) or not table or not all(
+                isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0 and math.isfinite(value)
+                for value in table.values()):
+            raise RubricError(f"--rubric {path}: give a table of row-name starts to points (numbers, 0 or more), "
+                              'e.g. {"points": {"gradients": 2, "more: 3 steps, Adam": 5}}')
+        return cls(table, str(path))
+
+
+def gradescope(spec, seconds, checker=None, error=None, stages=(), rubric=None, catalogue=None):
+    """results.json for `spec`: from a finished Checker, or from an `error` that stopped the twin loading.
+    rubric: points per row (Rubric), with the catalogue of rows a complete twin shows, so that the
+    maximum is the same for every twin and stages left unrun count at their rows' points."""
+    if rubric is not None:
+        return _scored(spec, seconds, checker, error, rubric, catalogue or [])
     if checker is None:
         return {"score": 0, "execution_time": round(seconds, 3), "visibility": "visible",
                 "output": f"The twin could not be checked: {error}", "tests": [
@@ -76,3 +148,37 @@ def write_json(path, results):
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _scored(spec, seconds, checker, error, rubric, catalogue):
+    """results.json under a rubric: each row worth rubric(row); per stage, what a complete twin's rows
+    there are worth and its rows did not reach is one failed test; a skipped row scores 0."""
+    maximum = sum(rubric(name) for name in catalogue)
+    extra = {"rubric": rubric.name, "max_score": maximum}
+    if checker is None:
+        return {"score": 0, "execution_time": round(seconds, 3), "visibility": "visible", "extra_data": extra,
+                "output": f"The twin could not be checked: {error}", "tests": [
+                    {"name": "load the twin", "status": "failed", "score": 0, "max_score": maximum, "output": str(error)}]}
+    tests, reached = [], {}
+    for number, row in enumerate(checker.rows, 1):
+        name = f"{row.stage}: {row.what}"
+        worth = rubric(name)
+        reached[row.stage] = reached.get(row.stage, 0) + worth
+        passed = row.passed and not (row.skipped and worth)
+        tests.append({"name": name, "number": str(number), "status": "passed" if passed else "failed",
+                      "score": worth if passed else 0, "max_score": worth,
+                      "output": ("skipped: counted as not done " if row.skipped and worth else
+                                 "skipped: " if row.skipped else "") + row_output(row)})
+    for stage in dict.fromkeys(name.split(":")[0] for name in catalogue):
+        missing = sum(rubric(name) for name in catalogue if name.split(":")[0] == stage) - reached.get(stage, 0)
+        if missing > 0:
+            tests.append({"name": f"{stage}: not run", "status": "failed", "score": 0, "max_score": missing,
+                          "output": f"not run: the stage '{checker.failed_stage}' failed first"})
+    score = min(sum(test["score"] for test in tests), maximum)
+    if checker.failed_stage is not None:
+        output = f"The first failing stage is '{checker.failed_stage}'. Where to look: {checker.hint}"
+    else:
+        output = f"All {len(checker.rows)} checks passed: {spec} is the same network as Keras's, to float64 rounding."
+    return {"score": score, "execution_time": round(seconds, 3), "visibility": "visible",
+            "output": f"{output} Score {score:g} of {maximum:g} ({rubric.name}).", "extra_data": extra,
+            "tests": tests}

@@ -28,6 +28,7 @@ from ..gradcheck import entry_error
 from . import hints
 from .guard import DEFAULT_TIMEOUT, Guard, GuardFailed, float32_trace
 from .hints import WHERE
+from .worker import _home
 from .reference import (BATCH, BINOMIAL_SIGMAS, BOUND_FINITE_DIFFERENCES, BOUND_FIT, BOUND_GRADIENT,
                         BOUND_INITIAL_LOSS, BOUND_INITIAL_VARIANCE, BOUND_LOSS, BOUND_PROBABILITIES, BOUND_SCALE,
                         BOUND_WEIGHTS, CLASSES, DROPOUT_RATE, DROPOUT_SAMPLES,
@@ -40,6 +41,7 @@ from .reference import (BATCH, BINOMIAL_SIGMAS, BOUND_FINITE_DIFFERENCES, BOUND_
                         loss_objects_reference, reference, tensor_label,
                         vocabulary_reference,
                         vocabulary_weights)
+from .remote import NotWritten, RemoteGuard, TwinFault, WorkerLink, set_fixed_mask, type_names
 from .results import _number
 from .results import format_row as _format_row
 
@@ -71,9 +73,14 @@ class Checker:
     """Runs the stages on one twin module; collects rows; `run()` returns True if all passed."""
 
     def __init__(self, module, emit=print, timeout=DEFAULT_TIMEOUT):
-        self.module = module
+        """module: a twin in a worker process (remote.WorkerLink), or one imported here (trusted code:
+        the tests plant bugs that way)."""
+        if isinstance(module, WorkerLink):
+            self.module, self.guard = module.root, RemoteGuard(module)
+        else:
+            self.module, self.guard = module, Guard(home=_home(module), timeout=timeout)
         self.emit = emit
-        self.guard = Guard(home=_home(module), timeout=timeout)
+        self.rubric = None
         self.rows = []
         self.hint = None
         self.failed_stage = None
@@ -90,7 +97,10 @@ class Checker:
             try:
                 with np.errstate(all="ignore"), warnings.catch_warnings():
                     warnings.simplefilter("ignore")   # overflow in a twin shows as a failed row, not a warning
-                    stage()
+                    try:
+                        stage()
+                    except TwinFault as fault:         # the worker failed outside a guarded call (an attribute read)
+                        raise StageFailed(fault.hint, fault.what) from None
             except StageFailed as failure:
                 self.failed_stage, self.hint = name, failure.hint
                 if not any(row.stage == _short(name) and not row.passed for row in self.rows):
@@ -156,6 +166,10 @@ class Checker:
     @staticmethod
     def _not_written(error):
         """StageFailed naming the exercise function that raised NotImplementedError, and what it computes."""
+        if isinstance(error, NotWritten):           # raised in the worker: its name, file and line came back
+            hint = (f"{error.name} ({error.file}:{error.line}) is not written yet, and this stage needs it: write "
+                    f"it next.{' It computes: ' + error.task if error.task else ''}")
+            return StageFailed(hint, f"needs {error.name}: not written yet")
         from ..twins import raising_function
         name = raising_function(error) or "a function"
         frame = traceback.extract_tb(error.__traceback__)[-1]
@@ -530,7 +544,7 @@ class Checker:
             raise StageFailed(f"build_model(dropout={DROPOUT_RATE}) made {len(layers)} Dropout layers; Keras's "
                               f"has {len(answers['masks'])}, one after each hidden layer.")
         for layer, mask in zip(layers, answers["masks"]):
-            layer.draw_mask = lambda shape, mask=mask: mask.copy()
+            set_fixed_mask(layer, mask)
         loss, gradients = self.loss_and_gradients(model, ref["x"], ref["y"])
         errors = {name: abs(float(loss) - answers[name]["loss"]) / answers[name]["loss"]
                   for name in ("numpy_impl", "TensorFlow")}
@@ -651,20 +665,11 @@ def _dropout_layers(model):
     """The model's Dropout layers that can be called alone (forward(x, training), backward(grad)):
     a class named Dropout, or derived from one, or a weightless layer holding the rate asked for."""
     def is_dropout(layer):
-        named = any("dropout" in kind.__name__.lower() for kind in type(layer).__mro__)
+        named = any("dropout" in kind.lower() for kind in type_names(layer))
         return named or (getattr(layer, "rate", None) == DROPOUT_RATE and not getattr(layer, "weights", None))
     return [layer for layer in getattr(model, "layers", None) or []
             if is_dropout(layer) and callable(getattr(layer, "forward", None))
             and callable(getattr(layer, "backward", None))]
-
-
-def _home(module):
-    """The twin's own folder (a package) or file, so an error can name the learner's own line."""
-    path = getattr(module, "__file__", None)
-    if not path:
-        return None
-    path = Path(path)
-    return path.parent if path.name == "__init__.py" else path
 
 
 def _short(stage):
