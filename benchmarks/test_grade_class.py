@@ -3,5 +3,6 @@ submission gets full marks, and grade's scores are check's. The 300-submission f
 from benchmarks import grade_class
 
 
-def test_a_class_of_every_kind_is_graded_as_check_grades_each(tmp_path):
+def test_a_class_of_every_kind_is_graded_as_check_grades_each(tmp_path, monkeypatch):
+    monkeypatch.setenv("NUMPY_VS_KERAS_CACHE", str(tmp_path / "cache"))      # not the user's cache
     assert grade_class.main(["--submissions", "20", "--out", str(tmp_path)]) == 0

@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -171,7 +172,7 @@ def test_what_crosses_is_plain_data_and_never_a_pickle():
     with pytest.raises(wire.WireError):
         wire.encode(np.array([object()]))
     import pickle
-    evil = wire.encode([np.ones(2)]).replace(b"'descr': '<f8'", b"'descr': '|O'")
+    evil = wire.encode([np.ones(2)]).replace(b'"<f8"', b'"|O8"')
     with pytest.raises(wire.WireError):                                       # an object array would be a pickle
         wire.decode(evil)
     with pytest.raises(wire.WireError):
@@ -213,3 +214,39 @@ def test_what_the_twin_starts_ends_with_it(tmp_path):
     else:
         status = Path(f"/proc/{child}/status")
         assert status.exists() and "zombie" in status.read_text(), "the twin's child outlived the check"
+
+
+def _user_can_run_python(user):
+    try:
+        return subprocess.run([sys.executable, "-c", "import numpy"], user=user, capture_output=True,
+                              timeout=60).returncode == 0
+    except (PermissionError, KeyError, OSError):
+        return False
+
+
+def test_user_is_refused_in_one_line_where_it_cannot_work(capsys, monkeypatch):
+    from compare.__main__ import main
+
+    def one_line():
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "Traceback" not in err[0], err
+        return err[0]
+    if os.geteuid() == 0:
+        assert main(["check", "numpy_impl", "--user", "no-such-user-here"]) == 2
+        assert "--user no-such-user-here: no such user" in one_line()
+        if not _user_can_run_python("nobody"):          # as here: Python under /root, which nobody may not enter
+            assert main(["check", "numpy_impl", "--user", "nobody"]) == 2
+            assert "--user nobody may not run" in one_line()
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert main(["check", "numpy_impl", "--user", "nobody"]) == 2
+    assert one_line().endswith("--user nobody needs check to run as root (it drops the worker to that user)")
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not _user_can_run_python("nobody"),
+                    reason="needs root, and a Python that the user nobody can run (not one under /root)")
+def test_as_another_user_the_twin_cannot_write_the_results_folder(tmp_path):
+    folder = Path(tempfile.mkdtemp(prefix="twin-"))
+    os.chmod(folder, 0o755)
+    twin = submission(folder / "twin", relu_wrong=True, at_import=WRITE_RESULTS.format(path=str(tmp_path / "r.json")))
+    code, _, _, verdict = check(twin, tmp_path, "--user", "nobody")
+    assert code == 1 and verdict["score"] < full_marks(verdict)

@@ -67,12 +67,12 @@ class Guard:
         self.memory_mb = memory_mb        # the worker's limit, named when a call runs out of it
         self.capture = True               # False in the worker, whose descriptors 1 and 2 the parent reads
         self.printed = io.StringIO()      # what the twin printed: kept out of the table
-        self.given = []                   # (label, the array handed over, its shape and bytes as handed over)
+        self.given = []                   # (label, the array handed over, a pristine copy, its bytes)
 
     def give(self, label, array):
         """A copy of `array` to hand to the twin; check later that the twin left it as it was."""
         mine = np.array(array, copy=True)
-        self.given.append((label, mine, mine.copy()))
+        self.given.append((label, mine, mine.copy(), mine.tobytes()))
         return mine
 
     def call(self, what, function, *args, **kwargs):
@@ -104,8 +104,8 @@ class Guard:
         return result
 
     def check_inputs(self, what):
-        for label, array, pristine in self.given:
-            if array.shape == pristine.shape and array.tobytes() == pristine.tobytes():     # fast: the same bytes
+        for label, array, pristine, pristine_bytes in self.given:
+            if array.shape == pristine.shape and array.tobytes() == pristine_bytes:     # fast: the same bytes
                 continue
             if array.shape != pristine.shape or not np.array_equal(array, pristine, equal_nan=True):
                 changed = int(np.count_nonzero(array != pristine)) if array.shape == pristine.shape else array.size

@@ -27,8 +27,8 @@ from pathlib import Path
 from . import wire
 from .guard import DEFAULT_TIMEOUT, GuardFailed
 
-DEFAULT_MEMORY_MB = 4096       # the worker's address space; check numpy_impl needs about 1,100 MB of it
-WORKER_GRACE = 5.0             # seconds past a call's time limit before the worker is ended from here
+DEFAULT_MEMORY_MB = 4096       # the worker's address space; check numpy_impl's peaks at 211 MB (68 MB resident)
+WORKER_GRACE = 2.0             # seconds past a call's time limit before the worker is ended from here
 KEPT_OUTPUT_LINES = 200        # of what the twin prints, the first lines kept (the count goes on)
 
 
@@ -60,7 +60,14 @@ class Remote:
     def __getattr__(self, name):
         if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)
-        return self._link.request({"op": "getattr", "target": self._handle.id, "name": name})
+        methods = self._link.methods
+        key = (self._handle.id, name)
+        if key in methods:                  # a bound method read before: one request fewer per call
+            return methods[key]
+        value = self._link.request({"op": "getattr", "target": self._handle.id, "name": name})
+        if isinstance(value, Remote) and object.__getattribute__(value, "_handle").type_names[0] == "method":
+            methods[key] = value
+        return value
 
     def __setattr__(self, name, value):
         raise TypeError("a twin's objects are read, never written, from check's side")
@@ -122,6 +129,7 @@ class WorkerLink:
         self.spec, self.timeout, self.memory_mb = spec, timeout, memory_mb
         self.what = f"importing {spec}"
         self.sent, self.forbidden, self.ended = set(), None, None
+        self.methods = {}                  # (handle, name) -> a bound method's proxy
         self.output, self.output_lines, self.dump = [], 0, b""
         self.workdir = tempfile.mkdtemp(prefix="check-worker-")
         requests_read, self._requests = os.pipe()
@@ -144,6 +152,12 @@ class WorkerLink:
                 [sys.executable, "-I", "-B", "-m", "compare.check.worker", json.dumps(config)],
                 stdin=subprocess.DEVNULL, stdout=output_write, stderr=output_write, cwd=self.workdir, env=env,
                 pass_fds=(requests_read, replies_write, dump_write), start_new_session=True, **options)
+        except PermissionError:
+            for fd in (self._requests, self._replies, dump_read, output_read):
+                os.close(fd)
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            raise PermissionError(f"--user {user} may not run {sys.executable}: install Python, this package and "
+                                  "the twin where that user can read them (not under /root)") from None
         finally:
             for fd in (requests_read, replies_write, dump_write, output_write):
                 os.close(fd)

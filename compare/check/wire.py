@@ -1,15 +1,19 @@
 """What crosses between `check` and the worker process that holds a learner's twin: plain data only.
 
-A message is JSON (numbers, strings, lists, dicts) plus NumPy arrays in NumPy's own .npy format,
-read back with allow_pickle=False: nothing the worker sends can run code when the parent reads it
-(a pickle could). Everything else the worker holds (a model, a layer, a History) stays there and
-crosses as a handle, a number naming it. The reference cache (cache.py) is written in the same form.
+A message is JSON (numbers, strings, lists, dicts) plus NumPy arrays as their raw bytes, each with
+its shape and a dtype that must name plain numbers (bool, int, float, complex: `<f8`, `|b1`, ...).
+Nothing the worker sends can run code when the parent reads it: no pickle, no object dtype. That is
+what .npy read with allow_pickle=False gives, without parsing .npy's header (a Python literal) for
+each of the two thousand arrays a check sends. Everything else the worker holds (a model, a layer,
+a History) stays there and crosses as a handle, a number naming it. The reference cache (cache.py)
+is written in the same form.
 
 Imports NumPy and the standard library only: the worker imports it before the twin.
 """
 import io
 import json
 import os
+import re
 import select
 import struct
 import time
@@ -17,6 +21,7 @@ import time
 import numpy as np
 
 MAX_MESSAGE = 1 << 30          # 1 GiB: a larger frame is refused before it is read
+PLAIN_DTYPE = re.compile(r"[<>|=]?[biufc][0-9]{1,2}")      # bool, int, uint, float, complex: never an object
 
 
 class WireError(Exception):
@@ -45,8 +50,8 @@ def encode(value, handle_of=None, sent=None):
     arrays = []
 
     def array_ref(array):
-        arrays.append(array)
-        return len(arrays) - 1
+        arrays.append(np.ascontiguousarray(array))
+        return [len(arrays) - 1, array.dtype.str, list(array.shape)]
 
     def walk(item):
         if item is None or isinstance(item, (bool, str)):
@@ -79,10 +84,9 @@ def encode(value, handle_of=None, sent=None):
     out.write(struct.pack(">Q", len(header)))
     out.write(header)
     for array in arrays:
-        blob = io.BytesIO()
-        np.lib.format.write_array(blob, np.ascontiguousarray(array), allow_pickle=False)
-        out.write(struct.pack(">Q", blob.tell()))
-        out.write(blob.getvalue())
+        blob = array.tobytes()
+        out.write(struct.pack(">Q", len(blob)))
+        out.write(blob)
     return out.getvalue()
 
 
@@ -103,15 +107,20 @@ def decode(data, given=None):
     try:
         (size,) = struct.unpack(">Q", take(8))
         header = json.loads(bytes(take(size)))
-        arrays = []
+        blobs = []
         for _ in range(int(header["arrays"])):
             (size,) = struct.unpack(">Q", take(8))
-            array = np.lib.format.read_array(io.BytesIO(take(size)), allow_pickle=False)
-            arrays.append(np.array(array, copy=True))
+            blobs.append(take(size))
     except WireError:
         raise
     except Exception as error:               # any malformed frame: said as one kind of error
         raise WireError(f"not a message: {type(error).__name__}: {error}") from None
+
+    def array(ref):
+        index, dtype, shape = ref
+        if not isinstance(dtype, str) or not PLAIN_DTYPE.fullmatch(dtype):
+            raise WireError(f"an array of dtype {dtype!r}: only plain numbers cross")
+        return np.frombuffer(bytearray(blobs[index]), dtype=np.dtype(dtype)).reshape(shape)   # a writable copy
 
     def walk(item):
         if not isinstance(item, dict):
@@ -121,17 +130,17 @@ def decode(data, given=None):
         if "dict" in item:
             return {str(key): walk(each) for key, each in item["dict"]}
         if "array" in item and "given" not in item:
-            return arrays[item["array"]]
+            return array(item["array"])
         if "scalar" in item:
-            return arrays[item["scalar"]][()]
+            return array(item["scalar"])[()]
         if "handle" in item:
             return Handle(int(item["handle"]), [str(name) for name in item["types"]], item["callable"])
         if "given" in item:
             gid = int(item["given"])
-            array = arrays[item["array"]] if item["array"] is not None else (given or {}).get(gid)
-            if array is None:
+            value = array(item["array"]) if item["array"] is not None else (given or {}).get(gid)
+            if value is None:
                 raise WireError(f"an array given before ({gid}) that was never sent")
-            return Given(gid, str(item["label"]), array)
+            return Given(gid, str(item["label"]), value)
         raise WireError(f"an unknown item: {sorted(item)}")
 
     try:
