@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import backends
+from . import __version__, backends
 from .bench import WorkerError
 from .check.commands import add_grade_parser, add_twin_options, run_autograder_command, run_check_command, run_grade_command
 from .exercise import TOPIC_HELP, TOPICS
@@ -139,6 +139,8 @@ def build_parser():
                + ". Options given explicitly override the preset. "
                "Speed sweep over batch sizes: python -m compare bench --help",
         formatter_class=HelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}",
+                        help="print the version and exit")
     _common_options(parser)
     parser.add_argument("--preset", choices=sorted(PRESETS), default="seed", help="named set of hyperparameters")
     parser.add_argument("--epochs", type=positive_int, help="passes over the training set (seed preset: 5)")

@@ -30,12 +30,14 @@ def measured(request):
     return {**json.loads(result.stdout.strip().splitlines()[-1]), "asked_for": backend}
 
 
+@pytest.mark.slow
 def test_runs_on_the_backend_asked_for(measured):
     # the backend Keras reports inside the worker, against the one this test asked for: a worker
     # that quietly ran on TensorFlow every time would fail here (and skip the JAX and PyTorch traps)
     assert measured["backend"] == measured["asked_for"]
 
 
+@pytest.mark.slow
 def test_float64_lockstep_epoch_within_1e13(measured):
     float64 = measured["float64"]
     assert float64["keras_dtype"] == "float64"
@@ -44,6 +46,7 @@ def test_float64_lockstep_epoch_within_1e13(measured):
     assert float64["probabilities"] < 1e-12 and float64["probabilities_sum_to_one"] < 1e-12
 
 
+@pytest.mark.slow
 def test_float32_lockstep_epoch_within_1e4(measured):
     float32 = measured["float32"]
     assert float32["keras_dtype"] == "float32"
@@ -52,6 +55,7 @@ def test_float32_lockstep_epoch_within_1e4(measured):
     assert float32["weights"] > 1e-9
 
 
+@pytest.mark.slow
 def test_gradients_by_each_backends_autodiff(measured):
     assert measured["gradients_float64"]["dtype"] == "float64"
     assert measured["gradients_float64"]["relative"] < 1e-9 and measured["gradients_float64"]["loss"] < 1e-13
@@ -60,6 +64,7 @@ def test_gradients_by_each_backends_autodiff(measured):
     assert measured["gradients_l2_float64"]["relative"] < 1e-9 and measured["gradients_l2_float64"]["loss"] < 1e-13
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("setting", ["adam", "rmsprop centered, momentum", "sgd + l2", "sparse, from_logits"])
 def test_the_rest_of_the_vocabulary(measured, setting):
     assert measured["vocabulary"][setting] < 1e-13
@@ -70,16 +75,19 @@ PIECES = ["batchnorm, sgd momentum", "layernorm", "adamw", "sgd, weight_decay", 
           "l1", "validation_split, early stopping"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("piece", PIECES)
 def test_each_new_piece_in_float64_lockstep(measured, piece):
     assert measured["pieces"][piece] < 1e-13
 
 
+@pytest.mark.slow
 def test_early_stopping_stops_both_twins_at_the_same_epoch(measured):
     numpy_stop, keras_stop = measured["pieces"]["stopping epochs"]
     assert numpy_stop == keras_stop < 8                      # it did stop early, and both at once
 
 
+@pytest.mark.slow
 def test_each_backend_fix_is_needed(measured):
     """Undo each fix keras_impl makes for this backend and the float64 twins part."""
     traps = measured["traps"]
@@ -94,6 +102,7 @@ def test_each_backend_fix_is_needed(measured):
         assert traps["jax_without_x64"] > 1e-9
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", [name for name in backends.BACKENDS if name != "tensorflow"])
 def test_python_m_compare_end_to_end_on_the_backend(tmp_path, backend):
     """The whole run (gradient checks, lockstep training, figures, report) with --backend."""
@@ -114,6 +123,7 @@ def test_python_m_compare_end_to_end_on_the_backend(tmp_path, backend):
     assert backends.label(backend) in result.stdout
 
 
+@pytest.mark.slow
 def test_a_worker_that_fails_or_dies_is_one_clear_error():
     """bench's worker processes: an error inside one, or its death, becomes a WorkerError
     (which python -m compare prints as one line), never a hang or a pipe traceback."""

@@ -16,6 +16,7 @@ def small_bench(log):
     return bench.run_bench(x, y, backends=(), batch_sizes=(64,), epochs=4, log=log)
 
 
+@pytest.mark.slow
 @pytest.mark.alone
 def test_a_spinning_neighbour_is_seen_and_said():
     spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
@@ -30,6 +31,7 @@ def test_a_spinning_neighbour_is_seen_and_said():
     assert sum("warning: the machine was busy" in line for line in lines) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.alone
 def test_a_quiet_run_gives_no_warning():
     lines = []

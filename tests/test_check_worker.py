@@ -103,6 +103,7 @@ ATTACKS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("attack", list(ATTACKS))
 def test_an_attack_on_the_grader_gets_the_verdict_it_would_get_without_it(attack, tmp_path):
     options, row, words, check_options = ATTACKS[attack]
@@ -134,12 +135,14 @@ def test_a_twin_that_ends_its_process_at_import_is_not_loaded_and_scores_0(tmp_p
     assert "ended with exit status 0 during importing" in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_numpy_impl_passes_in_its_worker_with_every_row(tmp_path):
     code, out, _, verdict = check("numpy_impl", tmp_path)
     assert code == 0 and "All 54 checks passed" in out
     assert verdict["score"] == full_marks(verdict) == 54
 
 
+@pytest.mark.slow
 def test_a_warm_check_never_imports_tensorflow_in_check_itself(tmp_path):
     """The answers come from the cache (the first check of this run wrote it): the parent imports no engine."""
     assert check("numpy_impl", tmp_path)[0] == 0          # warms the cache, if no test has yet
@@ -149,14 +152,19 @@ def test_a_warm_check_never_imports_tensorflow_in_check_itself(tmp_path):
     assert "ENGINES [] 0" in done.stdout, done.stdout[-2000:] + done.stderr[-2000:]
 
 
-def test_the_worker_imports_no_reference_and_no_engine(tmp_path):
-    """What the worker loads before the twin: NumPy, the standard library, the codec and the guard."""
+def read_in_a_worker(tmp_path, preamble, *names):
+    """A twin that runs `preamble`, then borrows numpy_impl's API; (its closed WorkerLink, [its `names`])."""
     twin = tmp_path / "probe.py"
-    twin.write_text("import sys\nLOADED = sorted(sys.modules)\n"
-                    "from numpy_impl import build_model, loss_and_gradients\n")
+    twin.write_text(preamble + "\nfrom numpy_impl import build_model, loss_and_gradients\n")
     from compare.check.remote import WorkerLink
     with WorkerLink(str(twin)) as link:
-        loaded = link.root.LOADED
+        values = [getattr(link.root, name) for name in names]
+    return link, values
+
+
+def test_the_worker_imports_no_reference_and_no_engine(tmp_path):
+    """What the worker loads before the twin: NumPy, the standard library, the codec and the guard."""
+    _, (loaded,) = read_in_a_worker(tmp_path, "import sys\nLOADED = sorted(sys.modules)", "LOADED")
     assert "compare.check.guard" in loaded and "compare.check.wire" in loaded and "numpy" in loaded
     for module in ("numpy_impl", "keras_impl", "compare.check.stages", "compare.check.reference", "tensorflow", "keras"):
         assert module not in loaded, module
@@ -172,34 +180,38 @@ def test_what_crosses_is_plain_data_and_never_a_pickle():
     with pytest.raises(wire.WireError):
         wire.encode(np.array([object()]))
     import pickle
-    evil = wire.encode([np.ones(2)]).replace(b'"<f8"', b'"|O8"')
-    with pytest.raises(wire.WireError):                                       # an object array would be a pickle
-        wire.decode(evil)
+    for dtype in (b'"|O8"', b'"|S8"', b'"<M8[s]"'):                         # objects, bytes, dates: only numbers cross
+        with pytest.raises(wire.WireError):
+            wire.decode(wire.encode([np.ones(2)]).replace(b'"<f8"', dtype))
     with pytest.raises(wire.WireError):
         wire.decode(pickle.dumps([1, 2]))
     with pytest.raises(wire.WireError):
         wire.decode(wire.encode([1, 2])[:-3])                                 # cut short
 
 
+def test_the_twin_may_not_write_a_file_and_may_not_lift_the_limit(tmp_path):
+    target = tmp_path / "written.txt"
+    preamble = (f"import resource\ntry:\n    with open({str(target)!r}, 'w') as out:\n        out.write('x' * 10)\n"
+                "    WROTE = 'yes'\n"
+                "except OSError as error:\n    WROTE = str(error)\n"
+                "try:\n    resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))\n    LIFTED = True\n"
+                "except (ValueError, OSError):\n    LIFTED = False")
+    _, (wrote, lifted) = read_in_a_worker(tmp_path, preamble, "WROTE", "LIFTED")
+    assert "File too large" in wrote and (not target.exists() or target.read_text() == "")
+    assert not lifted or os.geteuid() == 0     # a hard limit: only root (with CAP_SYS_RESOURCE) may raise it
+
+
 def test_a_twin_that_imports_numpy_impl_is_noted_and_its_worker_folder_is_removed(tmp_path):
-    twin = tmp_path / "borrow.py"
-    twin.write_text("import os\nHERE = os.getcwd()\nfrom numpy_impl import build_model, loss_and_gradients\n")
-    from compare.check.remote import WorkerLink
-    link = WorkerLink(str(twin))
-    here = link.root.HERE
-    assert Path(here).is_dir() and Path(here) != tmp_path and link.build_model_module == "numpy_impl.model"
-    link.close()
+    link, (here, there) = read_in_a_worker(tmp_path, "import os\nHERE = os.getcwd()\nTHERE = os.path.isdir(HERE)",
+                                           "HERE", "THERE")
+    assert there and Path(here) != tmp_path and link.build_model_module == "numpy_impl.model"
     assert not Path(here).exists()
 
 
 @pytest.mark.skipif(os.name != "posix", reason="process groups")
 def test_what_the_twin_starts_ends_with_it(tmp_path):
-    twin = tmp_path / "spawner.py"
-    twin.write_text("import subprocess, sys\nCHILD = subprocess.Popen([sys.executable, '-c', "
-                    "'import time; time.sleep(600)']).pid\nfrom numpy_impl import build_model, loss_and_gradients\n")
-    from compare.check.remote import WorkerLink
-    with WorkerLink(str(twin)) as link:
-        child = link.root.CHILD
+    _, (child,) = read_in_a_worker(tmp_path, "import subprocess, sys\nCHILD = subprocess.Popen([sys.executable, '-c', "
+                                   "'import time; time.sleep(600)']).pid", "CHILD")
     import time
     for _ in range(50):
         try:

@@ -26,6 +26,7 @@ def small_run(tmp_path_factory):
     return run
 
 
+@pytest.mark.slow
 def test_run_folder_holds_everything(small_run):
     names = {p.name for p in small_run.iterdir()}
     assert {"metrics.json", "epochs.csv", "report.html", "training.png", "timing.png", "agreement.png",
@@ -35,6 +36,7 @@ def test_run_folder_holds_everything(small_run):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_each_twins_final_weights_load_into_the_other(small_run):
     """The run saves numpy.weights.h5 and keras.weights.h5; each loads into the other twin, and
     together with metrics.json's test accuracy they predict what the run reported."""
@@ -51,6 +53,7 @@ def test_each_twins_final_weights_load_into_the_other(small_run):
         assert accuracy == pytest.approx(metrics[saved]["test_accuracy"], abs=2e-3), saved   # float32: a digit may flip
 
 
+@pytest.mark.slow
 def test_metrics_schema_and_agreement(small_run):
     metrics = json.loads((small_run / "metrics.json").read_text())
     assert {key: value for key, value in metrics["data"].items() if key != "notice"} == \
@@ -73,6 +76,7 @@ def test_metrics_schema_and_agreement(small_run):
     np.testing.assert_allclose(metrics["numpy"]["history"]["loss"], metrics["keras"]["history"]["loss"], atol=1e-4)
 
 
+@pytest.mark.slow
 def test_epochs_csv_has_a_row_per_epoch(small_run):
     lines = (small_run / "epochs.csv").read_text().splitlines()
     assert lines[0].startswith("epoch,numpy_loss,") and "max_weight_difference" in lines[0]
@@ -107,6 +111,7 @@ class Structure(HTMLParser):
             self._text = None
 
 
+@pytest.mark.slow
 def test_report_is_self_contained_with_tables_figures_and_code(small_run):
     page = (small_run / "report.html").read_text()
     structure = Structure()
@@ -119,6 +124,7 @@ def test_report_is_self_contained_with_tables_figures_and_code(small_run):
     assert "5,000-digit" in page                              # the sample notice reaches the report
 
 
+@pytest.mark.slow
 def test_numpy_only_run(tmp_path):
     assert main(["--data", "sample", "--limit", "300", "--epochs", "1", "--impl", "numpy", "--out", str(tmp_path)]) == 0
     metrics = json.loads(next(tmp_path.glob("*/metrics.json")).read_text())
@@ -287,6 +293,7 @@ def test_as_a_real_process_help_and_error():
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
 
 
+@pytest.mark.slow
 def test_bench_writes_json_and_figure(tmp_path, capsys):
     # Each backend is timed in a worker process of its own; JAX too where it is installed
     # (PyTorch's fastest setting, torch.compile, takes half a minute to compile: not here).
@@ -375,6 +382,7 @@ def test_bench_rejects_nonsense(tmp_path, capsys, argv):
     assert_clean_failure(exit_info.value.code, capsys.readouterr().err, tmp_path)
 
 
+@pytest.mark.slow
 def test_numpy_only_run_never_loads_tensorflow(tmp_path):
     code = ("import sys; from compare.__main__ import main; "
             "code = main(['--data', 'sample', '--impl', 'numpy', '--epochs', '1', '--limit', '100', "
@@ -443,6 +451,7 @@ def quickstart_run(tmp_path_factory):
 QUICKSTART = {}     # the quickstart run's console output, and the arguments of its agreement figure
 
 
+@pytest.mark.slow
 def test_the_quickstart_run_says_each_step_and_draws_what_it_measured(quickstart_run):
     printed = QUICKSTART["printed"]
     steps = [line for line in printed.splitlines() if re.match(r"\[\d/\d\] ", line)]
@@ -462,6 +471,7 @@ def test_the_quickstart_run_says_each_step_and_draws_what_it_measured(quickstart
         "The first layer's weights, 16 units as 28 x 28 images"]
 
 
+@pytest.mark.slow
 def test_quickstart_preset_runs_both_twins_with_dropout_adam_and_integer_labels(quickstart_run):
     metrics = json.loads((quickstart_run / "metrics.json").read_text())
     config = metrics["config"]
@@ -517,6 +527,7 @@ NEW_PIECES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(NEW_PIECES))
 def test_new_pieces_train_in_float64_lockstep_from_the_command_line(name, tmp_path):
     flags = NEW_PIECES[name]

@@ -98,6 +98,7 @@ def test_shift_hands_both_twins_the_same_shifted_images(rng):
     assert records["numpy"]["history"]["loss"][0] != unshifted["numpy"]["history"]["loss"][0]   # and shifted
 
 
+@pytest.mark.slow
 def test_the_lockstep_steps_a_schedule_over_the_whole_run_and_stops_where_early_stopping_says(rng, capsys):
     """run_lockstep in this process (the command-line tests run it in a child, out of a mutation tool's
     sight): a --schedule decays over every update of the run, and --early-stopping ends the run where
@@ -160,6 +161,7 @@ def test_the_best_presets_cosine_is_a_cosine_decay_each_twin_steps_every_update(
     assert config_of("--preset", "best", "--schedule", "exponential").schedule == "exponential"   # --schedule takes over
 
 
+@pytest.mark.slow
 def test_the_sample_gets_its_own_learning_rate_unless_one_is_given(tmp_path, capsys):
     import json
     for extra, expected in (([], cli.SAMPLE_LEARNING_RATE), (["--learning-rate", "0.01"], 0.01)):
@@ -172,6 +174,7 @@ def test_the_sample_gets_its_own_learning_rate_unless_one_is_given(tmp_path, cap
     assert printed.count(f"learning rate {cli.SAMPLE_LEARNING_RATE} on the small sample") == 1
 
 
+@pytest.mark.slow
 def test_impl_keras_trains_the_keras_twin_alone(tmp_path):
     import json
     assert main(["--data", "sample", "--limit", "300", "--epochs", "1", "--hidden", "16", "--impl", "keras",
@@ -183,6 +186,7 @@ def test_impl_keras_trains_the_keras_twin_alone(tmp_path):
     assert {p.name for p in run.glob("*.weights.h5")} == {"keras.weights.h5"}
 
 
+@pytest.mark.slow
 def test_a_failure_while_writing_results_leaves_no_run_folder(tmp_path, capsys, monkeypatch):
     """The figures fail half-way through the run folder: the error is one line, and neither the
     hidden .partial folder nor a run folder is left behind."""
@@ -199,6 +203,7 @@ def test_a_failure_while_writing_results_leaves_no_run_folder(tmp_path, capsys, 
     assert out.is_dir() and list(out.iterdir()) == [], list(out.iterdir())
 
 
+@pytest.mark.slow
 def test_bench_fast_setting_trains_the_same_network_as_compile_defaults():
     """bench's keras_fast is only an execution setting: from the same weights on the same batches,
     it ends where the twin with compile's defaults ends (float64, on TensorFlow in this process)."""

@@ -251,6 +251,7 @@ def check_folder(folder):
     return passed, checker
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("topic", list(exercise.TOPICS))
 def test_check_names_each_function_in_turn_and_passes_when_all_are_written(tmp_path, topic):
     folder = tmp_path / "ex"

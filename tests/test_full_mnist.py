@@ -9,6 +9,8 @@ import keras_impl
 import numpy_impl
 from compare.data import load_mnist, preprocess
 
+pytestmark = pytest.mark.slow     # seconds each, by design: `pytest -m slow` runs them (CI does)
+
 
 @pytest.fixture(scope="module")
 def mnist(mnist_path):

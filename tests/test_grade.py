@@ -59,6 +59,22 @@ def test_a_wrong_layer_normalization_loses_only_its_row_of_the_normalization_top
     assert by_row["score"] == sum(test["max_score"] for test in by_row["tests"]) - 1
 
 
+def test_a_piece_the_twin_does_not_build_is_a_skipped_row_worth_0_of_its_topic(answers):
+    twin = check.load_twin(PACKAGE)
+    own = twin.build_model
+
+    def without_normalization(*, batchnorm=False, layernorm=False, **options):
+        if batchnorm or layernorm:
+            raise TypeError("build_model() got an unexpected keyword argument 'batchnorm'")
+        return own(**options)
+    twin.build_model = without_normalization
+    checker = checked(twin)
+    assert checker.failed_stage is None and sum(row.skipped for row in checker.rows) == 2
+    result = gradescope("t", 1.0, checker, stages=check.STAGES, rubric=Rubric.topic("normalization"), catalogue=answers)
+    assert (result["score"], result["extra_data"]["max_score"]) == (0, 2)
+    assert gradescope("t", 1.0, checker, stages=check.STAGES)["score"] == 52      # one a row: skipped rows are 0 of 0
+
+
 def test_a_failure_before_a_topic_scores_0_of_its_points_and_the_maximum_stays(answers):
     twin = check.load_twin(PACKAGE)
     twin.activations.ReLU.backward = lambda self, grad: grad             # no mask
@@ -122,6 +138,7 @@ def test_the_key_changes_with_the_reference_code(monkeypatch, tmp_path):
 
 # ---- grade -------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_grade_checks_a_class_and_each_grade_is_its_own_check(tmp_path, answers):
     students = tmp_path / "class"
     students.mkdir()
@@ -162,6 +179,7 @@ def test_grade_refuses_a_folder_with_files_and_a_class_with_no_twin(tmp_path, ca
 
 # ---- Gradescope's autograder -------------------------------------------------------------
 
+@pytest.mark.slow
 def test_the_autograder_zip_grades_a_submission_laid_out_as_gradescope_lays_it(tmp_path, answers):
     zip_path = tmp_path / "autograder.zip"
     assert main(["autograder", "--topic", "network", "--out", str(zip_path), "--timeout", "30"]) == 0

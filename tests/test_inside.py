@@ -141,6 +141,7 @@ def test_keras_layer_outputs_are_keras_own_and_equal_numpys():
     assert np.any(numpy_impl.layer_outputs(numpy_model, x)[0][1])
 
 
+@pytest.mark.slow
 def test_the_cli_writes_the_section_the_figures_and_metrics(tmp_path, capsys):
     assert main(["--data", "sample", "--limit", "256", "--epochs", "1", "--out", str(tmp_path)]) == 0
     (run,) = tmp_path.iterdir()

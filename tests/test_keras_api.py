@@ -199,6 +199,7 @@ print('Test accuracy:', score[1])
 """
 
 
+@pytest.mark.slow
 def test_mnist_mlp_runs_and_answers_as_keras_does(mnist_slice):
     (x_train, y_train), (x_test, y_test) = mnist_slice()
     smaller = lambda: ((x_train[:1000], y_train[:1000]), (x_test[:300], y_test[:300]))   # noqa: E731 (20 epochs)
@@ -519,6 +520,7 @@ history = model.fit(
 """
 
 
+@pytest.mark.slow
 def test_early_stopping_as_the_training_guide_writes_it(mnist_slice):
     theirs, mine = both(EARLY_STOPPING, load_data=mnist_slice)
     keys = ["loss", "sparse_categorical_accuracy", "val_loss", "val_sparse_categorical_accuracy"]

@@ -2,6 +2,8 @@
 import re
 from pathlib import Path
 
+import pytest
+
 # nbformat and nbclient are declared in the [dev] extra, which the README's install brings:
 # without them this is a broken install, so the tests fail (ImportError) rather than skip.
 import nbclient
@@ -20,6 +22,7 @@ def test_the_committed_notebook_keeps_its_outputs():
     assert len(images) >= 2
 
 
+@pytest.mark.slow
 def test_the_notebook_executes_without_error(tmp_path):
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     for cell in notebook.cells:

@@ -296,6 +296,7 @@ MORE_OPTIMIZERS = {"SGD, plain": lambda k: k.optimizers.SGD(0.1),
                    "Adagrad, untrained": lambda k: k.optimizers.Adagrad(0.05, initial_accumulator_value=0.2)}
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("error:Skipping variable loading for optimizer")     # Keras's warning
 @pytest.mark.filterwarnings("error:.*skipping the optimizer's state")              # numpy_impl's
 @pytest.mark.parametrize("direction", ["numpy_impl to Keras", "Keras to numpy_impl"])

@@ -67,6 +67,7 @@ LOCKSTEP = [(name, "float64", 1e-13) for name in VOCABULARY] + \
            [(name, "float32", 1e-4) for name in VOCABULARY if name not in OPTIONS]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,dtype,bound", LOCKSTEP)
 def test_two_epochs_in_lockstep_with_keras(rng, name, dtype, bound):
     kwargs = VOCABULARY[name]

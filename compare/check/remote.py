@@ -1,7 +1,7 @@
 """check's side of the worker process (worker.py): start it, reach the twin's objects through it,
 and turn whatever it does (returns, raises, hangs, crashes, exits) into a row, never a pass.
 
-`WorkerLink(spec)` starts `python -I -B -m compare.check.worker` with:
+`WorkerLink(spec)` starts `python -I -B` running compare.check.worker (on check's own import path) with:
 - a working folder of its own (a fresh temporary one, removed at the end);
 - its own process group, ended with all it started before the verdict is written;
 - two pipes for requests and replies, a third for a crash's traceback, and its descriptors 1 and 2
@@ -30,6 +30,12 @@ from .guard import DEFAULT_TIMEOUT, GuardFailed
 DEFAULT_MEMORY_MB = 4096       # the worker's address space; check numpy_impl's peaks at 211 MB (68 MB resident)
 WORKER_GRACE = 2.0             # seconds past a call's time limit before the worker is ended from here
 KEPT_OUTPUT_LINES = 200        # of what the twin prints, the first lines kept (the count goes on)
+
+
+# The worker starts isolated (-I: no user site, no PYTHON* variables, not the working folder on its path), then
+# takes check's own import path, so that it runs the same compare and numpy_impl as check (a wheel on PYTHONPATH too).
+BOOT = ("import json, runpy, sys; sys.path[:0] = json.loads(sys.argv[1])['sys_path']; "
+        "runpy.run_module('compare.check.worker', run_name='__main__', alter_sys=True)")
 
 
 class TwinFault(Exception):
@@ -139,7 +145,8 @@ class WorkerLink:
         path = Path(spec)
         named = spec if not (spec.endswith(".py") or "/" in spec or path.exists()) else str(path.resolve())
         config = {"spec": named, "requests": requests_read, "replies": replies_write, "dump": dump_write,
-                  "memory_mb": memory_mb, "timeout": timeout, "path": os.getcwd()}
+                  "memory_mb": memory_mb, "timeout": timeout, "path": os.getcwd(),
+                  "sys_path": [entry for entry in sys.path if entry]}
         env = dict(os.environ)
         if threads:
             env.update(OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
@@ -149,7 +156,7 @@ class WorkerLink:
         import json
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-I", "-B", "-m", "compare.check.worker", json.dumps(config)],
+                [sys.executable, "-I", "-B", "-c", BOOT, json.dumps(config)],
                 stdin=subprocess.DEVNULL, stdout=output_write, stderr=output_write, cwd=self.workdir, env=env,
                 pass_fds=(requests_read, replies_write, dump_write), start_new_session=True, **options)
         except PermissionError:

@@ -605,7 +605,7 @@ class Checker:
         for label, (options, where, formula) in VOCABULARY.items():
             sparse = options.get("loss") == "sparse_categorical_crossentropy"
             y_steps = ref["y_steps"].argmax(axis=1) if sparse else ref["y_steps"]
-            model = self.build_optional("more", label, vocabulary_weights(label), **options)
+            model = self.build_optional("more", f"{STEPS} steps, {label}", vocabulary_weights(label), **options)
             if model is None:
                 continue
             history = self.fit(model, ref["x_steps"], y_steps, batch_size=BATCH)

@@ -1,6 +1,6 @@
 """The worker: the process in which `check` runs a learner's twin. It never sees a reference answer.
 
-    python -I -B -m compare.check.worker CONFIG_JSON
+    python -I -B -c BOOT CONFIG_JSON      (remote.BOOT: check's import path, then this module as __main__)
 
 It imports NumPy, the standard library, the codec (wire.py) and the guard (guard.py), then sets
 its limits (memory, no file writes, no core dump), starts watching imports (a twin must be NumPy:
