@@ -189,6 +189,18 @@ def test_what_crosses_is_plain_data_and_never_a_pickle():
         wire.decode(wire.encode([1, 2])[:-3])                                 # cut short
 
 
+def test_an_engine_loaded_past_the_import_watch_is_still_found(tmp_path):
+    """A twin that takes the watch off sys.meta_path and then loads an engine (a stand-in autograd here)."""
+    from compare.check.remote import TwinFault, WorkerLink
+    twin = tmp_path / "sly.py"
+    twin.write_text("import sys, types\nsys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != "
+                    "'ImportWatch']\nsys.modules['autograd'] = types.ModuleType('autograd')\n"
+                    "from numpy_impl import build_model, loss_and_gradients\n")
+    with WorkerLink(str(twin)) as link:
+        with pytest.raises(TwinFault, match="your twin imported autograd \\(loaded past check's import watch\\)"):
+            link.root.build_model
+
+
 def test_the_twin_may_not_write_a_file_and_may_not_lift_the_limit(tmp_path):
     target = tmp_path / "written.txt"
     preamble = (f"import resource\ntry:\n    with open({str(target)!r}, 'w') as out:\n        out.write('x' * 10)\n"

@@ -73,7 +73,7 @@ def run_check_command(args, check_json_path):
     began = time.perf_counter()
     try:
         passed, checker = run_check(args.twin, timeout=args.timeout, memory_mb=args.memory, user=args.user,
-                                    cache_dir=cache_of(args), rubric=rubric)
+                                    cache_dir=cache_of(args))
     except TwinError as error:
         if args.json:                     # an autograder still gets a verdict: 0 points, and why
             write_json(args.json, gradescope(args.twin, time.perf_counter() - began, error=error, rubric=rubric,

@@ -173,7 +173,11 @@ class WorkerLink:
                          threading.Thread(target=self._drain_dump, args=(dump_read,), daemon=True)]
         for reader in self._readers:
             reader.start()
-        hello = self._receive(self._deadline())
+        try:
+            hello = self._receive(self._deadline())
+        except TwinFault:                  # it ended, hung or crashed while importing the twin
+            self.close()
+            raise
         if "error" in hello:
             self.close()
             from ..twins import TwinError

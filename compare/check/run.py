@@ -11,13 +11,13 @@ from .stages import Checker
 
 
 def run_check(spec, emit=print, module=None, timeout=DEFAULT_TIMEOUT, memory_mb=DEFAULT_MEMORY_MB, user=None,
-              threads=None, cache_dir=reference_cache.DEFAULT, rubric=None):
+              threads=None, cache_dir=reference_cache.DEFAULT):
     """Check TWIN; returns (passed, checker).
 
     The twin runs in a worker process of its own (worker.py), unless `module` is given: then that
     already imported module is called in this process (the tests plant bugs that way; a learner's
     code is never imported here by the command line). cache_dir: where the reference answers are
-    kept (None: computed afresh). rubric: points per row (results.Rubric), or None for one a row.
+    kept (None: computed afresh). Scores are counted from its rows (results.gradescope).
     Raises TwinError when the twin cannot be loaded.
     """
     start = time.perf_counter()
@@ -41,7 +41,6 @@ def run_check(spec, emit=print, module=None, timeout=DEFAULT_TIMEOUT, memory_mb=
         emit("")
         emit(HEADER)
         checker = Checker(link or module, emit, timeout=timeout)
-        checker.rubric = rubric
         passed = checker.run()
     finally:
         if link is not None:

@@ -28,7 +28,7 @@ from ..gradcheck import entry_error
 from . import hints
 from .guard import DEFAULT_TIMEOUT, Guard, GuardFailed, float32_trace
 from .hints import WHERE
-from .worker import _home
+from .worker import twin_home
 from .reference import (BATCH, BINOMIAL_SIGMAS, BOUND_FINITE_DIFFERENCES, BOUND_FIT, BOUND_GRADIENT,
                         BOUND_INITIAL_LOSS, BOUND_INITIAL_VARIANCE, BOUND_LOSS, BOUND_PROBABILITIES, BOUND_SCALE,
                         BOUND_WEIGHTS, CLASSES, DROPOUT_RATE, DROPOUT_SAMPLES,
@@ -78,9 +78,8 @@ class Checker:
         if isinstance(module, WorkerLink):
             self.module, self.guard = module.root, RemoteGuard(module)
         else:
-            self.module, self.guard = module, Guard(home=_home(module), timeout=timeout)
+            self.module, self.guard = module, Guard(home=twin_home(module), timeout=timeout)
         self.emit = emit
-        self.rubric = None
         self.rows = []
         self.hint = None
         self.failed_stage = None
@@ -678,3 +677,6 @@ def _short(stage):
 
 def _call(options):
     return ", ".join(f"{k}={v!r}" for k, v in options.items())
+
+
+_home = twin_home      # the name the tests know it by

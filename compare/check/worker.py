@@ -44,6 +44,13 @@ class ImportWatch(importlib.abc.MetaPathFinder):
                           "gradients, with NumPy")
 
 
+    def look(self):
+        """Engines loaded past the watch (a twin that took it off sys.meta_path): found in sys.modules."""
+        for top in self.forbidden:
+            if top in sys.modules and not any(module == top for module, _ in self.seen):
+                self.seen.append((top, "loaded past check's import watch"))
+
+
 def _importer():
     """'model.py:3': the first frame outside the import machinery, the line with the import."""
     frame = sys._getframe(2)
@@ -86,6 +93,8 @@ class Dispatcher:
         return self._with_imports({"value": value})
 
     def _with_imports(self, reply):
+        if self.watch is not None:
+            self.watch.look()
         if self.watch is not None and self.watch.seen:
             reply["forbidden"] = [list(each) for each in self.watch.seen]
         return reply
@@ -152,7 +161,7 @@ def _deepest(error):
     return tb
 
 
-def _home(module):
+def twin_home(module):
     """The twin's own folder (a package) or file, so an error can name the learner's own line."""
     path = getattr(module, "__file__", None)
     if not path:
@@ -193,7 +202,7 @@ def main(argv):
     except TwinError as error:
         wire.send(replies, wire.encode({"error": {"kind": "load", "text": str(error)}}))
         return 0
-    guard = Guard(home=_home(module), timeout=config.get("timeout", 0), memory_mb=config.get("memory_mb"))
+    guard = Guard(home=twin_home(module), timeout=config.get("timeout", 0), memory_mb=config.get("memory_mb"))
     guard.capture = False                            # the parent reads this process's descriptors 1 and 2
     dispatcher = Dispatcher(module, guard, watch)
     borrowed = getattr(getattr(module, "build_model", None), "__module__", "") or ""
