@@ -14,6 +14,7 @@ are requests. Only plain data comes back (wire.py). A request has a deadline: th
 limit (guard.py) plus WORKER_GRACE; past it the worker is ended here and the call named.
 """
 import inspect
+import json
 import os
 import shutil
 import signal
@@ -138,6 +139,11 @@ class WorkerLink:
         self.methods = {}                  # (handle, name) -> a bound method's proxy
         self.output, self.output_lines, self.dump = [], 0, b""
         self.workdir = tempfile.mkdtemp(prefix="check-worker-")
+        try:
+            options = _as_user(user, self.workdir) if user is not None else {}
+        except PermissionError:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            raise
         requests_read, self._requests = os.pipe()
         self._replies, replies_write = os.pipe()
         dump_read, dump_write = os.pipe()
@@ -150,10 +156,6 @@ class WorkerLink:
         env = dict(os.environ)
         if threads:
             env.update(OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-        options = {}
-        if user is not None:
-            options = _as_user(user, self.workdir)
-        import json
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-I", "-B", "-c", BOOT, json.dumps(config)],

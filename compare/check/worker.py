@@ -63,8 +63,8 @@ def _importer():
 
 
 class Dispatcher:
-    """Answers requests about one twin module; every call into it goes through `guard`.
-    Used by the worker process, and in-process by run_check(module=...) through the same codec."""
+    """Answers check's requests about one twin module, in the worker; every call into it goes
+    through `guard`. (run_check(module=...) calls a module imported in check's own process directly.)"""
 
     def __init__(self, module, guard, watch=None):
         self.objects = [module]            # handle id -> object; 0 is the twin module
