@@ -28,6 +28,8 @@ import statistics
 import time
 import types
 
+from pathlib import Path
+
 import numpy as np
 
 from .backends import label
@@ -503,14 +505,23 @@ def machine_info():
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__}
 
 
+def is_numpys(pool):
+    """Whether a threadpoolctl pool is NumPy's own library: in numpy.libs beside NumPy (its wheels ship
+    OpenBLAS there) or inside NumPy's folder, not merely on a path that says "numpy" somewhere (a
+    checkout named numpy-vs-keras puts that in every library's path of its virtual environment)."""
+    path = Path(pool.get("filepath") or "/").resolve()
+    home = Path(np.__file__).resolve().parent
+    return path.parent == home.parent / "numpy.libs" or home in path.parents
+
+
 def blas_info():
     """The BLAS under NumPy, its version, kernel and threads (threadpoolctl), and any variable set
     that steers it (OPENBLAS_CORETYPE forces a kernel: see docs/speed.md)."""
     from threadpoolctl import threadpool_info
     pools = [pool for pool in threadpool_info() if pool.get("user_api") == "blas"]
     # other libraries (PyTorch, SciPy) may have loaded a BLAS of their own into this process: NumPy's
-    # is the one shipped in numpy.libs (a NumPy built against a system BLAS: every one found)
-    pools = [pool for pool in pools if "numpy" in (pool.get("filepath") or "")] or pools
+    # is its own (a NumPy built against a system BLAS: every one found)
+    pools = [pool for pool in pools if is_numpys(pool)] or pools
     blas = [{key: pool.get(key) for key in ("internal_api", "version", "architecture", "num_threads", "filepath")}
             for pool in pools]
     variables = {name: value for name, value in sorted(os.environ.items())

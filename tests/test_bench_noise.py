@@ -3,6 +3,8 @@ line; a quiet run says nothing. And its floor counts only the work a step does."
 import subprocess
 import sys
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -99,13 +101,22 @@ def test_one_blas_thread_is_one_thread_and_then_as_before():
     from threadpoolctl import threadpool_info
 
     def numpy_threads():
-        return [pool["num_threads"] for pool in threadpool_info() if "numpy" in (pool.get("filepath") or "")]
+        return [pool["num_threads"] for pool in threadpool_info() if bench.is_numpys(pool)]
     before = numpy_threads()
     with bench.blas_threads(1):
         assert numpy_threads() and set(numpy_threads()) == {1}
     assert numpy_threads() == before
     with bench.blas_threads(None):
         assert numpy_threads() == before
+
+
+def test_numpys_blas_is_told_by_where_it_lives_not_by_a_word_in_its_path(tmp_path):
+    import numpy
+    home = Path(numpy.__file__).resolve().parent
+    assert bench.is_numpys({"filepath": str(home.parent / "numpy.libs" / "libscipy_openblas64_.so")})
+    assert not bench.is_numpys({"filepath": str(home.parent / "scipy.libs" / "libscipy_openblas.so")})
+    assert not bench.is_numpys({"filepath": "/home/me/numpy-vs-keras/.venv/lib/site-packages/scipy.libs/libopenblas.so"})
+    assert not bench.is_numpys({"filepath": None})
 
 
 def test_the_breakdown_times_every_part_and_leaves_training_as_it_was():
