@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def installed(tmp_path_factory):
     """(the folder the wheel is installed in, the environment that puts it first on the path)."""
     wheels = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet", "-w",
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w",
                     str(wheels), str(ROOT)], check=True, capture_output=True)
     (wheel,) = wheels.glob("numpy_vs_keras-*.whl")
     target = tmp_path_factory.mktemp("installed")

@@ -75,8 +75,8 @@ def project_root():
 
 
 def build_wheel(into):
-    """This package's wheel, built from the checkout without downloading anything."""
-    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet",
+    """This package's wheel, built from the checkout as pip builds it (its build requirements fetched as the install fetched them)."""
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet",
                            "-w", str(into), str(project_root())], capture_output=True, text=True)
     wheels = sorted(Path(into).glob("numpy_vs_keras-*.whl"))
     if done.returncode != 0 or not wheels:
