@@ -75,7 +75,8 @@ def project_root():
 
 
 def build_wheel(into):
-    """This package's wheel, built from the checkout as pip builds it (its build requirements fetched as the install fetched them)."""
+    """This package's wheel, built from the checkout as pip builds it: its build requirements fetched
+    as `pip install -e .` fetched them (a venv's own setuptools may be too old for pyproject.toml)."""
     done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet",
                            "-w", str(into), str(project_root())], capture_output=True, text=True)
     wheels = sorted(Path(into).glob("numpy_vs_keras-*.whl"))
