@@ -220,6 +220,7 @@ def test_a_twin_that_imports_numpy_impl_is_noted_and_its_worker_folder_is_remove
     assert not Path(here).exists()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.name != "posix", reason="process groups")
 def test_what_the_twin_starts_ends_with_it(tmp_path):
     _, (child,) = read_in_a_worker(tmp_path, "import subprocess, sys\nCHILD = subprocess.Popen([sys.executable, '-c', "

@@ -273,6 +273,7 @@ def test_nonsense_arguments(case, tmp_path, capsys):
     assert f"python -m compare: error: {ARGUMENT_MESSAGES[case]}" in err and err.rstrip().endswith("(see --help)")
 
 
+@pytest.mark.slow
 def test_divergence_stops_and_says_so(tmp_path, capsys):
     code = main(["--data", "sample", "--limit", "400", "--epochs", "2", "--learning-rate", "1e4",
                  "--out", str(tmp_path)])
@@ -407,6 +408,7 @@ SETTING_ERRORS = {
 }
 
 
+@pytest.mark.slow
 def test_a_validation_split_that_leaves_nothing_is_refused_before_training(tmp_path, capsys):
     """Known only once the data is loaded; still one line, and nothing written."""
     code = main(["--data", "sample", "--limit", "100", "--validation-split", "0.995", "--out", str(tmp_path)])
@@ -500,6 +502,7 @@ def test_a_mistyped_option_is_refused_naming_the_nearest(argv, nearest, capsys):
     assert len(lines) == 1 and f"unrecognized argument {argv[-2]}: did you mean {nearest}?" in lines[0]
 
 
+@pytest.mark.slow
 def test_the_same_seed_gives_the_same_run():
     """The run's seed fixes the initial weights and every epoch's order: --seed 3 twice trains the
     same numbers (lockstep, as python -m compare runs it, without its figures); --seed 4 others."""

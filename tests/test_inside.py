@@ -33,6 +33,7 @@ def lockstep(dtype="float64", twins=None, **options):
     return models, stats
 
 
+@pytest.mark.slow
 def test_the_twins_statistics_agree_to_rounding_in_float64():
     _, stats = lockstep("float64")
     assert set(stats["twins"]) == {"numpy", "keras"}
@@ -53,6 +54,7 @@ def test_the_twins_statistics_agree_to_rounding_in_float64():
             assert entry["numpy"] == entry["keras"] and sum(entry["numpy"]) == min(inside.PROBE_SIZE, 256) * 128
 
 
+@pytest.mark.slow
 def test_in_float32_they_agree_to_float32_rounding():
     _, stats = lockstep("float32")
     assert stats["max_difference"] < 1e-4
@@ -168,6 +170,7 @@ def test_the_cli_writes_the_section_the_figures_and_metrics(tmp_path, capsys):
     assert not (off / "inside.png").exists() and "Inside the network" not in (off / "report.html").read_text()
 
 
+@pytest.mark.slow
 def test_a_run_too_short_to_measure_an_update_says_so_in_its_empty_panel(tmp_path):
     # 8 steps, probes every 200: no step after a probe, so no update ratio; and no unit dead in layer 1
     x, y = digits()
