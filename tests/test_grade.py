@@ -98,6 +98,9 @@ def test_a_rubric_file_gives_points_by_the_longest_start_and_refuses_nonsense(tm
             Rubric.read(tmp_path / "bad.json")
     with pytest.raises(RubricError, match="cannot read"):
         Rubric.read(tmp_path / "missing.json")
+    (tmp_path / "binary.json").write_bytes(b"\xff\xfe\x00points")
+    with pytest.raises(RubricError, match="not a text file"):
+        Rubric.read(tmp_path / "binary.json")
 
 
 def test_a_bad_rubric_is_one_line_and_exit_2(tmp_path, capsys):

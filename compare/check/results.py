@@ -87,9 +87,11 @@ class Rubric:
         table alone; each value a number of points (0 or more) for each row whose name starts so."""
         path = Path(path)
         try:
-            text = path.read_text()
+            text = path.read_text(encoding="utf-8")
         except OSError as error:
             raise RubricError(f"--rubric {path}: cannot read it ({error.strerror})") from None
+        except UnicodeDecodeError:
+            raise RubricError(f"--rubric {path} is not a text file (UTF-8): give a JSON or TOML file") from None
         try:
             if path.suffix == ".toml":
                 import tomllib
