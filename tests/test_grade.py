@@ -103,6 +103,14 @@ def test_a_rubric_file_gives_points_by_the_longest_start_and_refuses_nonsense(tm
         Rubric.read(tmp_path / "binary.json")
 
 
+def test_a_twin_that_cannot_load_scores_0_of_the_topics_whole_maximum(tmp_path, answers):
+    """In a check process of its own, where nothing has loaded the catalogue before the twin fails."""
+    (tmp_path / "broken.py").write_text("raise ImportError('half written')\n")
+    code, _, err, verdict = check_cli(tmp_path / "broken.py", tmp_path, "--topic", "network")
+    assert code == 2 and "half written" in err
+    assert verdict["score"] == 0 and verdict["extra_data"]["max_score"] == 21
+
+
 def test_a_bad_rubric_is_one_line_and_exit_2(tmp_path, capsys):
     (tmp_path / "bad.json").write_text('{"points": {"API": "many"}}')
     assert main(["check", "numpy_impl", "--rubric", str(tmp_path / "bad.json")]) == 2

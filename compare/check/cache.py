@@ -3,7 +3,7 @@
 Every twin is held to the same answers (reference.py), so a class is graded from one computation.
 The file is named by a key that changes when anything the answers come from changes: the source of
 reference.py, numpy_impl and keras_impl, the codec, and the versions of Keras, its engine and NumPy.
-It is written in the codec's plain form (wire.py: JSON and .npy, read with allow_pickle=False), whole
+It is written in the codec's plain form (wire.py: JSON and arrays of plain numbers, no pickle), whole
 or not at all. A file that is not ours (another owner, writable by others), cut short, of another
 format or of another key is not trusted: the answers are computed again and the file replaced.
 The worker cannot write it: it may not write any file (worker.limit), and with --user it is
@@ -24,8 +24,6 @@ from . import reference, wire
 
 DEFAULT = "default"            # run_check(cache_dir=DEFAULT): default_folder()
 FORMAT = 1
-
-_ROOT = Path(__file__).resolve().parents[2]
 
 
 def default_folder():
@@ -64,20 +62,13 @@ def prepare(folder=DEFAULT):
     the_key = key()
     if getattr(prepare, "installed_key", None) == the_key:
         return "in memory"
-    if folder is None:
-        reference.install(None)
-        reference.install(_computed())
-        prepare.installed_key = the_key
-        return "computed"
-    folder = default_folder() if folder == DEFAULT else Path(folder)
-    path = path_for(folder, the_key)
-    bundle = load(path, the_key)
+    path = None if folder is None else path_for(default_folder() if folder == DEFAULT else folder, the_key)
+    bundle = load(path, the_key) if path is not None else None
     source = "cache"
     if bundle is None:
-        reference.install(None)
-        bundle = _computed()
-        save(path, the_key, bundle)
-        source = "computed"
+        bundle, source = _computed(), "computed"
+        if path is not None:
+            save(path, the_key, bundle)
     reference.install(bundle)
     prepare.installed_key = the_key
     return source
@@ -94,6 +85,7 @@ def _computed():
     import_keras_quietly()
     import tensorflow as tf
     tf.get_logger().setLevel("ERROR")
+    reference.install(None)               # computed afresh, whatever was installed before
     bundle = reference.compute_bundle()
     reference.install(bundle)
     checker = Checker(numpy_impl, emit=lambda line: None)

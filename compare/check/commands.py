@@ -79,13 +79,12 @@ def run_check_command(args, check_json_path):
             write_json(args.json, gradescope(args.twin, time.perf_counter() - began, error=error, rubric=rubric,
                                              catalogue=_catalogue()))
         raise
+    verdict = gradescope(args.twin, checker.seconds, checker, stages=STAGES, rubric=rubric, catalogue=_catalogue())
     if args.json:
-        write_json(args.json, gradescope(args.twin, checker.seconds, checker, stages=STAGES, rubric=rubric,
-                                         catalogue=_catalogue()))
+        write_json(args.json, verdict)
         print(f"Gradescope results: {args.json}")
     if rubric is not None:
-        result = gradescope(args.twin, checker.seconds, checker, stages=STAGES, rubric=rubric, catalogue=_catalogue())
-        print(f"Score: {result['score']:g} of {result['extra_data']['max_score']:g} ({rubric.name})")
+        print(f"Score: {verdict['score']:g} of {verdict['extra_data']['max_score']:g} ({rubric.name})")
     if not passed:
         failed = next(row for row in checker.rows if not row.passed)
         print(f"python -m compare check: {args.twin} failed at stage '{checker.failed_stage}' "

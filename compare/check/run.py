@@ -21,6 +21,7 @@ def run_check(spec, emit=print, module=None, timeout=DEFAULT_TIMEOUT, memory_mb=
     Raises TwinError when the twin cannot be loaded.
     """
     start = time.perf_counter()
+    reference_cache.prepare(cache_dir)   # first: from the cache, or computed here (importing TensorFlow)
     link = None
     if module is None:
         try:
@@ -37,7 +38,6 @@ def run_check(spec, emit=print, module=None, timeout=DEFAULT_TIMEOUT, memory_mb=
         emit(f"against numpy_impl and the Keras twin (TensorFlow autodiff), float64, "
              f"network {INPUT_DIM}-{'-'.join(map(str, HIDDEN))}-{CLASSES}, batch 32"
              + (f"; each call may take {timeout:g} s" if timeout else "; no time limit"))
-        reference_cache.prepare(cache_dir)    # from the cache, or computed here (importing TensorFlow) before the table
         emit("")
         emit(HEADER)
         checker = Checker(link or module, emit, timeout=timeout)
