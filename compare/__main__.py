@@ -5,6 +5,7 @@ evaluation on the test set -> figures -> report. Everything lands in a new
 folder under --out; a run that fails leaves nothing behind.
 """
 import argparse
+import contextlib
 import difflib
 import math
 import os
@@ -21,7 +22,7 @@ from .bench import WorkerError
 from .check.commands import add_grade_parser, add_twin_options, run_autograder_command, run_check_command, run_grade_command
 from .exercise import TOPIC_HELP, TOPICS
 from .data import DataError, load_mnist, preprocess
-from .experiment import Config, prepare, split_validation, time_to_accuracy
+from .experiment import Config, prepare, split_validation, time_to_accuracy, twin_label
 from .quiet import import_keras_quietly
 from .twins import Diverged
 
@@ -38,6 +39,20 @@ PRESETS = {
     # Adam at Keras's default 0.001, SparseCategoricalCrossentropy(from_logits=True), 5 epochs of batch 32
     "quickstart": dict(epochs=5, batch_size=32, learning_rate=0.001, optimizer="adam", hidden=(128,),
                        dropout=(0.2,), labels="sparse", from_logits=True, input_shape=(28, 28)),
+    # Nielsen's network.py (Neural Networks and Deep Learning, chapter 1): 784-30-10, sigmoid everywhere, the
+    # quadratic cost, plain SGD on mini-batches of 10 for 30 epochs on the first 50,000 training images,
+    # every weight and bias drawn from N(0, 1). His eta = 3.0 on C = (1/2) sum_k (y_k - a_k)^2 is Keras's
+    # learning rate 15.0 on the MSE, (1/K) sum_k (y_k - a_k)^2 with K = 10: the MSE's gradient is 2/K times his
+    "nielsen": dict(epochs=30, batch_size=10, learning_rate=15.0, hidden=(30,), activation="sigmoid",
+                    loss_name="mean_squared_error", output_activation="sigmoid", init="normal_1",
+                    bias_init="normal_1", limit=50000),
+    # Nielsen's chapter-5 network, where the vanishing gradient shows: 784-30-30-30-30-10, sigmoid, his
+    # cross-entropy (Keras's binary_crossentropy, a mean over the 10 outputs where his is a sum: his eta 0.1
+    # is learning rate 1.0), his network2.py initialisation (weights N(0, 1/sqrt(n_in)), biases N(0, 1)),
+    # batch 10, one epoch on 50,000 digits, the inside probed every 250 steps
+    "vanishing": dict(epochs=1, batch_size=10, learning_rate=1.0, hidden=(30, 30, 30, 30), activation="sigmoid",
+                      loss_name="binary_crossentropy", output_activation="sigmoid", init="normal_fan_in",
+                      bias_init="normal_1", limit=50000, inside_every=250),
 }
 # On the 4,000-digit offline sample an epoch is 125 steps instead of 1,875: a short run there
 # learns little at 0.01, so unless --learning-rate is given the sample run uses this rate.
@@ -46,14 +61,23 @@ PRESET_HELP = {"seed": "784-128-128-10, SGD 0.01, batch 32, 5 epochs",
                "quickstart": "TensorFlow's beginner quickstart: Flatten, Dense 128 relu, Dropout 0.2, Dense 10 "
                              "logits; Adam 0.001; integer labels; batch 32, 5 epochs",
                "best": "784-1024-1024-10, dropout 0.2/0.5/0.5, He-normal kernels, AdamW 0.002 with a cosine "
-                       "schedule, batch 1024, 40 epochs, images shifted by up to 1 pixel"}
+                       "schedule, batch 1024, 40 epochs, images shifted by up to 1 pixel",
+               "nielsen": "Nielsen's chapter-1 network: 784-30-10 sigmoid, quadratic cost (mse), SGD 15.0 (his "
+                          "eta 3.0), batch 10, 30 epochs on 50,000 digits, N(0, 1) weights and biases",
+               "vanishing": "Nielsen's chapter-5 network, 784-30-30-30-30-10 sigmoid, his cross-entropy and "
+                            "initialisation, batch 10, 1 epoch: the vanishing gradient, shown by the inside probes"}
 
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
 SCHEDULE_HELP = {"cosine": "from the learning rate to 0",
                  "exponential": "to a hundredth of it, smoothly",
                  "piecewise": "a tenth of it after half the steps, a hundredth after three quarters"}
-INITIALIZERS = ("glorot_uniform", "glorot_normal", "he_normal", "he_uniform", "lecun_normal", "random_normal")
+INITIALIZERS = ("glorot_uniform", "glorot_normal", "he_normal", "he_uniform", "lecun_normal", "random_normal",
+                "normal_1", "normal_fan_in")
+ACTIVATIONS = ("relu", "sigmoid", "tanh", "leaky_relu", "elu", "selu", "softplus", "softsign", "silu", "gelu", "linear")
+LOSSES = ("categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy",
+          "mean_squared_error", "mean_absolute_error")
+OUTPUT_ACTIVATIONS = ("softmax", "sigmoid", "linear")
 
 
 class UsageError(ValueError):
@@ -168,7 +192,19 @@ def build_parser():
     parser.add_argument("--layernorm", action="store_true",
                         help="Dense -> LayerNormalization -> ReLU in each hidden layer")
     parser.add_argument("--init", choices=list(INITIALIZERS),
-                        help="the kernels' initializer, Keras's name (seed preset: glorot_uniform)")
+                        help="the kernels' initializer, Keras's name, or Nielsen's: normal_1 is N(0, 1), "
+                             "normal_fan_in N(0, 1/sqrt(fan_in)) (seed preset: glorot_uniform)")
+    parser.add_argument("--bias-init", choices=["zeros"] + list(INITIALIZERS),
+                        help="the biases' initializer (seed preset: zeros; nielsen: normal_1)")
+    parser.add_argument("--activation", choices=list(ACTIVATIONS),
+                        help="the hidden layers' activation, Keras's name (seed preset: relu; nielsen: sigmoid)")
+    parser.add_argument("--loss", choices=list(LOSSES),
+                        help="the loss (seed preset: categorical_crossentropy, or sparse_ with --labels sparse; "
+                             "nielsen: mean_squared_error); the output activation follows it unless "
+                             "--output-activation is given")
+    parser.add_argument("--output-activation", choices=list(OUTPUT_ACTIVATIONS),
+                        help="the last layer's activation (default: softmax for the cross-entropies, sigmoid for "
+                             "binary_crossentropy and the nielsen preset, linear for mse and mae)")
     parser.add_argument("--validation-split", type=_number(float, 0.0, False, 1.0), metavar="F",
                         help="hold out the last share F of the training digits, as Keras's validation_split cuts "
                              "it, and report val_loss and val_accuracy each epoch")
@@ -197,6 +233,10 @@ def build_parser():
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                         help="float type of every weight and operation in both twins")
     parser.add_argument("--impl", choices=["both", "numpy", "keras"], default="both", help="which twins to train")
+    parser.add_argument("--twin", metavar="TWIN",
+                        help="your own twin (a package folder, a .py file or a module name exporting build_model "
+                             "and loss_and_gradients) trained in numpy_impl's place, beside Keras: run it through "
+                             "'python -m compare check TWIN' first")
     parser.add_argument("--backend", choices=list(backends.BACKENDS), default=None,
                         help="the engine under the Keras twin (default: KERAS_BACKEND if set, else tensorflow); "
                              'jax and torch are optional: pip install -e ".[jax]", ".[torch]" or ".[all]"')
@@ -278,14 +318,21 @@ def make_config(args):
     values = dict(PRESETS[args.preset])
     for key in ("epochs", "batch_size", "learning_rate", "momentum", "nesterov", "hidden", "optimizer",
                 "dropout", "l2", "labels", "from_logits", "l1", "weight_decay", "clipnorm", "schedule", "init",
-                "validation_split", "early_stopping", "inside_every", "shift"):
+                "validation_split", "early_stopping", "inside_every", "shift", "activation", "output_activation",
+                "bias_init", "twin"):
         if getattr(args, key) is not None:
             values[key] = getattr(args, key)
+    if args.loss is not None:
+        values["loss_name"] = args.loss
+        if args.output_activation is None:
+            values.pop("output_activation", None)      # the preset's output fitted its loss, not this one
+    limit = args.limit if args.limit is not None else values.pop("limit", None)
+    values.pop("limit", None)
     for key in ("batchnorm", "layernorm"):
         values[key] = values.get(key, False) or getattr(args, key)
     values["hidden"] = tuple(values["hidden"])
     values["dropout"] = tuple(values.get("dropout", (0.0,)))
-    config = Config(seed=args.seed, dtype=args.dtype, impl=args.impl, limit=args.limit, preset=args.preset,
+    config = Config(seed=args.seed, dtype=args.dtype, impl=args.impl, limit=limit, preset=args.preset,
                     backend=args.backend or backends.default_backend(), **values)
     validate(config)
     return config
@@ -304,9 +351,34 @@ def validate(config):
                          + ": drop --momentum")
     if config.batchnorm and config.layernorm:
         raise UsageError("--batchnorm and --layernorm each normalise the hidden layers: give one of them")
+    if config.twin and config.impl == "keras":
+        raise UsageError("--twin trains your twin in numpy_impl's place, and --impl keras leaves that place out: "
+                         "drop one of them")
+    problem = loss_pair_problem(config)
+    if problem:
+        raise UsageError(problem)
     if config.early_stopping is not None and not config.validation_split:
         raise UsageError("--early-stopping watches val_loss, which needs held-out digits: add --validation-split, "
                          "e.g. --validation-split 0.1")
+
+
+def loss_pair_problem(config):
+    """A loss and an output activation that do not fit, a labels form the loss cannot take: one line, or None."""
+    loss, output = config.loss, config.output_activation
+    if config.labels == "sparse" and config.loss_name not in (None, "sparse_categorical_crossentropy"):
+        return f"--labels sparse gives integer labels, which --loss {loss} does not take: drop --labels sparse"
+    if config.from_logits and loss not in ("categorical_crossentropy", "sparse_categorical_crossentropy",
+                                           "binary_crossentropy"):
+        return f"--from-logits is for the cross-entropies; --loss {loss} compares the outputs themselves"
+    if config.from_logits and output not in (None, "linear"):
+        return f"--from-logits ends in a linear layer, so --output-activation {output} does not fit: drop one"
+    if loss.endswith("categorical_crossentropy") and output not in (None, "softmax") and not config.from_logits:
+        return (f"--loss {loss} needs a softmax output (its probabilities sum to 1), not {output}: drop "
+                "--output-activation, or use --loss binary_crossentropy or mean_squared_error")
+    if loss == "binary_crossentropy" and output == "softmax":
+        return ("--loss binary_crossentropy scores each of the 10 outputs alone, so it needs sigmoid outputs, not "
+                "softmax: drop --output-activation, or use --loss categorical_crossentropy")
+    return None
 
 
 def check_memory(config, n_train=60000, features=784):
@@ -359,6 +431,26 @@ def check_out_folder(out):
                          "write to") from None
 
 
+@contextlib.contextmanager
+def learner_errors(config):
+    """With --twin: an error raised in the learner's own code becomes one line naming the file, the line
+    and the function, as check names them (a usage error, exit 1, no traceback)."""
+    if not config.twin:
+        yield
+        return
+    from .twins import TwinError, describe_error, error_location
+    home = Path(config.twin)
+    try:
+        yield
+    except (TwinError, Diverged):
+        raise
+    except Exception as error:
+        if error_location(error, home, own_only=True) is None:
+            raise
+        raise UsageError(f"your twin ({config.twin}) failed: {describe_error(error, home)}; "
+                         f"run 'python -m compare check {config.twin}' to find where") from None
+
+
 def step(number, total, text):
     print(f"\n[{number}/{total}] {text}", flush=True)
 
@@ -367,6 +459,12 @@ def run(args):
     config = make_config(args)
     if config.impl != "numpy":
         backends.select(config.backend)   # before anything imports Keras; a missing one stops here
+    if config.twin:                          # a twin that cannot load is said now, before MNIST is read
+        from .twins import TwinError, load_twin
+        try:
+            load_twin(config.twin)
+        except TwinError as error:
+            raise UsageError(f"--twin: {error}") from None
     out = Path(args.out)
     check_out_folder(out)
     check_memory(config)
@@ -402,6 +500,9 @@ def run(args):
     check_x, check_y = prepare(images_train[:16], labels_train[:16], config, dtype="float64")
     start = time.perf_counter()
     checks = gradcheck.run_gradient_checks(config, check_x, check_y, with_keras=with_keras)
+    if config.twin:
+        print("  (these check numpy_impl against Keras; your twin's own gradients are what "
+              f"'python -m compare check {config.twin}' checks)")
     print(f"  backprop vs finite differences: largest relative error {checks['finite_difference_max_rel_error']:.1e}"
           + (" (dropout masks held fixed)" if config.has_dropout else ""))
     if with_keras:
@@ -417,9 +518,10 @@ def run(args):
     # Keras redraws its bar only on a terminal; in a log it gets one line per epoch (verbose=2).
     verbose = 1 if sys.stdout.isatty() else 2
     inside_stats = {}
-    models, records, weight_differences = run_lockstep(config, train, test, verbose=verbose,
-                                                  log=lambda m: print(f"  {m}", flush=True),
-                                                  inside_stats=inside_stats)
+    with learner_errors(config):
+        models, records, weight_differences = run_lockstep(config, train, test, verbose=verbose,
+                                                      log=lambda m: print(f"  {m}", flush=True),
+                                                      inside_stats=inside_stats)
     if inside_stats:
         # the probes run inside fit, so inside the timed epochs: their share of the training time
         inside_stats["probe_share"] = {name: twin["probe_seconds"] / sum(records[name]["epoch_seconds"])
@@ -436,6 +538,7 @@ def run(args):
         "keras": records.get("keras"),
         "agreement": None,
         "inside": inside_stats or None,
+        "first_twin": twin_label(config.twin) if config.twin else None,
     }
     for name, record in records.items():
         record["time_to_accuracy"] = time_to_accuracy(record)
@@ -450,7 +553,7 @@ def run(args):
 
     with report.RunFolder(out) as folder:
         step(5, total, "Drawing figures")
-        names = plots.twin_labels(config.backend)
+        names = plots.twin_labels(config.backend, metrics["first_twin"])
         figures = [("Accuracy and loss per epoch", plots.training_curves(records, folder.path / "training.png",
                                                                          legend=names)),
                    ("Seconds per epoch", plots.epoch_timing(records, folder.path / "timing.png", legend=names))]
@@ -479,8 +582,9 @@ def run(args):
         report.write_epochs_csv(folder.path / "epochs.csv", records, weight_differences)
         report.write_report(folder.path / "report.html", metrics, figures, inside_figures)
         report.write_metrics(folder.path / "metrics.json", metrics)
-        for name, model in models.items():    # Keras's layout: either file loads into either twin
-            model.save_weights(folder.path / f"{name}.weights.h5")
+        with learner_errors(config):
+            for name, model in models.items():    # Keras's layout: either file loads into either twin
+                model.save_weights(folder.path / f"{name}.weights.h5")
     print("\n" + report.summary_table(metrics))
     print(f"\nResults: {folder.final}/ (report.html, metrics.json, epochs.csv, {len(figures) + len(inside_figures)} figures, "
           f"{' and '.join(f'{name}.weights.h5' for name in models)})")
@@ -517,8 +621,8 @@ def run_bench(args):
 
 
 def _twin_names(config):
-    return {"both": ["the NumPy twin", "the Keras twin"], "numpy": ["the NumPy twin"],
-            "keras": ["the Keras twin"]}[config.impl]
+    first = twin_label(config.twin) if config.twin else "the NumPy twin"
+    return {"both": [first, "the Keras twin"], "numpy": [first], "keras": ["the Keras twin"]}[config.impl]
 
 
 def main(argv=None):

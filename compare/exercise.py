@@ -180,18 +180,93 @@ LOSS_OBJECTS = [
      "per sample (B,): e.g. -_log_softmax(z)[np.arange(B), labels]."),
 ]
 
+ACTIVATIONS = [
+    ("activations.py", "Sigmoid.forward",
+     "s = sigmoid(z) (use the module's sigmoid function), shape (B, units); keep it in self.outputs and return it."),
+    ("activations.py", "sigmoid",
+     "1 / (1 + exp(-z)) entry by entry, without overflow: with e = exp(-|z|) (never above 1), 1 / (1 + e) where "
+     "z >= 0 and e / (1 + e) where z < 0 (np.where)."),
+    ("activations.py", "Sigmoid.backward",
+     "dL/dz = dL/doutputs * s * (1 - s), s = self.outputs: the sigmoid's slope, at most 1/4 (at z = 0)."),
+    ("activations.py", "Tanh.forward", "t = tanh(z) (np.tanh); keep it in self.outputs and return it."),
+    ("activations.py", "Tanh.backward", "dL/dz = dL/doutputs * (1 - t**2), t = self.outputs."),
+    ("activations.py", "LeakyReLU.forward",
+     "z where z > 0, else self.negative_slope * z (0.2: keras.activations.leaky_relu's default); keep the mask "
+     "z > 0 in self.positive and the result in self.outputs."),
+    ("activations.py", "LeakyReLU.backward",
+     "dL/dz = dL/doutputs * (1 where self.positive, else self.negative_slope), in the gradient's dtype."),
+    ("activations.py", "ELU.forward",
+     "z where z > 0, else alpha * (exp(z) - 1) (np.expm1 of min(z, 0), so no exp overflows); keep z > 0 in "
+     "self.positive and the result in self.outputs."),
+    ("activations.py", "ELU.backward",
+     "dL/dz = dL/doutputs * (1 where self.positive, else alpha * exp(z) = self.outputs + alpha)."),
+    ("activations.py", "SELU.forward",
+     "self.SCALE * elu(z) with alpha = self.ALPHA (ELU's forward: super().forward(z)); keep it in self.outputs."),
+    ("activations.py", "SELU.backward",
+     "dL/dz = dL/doutputs * (SCALE where self.positive, else SCALE * ALPHA * exp(z) = self.outputs + SCALE * alpha)."),
+    ("activations.py", "Softplus.forward",
+     "log(1 + exp(z)) computed as max(z, 0) + log1p(exp(-|z|)); keep a copy of z in self.logits (the backward "
+     "pass needs it) and the result in self.outputs."),
+    ("activations.py", "Softplus.backward", "dL/dz = dL/doutputs * sigmoid(z), z = self.logits."),
+    ("activations.py", "Softsign.forward",
+     "z / (1 + |z|); keep the denominator 1 + |z| in self.denominator and the result in self.outputs."),
+    ("activations.py", "Softsign.backward", "dL/dz = dL/doutputs / (1 + |z|)**2 (self.denominator squared)."),
+    ("activations.py", "SiLU.forward",
+     "z * sigmoid(z); keep a copy of z in self.logits, sigmoid(z) in self.s, and the result in self.outputs."),
+    ("activations.py", "SiLU.backward", "dL/dz = dL/doutputs * s * (1 + z * (1 - s)), s = self.s, z = self.logits."),
+    ("activations.py", "GELU.forward",
+     "exact (self.approximate False, Keras's default): keep a copy of z in self.logits, Phi(z) = 0.5 * (1 + "
+     "erf(z / sqrt 2)) in self.cdf, and return z * Phi(z) in self.outputs; approximate: t = tanh(sqrt(2/pi) "
+     "(z + 0.044715 z**3)) in self.t, outputs 0.5 z (1 + t)."),
+    ("activations.py", "erf",
+     "the error function entry by entry, in x's dtype: NumPy has none, so apply the standard library's math.erf "
+     "to every entry (np.frompyfunc(math.erf, 1, 1) makes it an array function; cast with .astype(x.dtype))."),
+    ("activations.py", "GELU.backward",
+     "dL/dz = dL/doutputs * (Phi(z) + z * phi(z)), phi(z) = exp(-z**2 / 2) / sqrt(2 pi) (exact form); "
+     "approximate: 0.5 (1 + t) + 0.5 z (1 - t**2) sqrt(2/pi) (1 + 3 * 0.044715 z**2)."),
+]
+
+LOSSES = [
+    ("losses.py", "Loss.head",
+     "return (loss, outputs, grad_logits) through the output activation: outputs = activation.forward(logits); "
+     "loss = the batch's mean of self.per_sample(y_true, outputs), a float; grad_logits = "
+     "activation.backward(self.gradient(y_true, outputs)) (None if gradient is False)."),
+    ("losses.py", "MeanSquaredError.per_sample", "mean over the last axis of (y_true - y_pred)**2: (B, K) -> (B,)."),
+    ("losses.py", "MeanSquaredError.gradient",
+     "d(batch mean)/dy_pred = 2 * (y_pred - y_true) / (K * B), shape (B, K): y_pred.size is K * B. Keep the 2 "
+     "(no 1/2 in Keras's MSE) and divide by the outputs as well as the batch."),
+    ("losses.py", "MeanAbsoluteError.per_sample", "mean over the last axis of |y_true - y_pred|: (B, K) -> (B,)."),
+    ("losses.py", "MeanAbsoluteError.gradient", "sign(y_pred - y_true) / (K * B), 0 where they are equal (np.sign)."),
+    ("losses.py", "BinaryCrossentropy.head",
+     "a sigmoid output (or from_logits=True): from the logits z, loss = the batch's mean of mean_k "
+     "sigmoid_crossentropy_with_logits(z, y), grad_logits = (sigmoid(z) - y) / (K * B), outputs = "
+     "activation.forward(z); any other output: Loss.head (super().head(...))."),
+    ("losses.py", "sigmoid_crossentropy_with_logits",
+     "entry by entry, max(z, 0) - z * y + log(1 + exp(-|z|)) (np.log1p): -(y log s + (1 - y) log(1 - s)) for "
+     "s = sigmoid(z), without overflow."),
+    ("losses.py", "BinaryCrossentropy.per_sample",
+     "from_logits: mean_k sigmoid_crossentropy_with_logits(y_pred, y_true); else p = clip(y_pred, EPSILON, "
+     "1 - EPSILON) FIRST, then mean_k -(y log p + (1 - y) log(1 - p)): (B, K) -> (B,)."),
+    ("losses.py", "BinaryCrossentropy.gradient",
+     "from_logits: (sigmoid(y_pred) - y_true) / (K * B); else, with p clipped as above, (p - y) / (p (1 - p)) "
+     "/ (K * B) where y_pred was inside [EPSILON, 1 - EPSILON], and 0 where the clip moved it."),
+]
+
 TOPICS = {
     "network": NETWORK + SOFTMAX_JVP,
     "optimizers": OPTIMIZERS + SCHEDULE,
     "regularization": DROPOUT + L2_PENALTY + L1_PENALTY,
     "normalization": NORMALIZATION,
     "initializers": INITIALIZERS,
+    "activations": ACTIVATIONS,
+    "losses": LOSSES,
     # in check's order: the default initializer at the first build_model, the others in the sanity stage;
     # its "more of Keras" rows run Adam, RMSprop, L2, integer labels, the normalizations,
     # then AdamW, Adagrad, weight decay, clipping, L1, the three schedules and a hidden softmax; then the
     # loss objects called alone
     "all": INITIALIZERS[:1] + NETWORK + INITIALIZERS[1:] + DROPOUT + REST + OPTIMIZERS[:2] + L2_PENALTY + SPARSE
-           + NORMALIZATION + OPTIMIZERS[2:] + L1_PENALTY + SCHEDULE + SOFTMAX_JVP + LOSS_OBJECTS,
+           + NORMALIZATION + OPTIMIZERS[2:] + L1_PENALTY + SCHEDULE + SOFTMAX_JVP + ACTIVATIONS + LOSSES
+           + LOSS_OBJECTS,
 }
 TOPIC_HELP = {
     "network": "the plain network: Dense forward and backward, ReLU, softmax, the cross-entropy and its "
@@ -206,6 +281,10 @@ TOPIC_HELP = {
                       "and L1 penalties with their gradients",
     "initializers": "the initial kernels: Glorot uniform (Keras's default), the VarianceScaling family (He, "
                     "LeCun, Glorot normal) and the normal truncated at 2 standard deviations",
+    "activations": "the textbooks' activations, forward and backward: sigmoid, tanh, leaky ReLU, ELU, SELU, "
+                   "softplus, softsign, SiLU (swish) and the exact GELU",
+    "losses": "the losses of other tasks and their gradients: mean squared and mean absolute error, and binary "
+              "cross-entropy (from a sigmoid's logits, and from probabilities with Keras's clip)",
     "all": "every function that carries the math, the integer-label loss, Flatten and the loss objects called "
            "alone included",
 }

@@ -44,6 +44,11 @@ class Config:
     early_stopping: int = None            # patience: stop a twin when val_loss has not improved for this many epochs
     inside_every: int = None              # probe each layer every N steps (None: 8 an epoch, >= 200 apart; 0: never)
     shift: int = 0                        # move each training image by up to this many pixels each way, every epoch
+    activation: str = "relu"              # the hidden layers' activation (Keras's name)
+    loss_name: str = None                 # --loss; None: the cross-entropy that fits --labels
+    output_activation: str = None         # the last layer's; None: the one that fits the loss
+    bias_init: str = "zeros"              # the biases' initializer (a name of INIT_SPECS or Keras's)
+    twin: str = None                      # --twin: a learner's twin (folder, .py file or module) in numpy_impl's place
 
     def schedule_spec(self, total_steps):
         """The run's step schedule for build_model(schedule=...), its defaults over the run's steps:
@@ -58,6 +63,8 @@ class Config:
 
     @property
     def loss(self):
+        if self.loss_name:
+            return self.loss_name
         return "sparse_categorical_crossentropy" if self.labels == "sparse" else "categorical_crossentropy"
 
     @property
@@ -69,6 +76,17 @@ class Config:
         for key in ("hidden", "dropout", "input_shape"):
             values[key] = list(values[key]) if values[key] is not None else None
         return values
+
+
+# Initializers the command line names beyond Keras's own: Nielsen's two (network.py draws every weight and bias
+# from N(0, 1); network2.py's weights from N(0, 1/sqrt(n_in)), i.e. a variance of 1 / fan_in)
+INIT_SPECS = {"normal_1": {"name": "random_normal", "stddev": 1.0},
+              "normal_fan_in": {"name": "variance_scaling", "scale": 1.0, "mode": "fan_in",
+                                "distribution": "untruncated_normal"}}
+
+
+def init_spec(name):
+    return INIT_SPECS.get(name, name)
 
 
 def model_options(config, input_dim, num_classes, total_steps=None):
@@ -85,7 +103,10 @@ def model_options(config, input_dim, num_classes, total_steps=None):
                    optimizer=config.optimizer, dropout=dropout, l2=config.l2, loss=config.loss,
                    from_logits=config.from_logits, input_shape=config.input_shape)
     extras = dict(batchnorm=config.batchnorm, layernorm=config.layernorm, l1=config.l1,
-                  kernel_initializer=None if config.init == "glorot_uniform" else config.init,
+                  kernel_initializer=None if config.init == "glorot_uniform" else init_spec(config.init),
+                  bias_initializer=None if config.bias_init == "zeros" else init_spec(config.bias_init),
+                  activation=None if config.activation == "relu" else config.activation,
+                  output_activation=config.output_activation,
                   schedule=config.schedule_spec(total_steps) if total_steps else None,
                   optimizer_options={key: value for key, value in (("weight_decay", config.weight_decay),
                                                                      ("clipnorm", config.clipnorm))
@@ -105,11 +126,26 @@ def prepare(images, labels, config, dtype=None, num_classes=10):
     return x, y
 
 
+def learner_twin(spec):
+    """A learner's twin in numpy_impl's place: its records keep numpy_impl's key ("numpy"), and the
+    figures and the report name it by its own label."""
+    from .twins import Twin, load_twin
+    twin = Twin("numpy", load_twin(spec))
+    twin.label = twin_label(spec)
+    return twin
+
+
+def twin_label(spec):
+    """How figures and the report name a learner's twin: "your twin (my_twin)"."""
+    from pathlib import Path
+    return f"your twin ({Path(spec.rstrip('/')).name or spec})"
+
+
 def default_twins(config):
     """The twins `config.impl` asks for: "numpy", "keras" or both."""
     twins = []
     if config.impl in ("both", "numpy"):
-        twins.append(numpy_twin())
+        twins.append(learner_twin(config.twin) if config.twin else numpy_twin())
     if config.impl in ("both", "keras"):
         twins.append(keras_twin())
     return twins
@@ -179,14 +215,14 @@ def shift_images(x, pixels, rng):
 
 def inside_recorders(config, built, x, y, steps_per_epoch):
     """{twin: inside.Recorder} for the twins that can show their inside (a `layer_outputs`, as
-    numpy_impl and keras_impl have), the NumPy twin's structure naming the ReLU layers; {} if
+    numpy_impl and keras_impl have), the NumPy twin's structure naming the hidden layers; {} if
     --inside-every is 0 or no NumPy twin is in the run."""
     if config.inside_every == 0 or "numpy" not in built:
         return {}
     every = config.inside_every or inside.default_every(steps_per_epoch)
-    relu = inside.relu_layers(built["numpy"][1])
+    hidden = inside.hidden_layers(built["numpy"][1])
     probe = (x[:inside.PROBE_SIZE], y[:inside.PROBE_SIZE])
-    return {name: inside.Recorder(twin, *probe, relu, every) for name, (twin, _) in built.items()
+    return {name: inside.Recorder(twin, *probe, hidden, every) for name, (twin, _) in built.items()
             if hasattr(twin.module, "layer_outputs")}
 
 

@@ -5,8 +5,10 @@ fixed batch of training digits, with its own code: the NumPy twin's forward pass
 backward pass, the Keras twin's layers and its engine's autodiff (`layer_outputs` and
 `loss_and_gradients` of each twin). Per layer:
 
-  activations (each hidden ReLU layer's outputs, probe batch (P, units)):
-      mean, standard deviation, dead share: the share of units that are 0 for every probe digit
+  activations (each hidden layer's outputs, probe batch (P, units)):
+      mean, standard deviation, and the idle share: for ReLU, the dead units (0 for every probe
+      digit); for sigmoid and tanh, the saturated outputs (within SATURATION = 0.01 of a bound: 0 or 1
+      for sigmoid, -1 or 1 for tanh, where the slope is below 0.01 and almost no gradient passes)
   gradients (each kernel's dL/dW on the probe batch): the norm ||dL/dW||
   updates (each kernel, the step after a probe): ||W_after - W_before|| / ||W_before||, the
       update-to-weight ratio (near 1e-3 is the rule of thumb for a healthy learning rate)
@@ -27,6 +29,8 @@ EXPECTED_INITIAL_LOSS = math.log(10)        # -log(1/10): ten classes, a uniform
 SAMPLES_PER_EPOCH = 8                       # probes per epoch, by default (see default_every)
 MIN_EVERY = 200                             # ...but never more often than every 200 steps
 PROBE_SIZE = 256                            # digits in the probe batch
+SATURATION = 0.01                           # an output this close to a bound of sigmoid or tanh is saturated
+BOUNDS = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0)}
 
 
 def default_every(steps_per_epoch):
@@ -36,10 +40,29 @@ def default_every(steps_per_epoch):
     return max(MIN_EVERY, steps_per_epoch // SAMPLES_PER_EPOCH)
 
 
-def relu_layers(numpy_model):
-    """Indices, in model.layers, of the layers whose outputs are ReLU activations (the same in both twins)."""
-    return [index for index, layer in enumerate(numpy_model.layers)
-            if getattr(getattr(layer, "activation", None), "name", None) == "relu"]
+def hidden_layers(numpy_model):
+    """[(index in model.layers, activation name)] of the hidden layers whose outputs are a nonlinear
+    activation's (the same indices in both twins): every such layer but the output layer."""
+    found = []
+    for index, layer in enumerate(numpy_model.layers[:-1]):
+        name = getattr(getattr(layer, "activation", None), "name", None)
+        if name not in (None, "linear"):
+            found.append((index, name))
+    return found
+
+
+def idle_kind(activation):
+    """What the idle share counts for this activation: "saturated" (sigmoid, tanh) or "dead" (the rest)."""
+    return "saturated" if activation in BOUNDS else "dead"
+
+
+def idle_share(outputs, activation):
+    """Saturated: the share of outputs (P, units) within SATURATION of a bound. Dead: the share of units
+    that are 0 for every probe digit."""
+    if activation in BOUNDS:
+        low, high = BOUNDS[activation]
+        return float(np.mean((outputs - low < SATURATION) | (high - outputs < SATURATION)))
+    return float(np.mean(np.all(outputs == 0, axis=0)))
 
 
 def _norm(array):
@@ -51,13 +74,14 @@ class Recorder:
     called after every training step, probes every `every` steps and measures the update ratio
     of the step after each probe."""
 
-    def __init__(self, twin, x_probe, y_probe, relu_indices, every):
+    def __init__(self, twin, x_probe, y_probe, hidden, every):
         self.twin, self.x, self.y = twin, x_probe, y_probe
-        self.relu_indices, self.every = relu_indices, every
+        self.hidden, self.every = hidden, every            # [(layer index, activation name)]
         self.step = 0
         self.steps, self.loss = [], []
         self.activation_mean, self.activation_std, self.dead_share, self.gradient_norm = [], [], [], []
         self.update_steps, self.update_ratio = [], []
+        self.bias_gradient_norm, self.last_bias_gradients = [], None
         self.kept = {}                             # "initial" / "final": the activations and gradients
         self._before = None                        # the kernels just before the step after a probe
         self.seconds = 0.0                         # spent probing and measuring updates, during fit
@@ -70,10 +94,12 @@ class Recorder:
         model's weights (moving statistics included) are as they were afterwards."""
         weights = model.get_weights()
         outputs = self.twin.module.layer_outputs(model, self.x)
-        activations = [np.asarray(outputs[index][1]) for index in self.relu_indices]
+        activations = [np.asarray(outputs[index][1]) for index, _ in self.hidden]
         loss, gradients = self.twin.loss_and_gradients(model, self.x, self.y)
         model.set_weights(weights)            # a training-mode pass moves BatchNormalization's statistics
-        kernel_gradients = [np.asarray(g) for g in gradients if np.ndim(g) == 2]
+        gradients = [np.asarray(g) for g in gradients]
+        kernel_gradients = [g for g in gradients if g.ndim == 2]
+        self.last_bias_gradients = bias_gradients(gradients)
         return float(loss), activations, kernel_gradients
 
     def probe(self, model, keep=None):
@@ -82,8 +108,10 @@ class Recorder:
         self.loss.append(loss)
         self.activation_mean.append([float(a.mean()) for a in activations])
         self.activation_std.append([float(a.std()) for a in activations])
-        self.dead_share.append([float(np.mean(np.all(a == 0, axis=0))) for a in activations])
+        self.dead_share.append([idle_share(a, name) for a, (_, name) in zip(activations, self.hidden)])
         self.gradient_norm.append([_norm(g) for g in gradients])
+        if self.last_bias_gradients is not None:
+            self.bias_gradient_norm.append([_norm(g) for g in self.last_bias_gradients])
         if keep:
             self.kept[keep] = {"activations": activations, "gradients": gradients}
 
@@ -108,8 +136,19 @@ class Recorder:
     def as_dict(self):
         return {"steps": self.steps, "loss": self.loss, "activation_mean": self.activation_mean,
                 "activation_std": self.activation_std, "dead_share": self.dead_share,
-                "gradient_norm": self.gradient_norm, "update_steps": self.update_steps,
+                "gradient_norm": self.gradient_norm, "bias_gradient_norm": self.bias_gradient_norm,
+                "update_steps": self.update_steps,
                 "update_ratio": self.update_ratio, "probe_seconds": self.seconds}
+
+
+def bias_gradients(gradients):
+    """Each Dense layer's dL/dbias, in the order of get_weights(): [kernel, bias, kernel, bias, ...];
+    None where the weights are not that plain chain (a BatchNormalization's gamma and beta, a Dense without
+    a bias). dL/dbias = sum over the batch of dL/dz is Nielsen's delta, his measure of a layer's speed."""
+    if len(gradients) % 2 or any(g.ndim != 2 for g in gradients[::2]) or \
+            any(b.shape != (k.shape[1],) for k, b in zip(gradients[::2], gradients[1::2])):
+        return None
+    return gradients[1::2]
 
 
 def hook(twin, recorder):
@@ -161,7 +200,7 @@ def histograms(recorders):
     return result
 
 
-def statistics_difference(first, second):
+def statistics_difference(first, second, hidden=()):
     """The largest |difference| between two probes' statistics and arrays:
     {"loss", "activation_mean", "activation_std", "dead_share", "gradient_norm", "activations",
     "gradients"} (the last two: entry by entry, over the probe batch)."""
@@ -173,8 +212,8 @@ def statistics_difference(first, second):
     return {"loss": abs(loss_a - loss_b),
             "activation_mean": largest((a.mean(), b.mean()) for a, b in zip(acts_a, acts_b)),
             "activation_std": largest((a.std(), b.std()) for a, b in zip(acts_a, acts_b)),
-            "dead_share": largest((np.mean(np.all(a == 0, axis=0)), np.mean(np.all(b == 0, axis=0)))
-                                  for a, b in zip(acts_a, acts_b)),
+            "dead_share": largest((idle_share(a, name), idle_share(b, name))
+                                  for a, b, (_, name) in zip(acts_a, acts_b, hidden)),
             "gradient_norm": largest((_norm(a), _norm(b)) for a, b in zip(grads_a, grads_b)),
             "activations": largest(zip(acts_a, acts_b)),
             "gradients": largest(zip(grads_a, grads_b))}
@@ -190,7 +229,8 @@ def at_equal_weights(recorders, models):
     for name in names[1:]:
         own = models[name].get_weights()
         models[name].set_weights(weights)
-        differences[name] = statistics_difference(reference, recorders[name].measure(models[name]))
+        differences[name] = statistics_difference(reference, recorders[name].measure(models[name]),
+                                                  recorders[name].hidden)
         models[name].set_weights(own)
     return differences
 
@@ -209,11 +249,22 @@ def during_run_difference(recorders):
 def summary(recorders, models, numpy_model):
     """The `inside` section of metrics.json, the layers named after the NumPy twin's."""
     first = next(iter(recorders.values()))
+    # the vanishing gradient: each layer's gradient norm over the last hidden layer's, at initialisation
+    # and at the last probe: ||dL/dbias|| (Nielsen's ||delta||) where every Dense has a bias, else ||dL/dW||
+    plain = len(first.bias_gradient_norm) == len(first.gradient_norm)
+    norms = np.asarray(first.bias_gradient_norm if plain else first.gradient_norm)   # (probes, layers)
     result = {"every": first.every, "probe_size": len(first.x),
-              "layers": [f"hidden {number}" for number in range(1, len(first.relu_indices) + 1)],
+              "layers": [f"hidden {number} ({name})" for number, (_, name) in enumerate(first.hidden, 1)],
+              "idle": [idle_kind(name) for _, name in first.hidden],
+              "gradient_ratio": {"of": "||dL/dbias||" if plain else "||dL/dW||",
+                                 "initial": (norms[0] / norms[0][len(first.hidden) - 1]).tolist(),
+                                 "final": (norms[-1] / norms[-1][len(first.hidden) - 1]).tolist()}
+              if first.hidden and norms.size else None,
               "kernels": [f"W{number} {w.shape[0]}x{w.shape[1]}" for number, w in
                           enumerate((w for w in numpy_model.get_weights() if w.ndim == 2), start=1)],
-              "expected_initial_loss": EXPECTED_INITIAL_LOSS,
+              # ln(10) for a cross-entropy over ten classes; another loss has no such landmark
+              "expected_initial_loss": EXPECTED_INITIAL_LOSS if hasattr(numpy_model.loss, "fused_with_softmax")
+              else None,
               "initial_loss": {name: recorder.loss[0] for name, recorder in recorders.items()},
               "twins": {name: recorder.as_dict() for name, recorder in recorders.items()},
               "histograms": histograms(recorders)}
@@ -229,9 +280,15 @@ def describe(inside):
     """One line for the console: the initial loss and how far apart the twins' statistics are."""
     losses = " / ".join(f"{loss:.3f} ({name})" for name, loss in inside["initial_loss"].items())
     text = (f"inside the network: {len(inside['twins'][next(iter(inside['twins']))]['steps'])} probes, every "
-            f"{inside['every']} steps; initial loss {losses} against ln(10) = {EXPECTED_INITIAL_LOSS:.3f}")
+            f"{inside['every']} steps; initial loss {losses}")
+    if inside.get("expected_initial_loss"):
+        text += f" against ln(10) = {EXPECTED_INITIAL_LOSS:.3f}"
     if "max_difference" in inside:
         text += f"; the twins' statistics at equal weights differ by at most {inside['max_difference']:.1e}"
+    ratio = inside.get("gradient_ratio")
+    if ratio and len(inside["layers"]) > 1:
+        text += (f"; {ratio['of']} of the first hidden layer over the last's: "
+                 f"{ratio['initial'][0]:.3g} at initialisation, {ratio['final'][0]:.3g} at the end")
     if "probe_share" in inside:
         text += "; probing took " + ", ".join(f"{100 * share:.1f}% ({name})" for name, share in
                                               inside["probe_share"].items()) + " of the training time"

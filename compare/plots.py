@@ -18,9 +18,10 @@ BACKEND_STYLE = {"tensorflow": ("tab:orange", "s"), "jax": ("tab:green", "^"), "
 LABELS = {"numpy": "NumPy twin", "keras": "Keras twin"}
 
 
-def twin_labels(backend):
-    """Legend names of the twins, the Keras twin's with the engine under it."""
-    return {**LABELS, "keras": f"Keras twin on {engine_name(backend)}"}
+def twin_labels(backend, first=None):
+    """Legend names of the twins, the Keras twin's with the engine under it; `first` names the twin in
+    numpy_impl's place (a learner's, with --twin)."""
+    return {**LABELS, **({"numpy": first} if first else {}), "keras": f"Keras twin on {engine_name(backend)}"}
 DPI = 110
 
 
@@ -268,7 +269,8 @@ def _epoch_parts(ax, rows):
 
 def inside_network(inside, path, legend=LABELS):
     """Inside the network, both twins overlaid (NumPy solid, Keras dashed; one colour per layer):
-    activation and gradient histograms at initialisation and after training, the dead ReLU share
+    activation and gradient histograms at initialisation and after training, the idle share (dead ReLU
+    units, saturated sigmoid or tanh outputs)
     and the update-to-weight ratio over training, gradient norms, and the initial loss against ln(10)."""
     twins = list(inside["twins"])
     styles = {name: style for name, style in zip(twins, ("-", "--", ":"))}
@@ -285,12 +287,16 @@ def inside_network(inside, path, legend=LABELS):
                           lw=1.6 if name == twins[0] else 1.1, label=names[kind][index] if name == twins[0] else None)
         ax.set_yscale("log")
         ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
-        what = "ReLU outputs" if kind == "activations" else "dL/dW entries"
+        what = "hidden layers' outputs" if kind == "activations" else "dL/dW entries"
         ax.set(title=f"{kind.capitalize()} {'at initialisation' if moment == 'initial' else 'after training'}",
                xlabel=what, ylabel="count (log scale)")
         _layer_legend(ax)
-    steps_panels = [("dead_share", "steps", axes[0, 2], "Dead ReLU units (zero for every probe digit)",
-                     "share of the layer's units", inside["layers"]),
+    idle = set(inside.get("idle") or ["dead"])
+    idle_title = {frozenset({"dead"}): "Dead units (zero for every probe digit)",
+                  frozenset({"saturated"}): "Saturated outputs (within 0.01 of a bound)"}.get(
+        frozenset(idle), "Idle: dead units, or saturated outputs")
+    steps_panels = [("dead_share", "steps", axes[0, 2], idle_title,
+                     "share of the layer's units" if idle == {"dead"} else "share", inside["layers"]),
                     ("update_ratio", "update_steps", axes[1, 2], "Update-to-weight ratio ||dW|| / ||W||",
                      "ratio (log scale)", inside["kernels"]),
                     ("gradient_norm", "steps", axes[1, 3], "Gradient norm ||dL/dW|| on the probe batch",
@@ -326,11 +332,12 @@ def inside_network(inside, path, legend=LABELS):
                   color=[COLOURS.get(name, "tab:grey") for name in twins], width=0.5)
     for bar, loss in zip(bars, losses):
         ax.text(bar.get_x() + bar.get_width() / 2, loss, f"{loss:.4f}", ha="center", va="bottom", fontsize=8)
-    ax.axhline(inside["expected_initial_loss"], color="black", ls=":",
-               label=f"ln(10) = {inside['expected_initial_loss']:.4f}")
-    ax.set(title="Loss at initialisation, probe batch", ylabel="cross-entropy",
-           ylim=(0, max(max(losses), inside["expected_initial_loss"]) * 1.25))
-    ax.legend(fontsize=8, loc="lower right")
+    expected = inside.get("expected_initial_loss")
+    if expected:
+        ax.axhline(expected, color="black", ls=":", label=f"ln(10) = {expected:.4f}")
+        ax.legend(fontsize=8, loc="lower right")
+    ax.set(title="Loss at initialisation, probe batch", ylabel="cross-entropy" if expected else "loss",
+           ylim=(0, max(max(losses), expected or 0) * 1.25))
     # which line is which twin, once for every panel: one colour per layer, one line style per twin
     fig.legend([matplotlib.lines.Line2D([], [], color="black", ls=styles[name]) for name in twins],
                [f"{legend.get(name, name)} ({'solid' if styles[name] == '-' else 'dashed'})" for name in twins],

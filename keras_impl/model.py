@@ -29,12 +29,12 @@ def _floatx(dtype):
 class TwinSequential(keras.Sequential):
     """keras.Sequential that runs fit, evaluate and predict in its own float type.
 
-    `softmax_in_predict`: the last layer gives logits and the loss takes them
-    (see build_model); predict applies the softmax, so it returns probabilities
-    as the seed model's softmax layer does.
+    `activation_in_predict`: the last layer gives logits and the loss takes them
+    (see build_model); predict applies this activation ("softmax" or "sigmoid"),
+    so it returns probabilities as the model's output layer would.
     """
 
-    softmax_in_predict = False
+    activation_in_predict = None
 
     def fit(self, *args, **kwargs):
         with _floatx(self.twin_dtype):
@@ -47,8 +47,9 @@ class TwinSequential(keras.Sequential):
     def predict(self, *args, **kwargs):
         with _floatx(self.twin_dtype):
             outputs = super().predict(*args, **kwargs)
-            if self.softmax_in_predict:
-                outputs = keras.ops.convert_to_numpy(keras.ops.softmax(outputs, axis=-1))
+            if self.activation_in_predict:
+                activation = keras.activations.get(self.activation_in_predict)
+                outputs = keras.ops.convert_to_numpy(activation(keras.ops.convert_to_tensor(outputs)))
         return outputs
 
 
@@ -56,7 +57,8 @@ def build_model(input_dim=784, hidden=(128, 128), num_classes=10, learning_rate=
                 momentum=0.0, nesterov=False, seed=0, dtype="float32", optimizer="sgd",
                 optimizer_options=None, dropout=0.0, l2=0.0, loss="categorical_crossentropy",
                 from_logits=False, input_shape=None, l1=0.0, batchnorm=False, layernorm=False,
-                kernel_initializer="glorot_uniform", schedule=None, activation="relu"):
+                kernel_initializer="glorot_uniform", schedule=None, activation="relu", output_activation=None,
+                bias_initializer="zeros"):
     """Dense(activation, relu unless given) for each width in `hidden`, then the output Dense; compiled.
     Same arguments as numpy_impl's."""
     if dtype not in ("float32", "float64"):
@@ -64,29 +66,36 @@ def build_model(input_dim=784, hidden=(128, 128), num_classes=10, learning_rate=
     if batchnorm and layernorm:
         raise ValueError("give batchnorm or layernorm, not both")
     rates = _dropout_rates(dropout, len(hidden))
-    # Keras on TensorFlow computes the cross-entropy of a softmax layer from its logits
-    # (the softmax output carries them along); on JAX and PyTorch it takes log(p) with p
-    # clipped to [1e-7, 1 - 1e-7], a different loss wherever a probability passes 1e-7
-    # (and a zero gradient there). So on those two the twin routes the logits itself:
-    # the last Dense stays linear, the loss takes its logits, and predict applies the softmax.
-    softmax_in_predict = not from_logits and keras.backend.backend() != "tensorflow"
-    linear_output = from_logits or softmax_in_predict
+    output_activation = output_activation or _default_output_activation(loss, from_logits)
+    _check_output(loss, from_logits, output_activation)
+    # Keras on TensorFlow computes the cross-entropy of a softmax layer, and the binary
+    # cross-entropy of a sigmoid layer, from its logits (the output carries them along);
+    # on JAX and PyTorch it takes log(p) with p clipped to [1e-7, 1 - 1e-7], a different loss
+    # wherever a probability passes 1e-7 (and a zero gradient there). So on those two the twin
+    # routes the logits itself: the last Dense stays linear, the loss takes its logits, and
+    # predict applies the activation.
+    fused = (loss in CROSSENTROPIES and output_activation == "softmax") or \
+        (loss == "binary_crossentropy" and output_activation == "sigmoid")
+    activation_in_predict = output_activation if fused and keras.backend.backend() != "tensorflow" else None
+    if activation_in_predict:
+        from_logits, output_activation = True, "linear"
     layers = [keras.Input(shape=tuple(input_shape or (input_dim,)), dtype=dtype)]
     layers += [keras.layers.Flatten(dtype=dtype)] if input_shape else []
     layers += [keras.layers.Dropout(rates[0], seed=seed, dtype=dtype)] if rates[0] else []
     for index, (units, rate) in enumerate(zip(hidden, rates[1:])):
         normalized = batchnorm or layernorm
         layers.append(keras.layers.Dense(
-            units, activation=None if normalized else activation, use_bias=not batchnorm, dtype=dtype,
-            kernel_regularizer=_regularizer(l1, l2, dtype),
+            units, activation=None if normalized else _activation(activation, dtype), use_bias=not batchnorm,
+            dtype=dtype,
+            kernel_regularizer=_regularizer(l1, l2, dtype), bias_initializer=_initializer(bias_initializer, seed),
             kernel_initializer=_initializer(kernel_initializer, seed + index)))
         if normalized:
             norm = keras.layers.BatchNormalization if batchnorm else keras.layers.LayerNormalization
-            layers += [norm(dtype=dtype), keras.layers.Activation(activation, dtype=dtype)]
+            layers += [norm(dtype=dtype), keras.layers.Activation(_activation(activation, dtype), dtype=dtype)]
         layers += [keras.layers.Dropout(rate, seed=seed + 100 + index, dtype=dtype)] if rate else []
     layers.append(keras.layers.Dense(
-        num_classes, activation=None if linear_output else "softmax", dtype=dtype,
-        kernel_regularizer=_regularizer(l1, l2, dtype),
+        num_classes, activation=_activation(output_activation, dtype), dtype=dtype,
+        kernel_regularizer=_regularizer(l1, l2, dtype), bias_initializer=_initializer(bias_initializer, seed),
         kernel_initializer=_initializer(kernel_initializer, seed + len(hidden))))
     # Keras makes its optimizer's learning-rate variable and its loss and metric
     # trackers in the floatx of the moment: build under the twin's dtype, or a
@@ -94,13 +103,33 @@ def build_model(input_dim=784, hidden=(128, 128), num_classes=10, learning_rate=
     with _floatx(dtype):
         model = TwinSequential(layers, name="sequential")
         model.twin_dtype = dtype
-        model.softmax_in_predict = softmax_in_predict
+        model.activation_in_predict = activation_in_predict
         if schedule:
             learning_rate = _schedule(schedule, learning_rate, dtype)
         model.compile(optimizer=_optimizer(optimizer, learning_rate, momentum, nesterov, dtype,
                                            **(optimizer_options or {})),
-                      loss=_loss(loss, linear_output), metrics=["accuracy"])
+                      loss=_loss(loss, from_logits), metrics=["accuracy"])
     return model
+
+
+def _activation(name, dtype):
+    """Keras's activation by name. On TensorFlow a float64 twin dodges two float32 casts: leaky_relu's
+    slope is an attribute of TensorFlow's LeakyRelu op, stored as float32 (0.2 becomes 0.2000000030),
+    and tf.nn.gelu casts its 1/sqrt(2) through a float32 constant (0.7071067690): there the twin
+    computes Keras's own formula with exact constants."""
+    if dtype != "float64" or keras.backend.backend() != "tensorflow":
+        return name
+    return {"leaky_relu": exact_leaky_relu, "gelu": exact_gelu}.get(name, name)
+
+
+def exact_leaky_relu(x):
+    """keras.activations.leaky_relu(x, negative_slope=0.2), its slope kept in float64."""
+    return keras.ops.where(x > 0, x, np.float64(0.2) * x)
+
+
+def exact_gelu(x):
+    """keras.activations.gelu(x) (approximate=False): 0.5 x (1 + erf(x / sqrt 2)), 1/sqrt 2 in float64."""
+    return 0.5 * x * (1.0 + keras.ops.erf(x * np.float64(0.7071067811865476)))
 
 
 def _optimizer(name, learning_rate, momentum, nesterov, dtype, **options):
@@ -133,9 +162,14 @@ def _optimizer(name, learning_rate, momentum, nesterov, dtype, **options):
     raise ValueError(f"unknown optimizer {name!r}: use one of sgd, adam, adamw, rmsprop, adagrad")
 
 
-def _initializer(name, seed):
-    """Keras's initializer by name, seeded (the twins start from the same copied weights anyway)."""
-    return type(keras.initializers.get(name))(seed=seed)
+def _initializer(spec, seed):
+    """Keras's initializer by name, or by a name with its arguments ({"name": "random_normal", "stddev": 1.0}),
+    seeded (the twins start from the same copied weights anyway)."""
+    options = dict(spec) if isinstance(spec, dict) else {"name": spec}
+    kind = type(keras.initializers.get(options.pop("name")))
+    if kind in (keras.initializers.Zeros, keras.initializers.Ones):
+        return kind()
+    return kind(seed=seed, **options)
 
 
 def _schedule(spec, learning_rate, dtype):
@@ -169,12 +203,40 @@ def _regularizer(l1, l2, dtype):
     return regularizer
 
 
+CROSSENTROPIES = ("categorical_crossentropy", "sparse_categorical_crossentropy")
+LOSSES = {"categorical_crossentropy": keras.losses.CategoricalCrossentropy,
+          "sparse_categorical_crossentropy": keras.losses.SparseCategoricalCrossentropy,
+          "binary_crossentropy": keras.losses.BinaryCrossentropy,
+          "mean_squared_error": keras.losses.MeanSquaredError, "mse": keras.losses.MeanSquaredError,
+          "mean_absolute_error": keras.losses.MeanAbsoluteError, "mae": keras.losses.MeanAbsoluteError}
+
+
 def _loss(name, from_logits):
-    losses = {"categorical_crossentropy": keras.losses.CategoricalCrossentropy,
-              "sparse_categorical_crossentropy": keras.losses.SparseCategoricalCrossentropy}
-    if name not in losses:
-        raise ValueError(f"unknown loss {name!r}: use one of {', '.join(losses)}")
-    return losses[name](from_logits=from_logits)
+    if name not in LOSSES:
+        raise ValueError(f"unknown loss {name!r}: use one of {', '.join(LOSSES)}")
+    if name in CROSSENTROPIES or name == "binary_crossentropy":
+        return LOSSES[name](from_logits=from_logits)
+    if from_logits:
+        raise ValueError(f"{name} takes no from_logits: it compares the outputs themselves")
+    return LOSSES[name]()
+
+
+def _default_output_activation(loss, from_logits):
+    """As numpy_impl's: linear under from_logits, softmax for the cross-entropies, sigmoid for the binary one,
+    linear for mse and mae."""
+    if from_logits or loss not in CROSSENTROPIES + ("binary_crossentropy",):
+        return "linear"
+    return "sigmoid" if loss == "binary_crossentropy" else "softmax"
+
+
+def _check_output(loss, from_logits, output_activation):
+    """The pairs numpy_impl refuses, refused here too, so both twins build the same networks."""
+    if from_logits and output_activation != "linear":
+        raise ValueError(f"{loss} with from_logits=True needs a linear output, got {output_activation!r}")
+    if loss in CROSSENTROPIES and not from_logits and output_activation != "softmax":
+        raise ValueError(f"{loss} with from_logits=False needs a softmax output, got {output_activation!r}")
+    if loss == "binary_crossentropy" and output_activation == "softmax":
+        raise ValueError("binary_crossentropy scores each output alone, so it needs a sigmoid output, not softmax")
 
 
 def _dropout_rates(dropout, hidden_layers):

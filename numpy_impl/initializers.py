@@ -15,7 +15,8 @@ Keras's VarianceScaling family draws a kernel of shape (fan_in, fan_out) with va
     LecunNormal    scale 1, fan_in,  truncated normal
 
 Each takes its own generator (the model's), so the draws are NumPy's, not Keras's:
-the same distribution, other numbers.
+the same distribution, other numbers. A bias (units,) is drawn with shape=(units,), and
+then, as in Keras, fan_in = fan_out = units.
 """
 import math
 
@@ -26,13 +27,13 @@ from . import utils
 TRUNCATION_RESCALE = 0.87962566103423978     # the std of N(0, 1) truncated at +-2
 
 
-def glorot_uniform(fan_in, fan_out, rng, dtype="float32"):
+def glorot_uniform(fan_in, fan_out, rng, dtype="float32", shape=None):
     """Glorot (Xavier) uniform: U(-limit, limit), limit = sqrt(6 / (fan_in + fan_out)).
 
-    Keras's default kernel initializer for Dense. Returns shape (fan_in, fan_out).
+    Keras's default kernel initializer for Dense. Returns shape (fan_in, fan_out) unless given.
     """
     limit = np.sqrt(6.0 / (fan_in + fan_out))
-    return rng.uniform(-limit, limit, size=(fan_in, fan_out)).astype(dtype)
+    return rng.uniform(-limit, limit, size=shape or (fan_in, fan_out)).astype(dtype)
 
 
 def zeros(shape, dtype="float32"):
@@ -51,10 +52,10 @@ class VarianceScaling:
                              f"got {distribution!r}")
         self.scale, self.mode, self.distribution = float(scale), mode, distribution
 
-    def __call__(self, fan_in, fan_out, rng, dtype="float32"):
+    def __call__(self, fan_in, fan_out, rng, dtype="float32", shape=None):
         fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[self.mode]
         variance = self.scale / max(1.0, fan)
-        shape = (fan_in, fan_out)
+        shape = shape or (fan_in, fan_out)
         if self.distribution == "uniform":
             limit = math.sqrt(3.0 * variance)
             return rng.uniform(-limit, limit, size=shape).astype(dtype)
@@ -77,8 +78,10 @@ class GlorotUniform(VarianceScaling):
     def __init__(self):
         super().__init__(1.0, "fan_avg", "uniform")
 
-    def __call__(self, fan_in, fan_out, rng, dtype="float32"):
-        return glorot_uniform(fan_in, fan_out, rng, dtype)      # the same draws as Dense's default
+    def __call__(self, fan_in, fan_out, rng, dtype="float32", shape=None):
+        if shape is None:                                           # a kernel: the same draws as Dense's default
+            return glorot_uniform(fan_in, fan_out, rng, dtype)
+        return glorot_uniform(fan_in, fan_out, rng, dtype, shape)
 
 
 class GlorotNormal(VarianceScaling):
@@ -107,21 +110,44 @@ class RandomNormal:
     def __init__(self, mean=0.0, stddev=0.05):
         self.mean, self.stddev = float(mean), float(stddev)
 
-    def __call__(self, fan_in, fan_out, rng, dtype="float32"):
-        return rng.normal(self.mean, self.stddev, size=(fan_in, fan_out)).astype(dtype)
+    def __call__(self, fan_in, fan_out, rng, dtype="float32", shape=None):
+        return rng.normal(self.mean, self.stddev, size=shape or (fan_in, fan_out)).astype(dtype)
+
+
+class Zeros:
+    """Keras's `Zeros()`: every entry 0 (Keras's default bias initializer)."""
+
+    def __call__(self, fan_in, fan_out, rng, dtype="float32", shape=None):
+        return zeros(shape or (fan_in, fan_out), dtype)
+
+
+class Ones:
+    """Keras's `Ones()`: every entry 1."""
+
+    def __call__(self, fan_in, fan_out, rng, dtype="float32", shape=None):
+        return np.ones(shape or (fan_in, fan_out), dtype)
 
 
 NAMES = {"glorot_uniform": GlorotUniform, "glorot_normal": GlorotNormal, "he_normal": HeNormal,
-         "he_uniform": HeUniform, "lecun_normal": LecunNormal, "random_normal": RandomNormal}
+         "he_uniform": HeUniform, "lecun_normal": LecunNormal, "random_normal": RandomNormal,
+         "variance_scaling": VarianceScaling, "zeros": Zeros, "ones": Ones}
 
 
 def get(initializer):
-    """An initializer from its Keras name ("he_normal", ...) or the object itself."""
+    """An initializer from its Keras name ("he_normal", ...), from a name with arguments
+    ({"name": "random_normal", "stddev": 1.0}), or the object itself."""
     if callable(initializer):
         return initializer
-    if initializer not in NAMES:
+    options = {}
+    if isinstance(initializer, dict):
+        options = dict(initializer)
+        initializer = options.pop("name", None)
+    if not isinstance(initializer, str) or initializer not in NAMES:
         raise ValueError(f"unknown initializer {initializer!r}: use one of {', '.join(NAMES)}")
-    return NAMES[initializer]()
+    try:
+        return NAMES[initializer](**options)
+    except TypeError:
+        raise ValueError(f"initializer {initializer!r} does not take {sorted(options)}") from None
 
 
 def __getattr__(name):
@@ -129,4 +155,4 @@ def __getattr__(name):
     if name.startswith("_"):
         raise AttributeError(name)
     raise utils.missing("initializers", name, ("GlorotUniform", "GlorotNormal", "HeNormal", "HeUniform",
-                                               "LecunNormal", "RandomNormal", "VarianceScaling"))
+                                               "LecunNormal", "Ones", "RandomNormal", "VarianceScaling", "Zeros"))

@@ -1,5 +1,5 @@
 """Layers, each with its forward and backward pass side by side: Dense, BatchNormalization,
-LayerNormalization, Activation, Dropout, Flatten, Softmax.
+LayerNormalization, Activation (and the activation layers LeakyReLU, ELU, ReLU), Dropout, Flatten, Softmax.
 
 Every layer answers build(input_shape, rng, dtype) -> its output shape,
 forward(x, training) and backward(grad_outputs, need_grad_inputs), and has a
@@ -91,7 +91,7 @@ class Dense(Layer):
     """
 
     def __init__(self, units, activation=None, kernel_regularizer=None, name=None, input_shape=None,
-                 input_dim=None, kernel_initializer="glorot_uniform", use_bias=True):
+                 input_dim=None, kernel_initializer="glorot_uniform", use_bias=True, bias_initializer="zeros"):
         if isinstance(units, bool) or int(units) != units or units <= 0:
             raise ValueError(f"Dense units must be a positive whole number, got {units!r}")
         super().__init__(name, (input_dim,) if input_dim is not None else input_shape)
@@ -99,19 +99,21 @@ class Dense(Layer):
         self.activation = activations.get(activation)
         self.kernel_regularizer = kernel_regularizer     # e.g. L2(0.01): its penalty joins the loss
         self.kernel_initializer = initializers.get(kernel_initializer)   # e.g. "he_normal"
+        self.bias_initializer = initializers.get(bias_initializer)       # Keras's default: zeros
         self.use_bias = bool(use_bias)       # False before a BatchNormalization, whose beta does its work
         self.kernel = self.bias = None
 
     def build(self, input_shape, rng, dtype):
-        """Create the weights: the kernel from its initializer (Keras's default: Glorot uniform), a zero
-        bias (none if use_bias=False). Returns (units,)."""
+        """Create the weights: the kernel from its initializer (Keras's default: Glorot uniform), the bias
+        from its own (Keras's default: zeros; none if use_bias=False). Returns (units,)."""
         if len(input_shape) != 1:
             raise ValueError(f"Dense takes (batch, features) inputs, got features of shape {input_shape}: "
                              "put a Flatten() before it")
         self.input_dim = int(input_shape[0])
         self.dtype = np.dtype(dtype)
         self.kernel = self.kernel_initializer(self.input_dim, self.units, rng, self.dtype)
-        self.bias = initializers.zeros((self.units,), self.dtype) if self.use_bias else None
+        self.bias = self.bias_initializer(self.units, self.units, rng, self.dtype, shape=(self.units,)) \
+            if self.use_bias else None
         self.grad_kernel = np.zeros_like(self.kernel)
         self.grad_bias = np.zeros_like(self.bias) if self.use_bias else None
         self.output_shape = (self.units,)
@@ -321,6 +323,36 @@ class Activation(Weightless):
         return self.activation.backward(grad_outputs)
 
 
+class LeakyReLU(Activation):
+    """Keras's `layers.LeakyReLU(negative_slope=0.3)`: z where z > 0, else 0.3 z. (The function
+    keras.activations.leaky_relu, and Dense(activation="leaky_relu"), take 0.2: Keras's two defaults.)"""
+
+    def __init__(self, negative_slope=0.3, name=None, input_shape=None):
+        self.negative_slope = float(negative_slope)
+        if not (math.isfinite(self.negative_slope) and self.negative_slope >= 0):
+            raise ValueError(f"LeakyReLU negative_slope must be a number >= 0, got {negative_slope!r}")
+        super().__init__(activations.LeakyReLU(self.negative_slope), name, input_shape)
+
+
+class ELU(Activation):
+    """Keras's `layers.ELU(alpha=1.0)`: z where z > 0, else alpha (exp(z) - 1)."""
+
+    def __init__(self, alpha=1.0, name=None, input_shape=None):
+        self.alpha = float(alpha)
+        super().__init__(activations.ELU(self.alpha), name, input_shape)
+
+
+class ReLU(Activation):
+    """Keras's `layers.ReLU()`: max(z, 0) as a layer (negative_slope > 0 makes it a leaky ReLU)."""
+
+    def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, name=None, input_shape=None):
+        if max_value is not None or threshold:
+            raise utils.NotSupported("ReLU in numpy_impl takes negative_slope only (no max_value or threshold)")
+        self.max_value, self.threshold, self.negative_slope = None, 0.0, float(negative_slope)
+        super().__init__(activations.LeakyReLU(self.negative_slope) if self.negative_slope else "relu",
+                         name, input_shape)
+
+
 class Dropout(Weightless):
     """Inverted dropout, Keras's `Dropout(rate)`: active only in training.
 
@@ -398,7 +430,8 @@ class Softmax(Weightless):
         return self.activation.backward(grad_outputs)
 
 
-KNOWN = ("Activation", "BatchNormalization", "Dense", "Dropout", "Flatten", "Input", "LayerNormalization", "Softmax")
+KNOWN = ("Activation", "BatchNormalization", "Dense", "Dropout", "ELU", "Flatten", "Input", "LayerNormalization",
+         "LeakyReLU", "ReLU", "Softmax")
 
 
 def __getattr__(name):

@@ -11,10 +11,19 @@ batch's own size, the last partial batch included ("sum_over_batch_size").
 A loss object called alone, `loss(y_true, y_pred)` as in Keras's tutorials,
 has no logits to go back to when y_pred holds probabilities: there Keras
 clips them at 1e-7, and so does numpy_impl (see the classes below).
+
+For other tasks: MeanSquaredError ("mse"), MeanAbsoluteError ("mae") and
+BinaryCrossentropy ("binary_crossentropy"), each with its gradient dL/dy_pred.
+Inside `fit` every loss answers `head(activation, logits, y)`: the batch's
+mean loss, the model's outputs and dL/dlogits. For softmax and cross-entropy,
+and for sigmoid and binary cross-entropy, that is one fused formula from the
+logits (as Keras on TensorFlow computes it); for every other pair, the output
+activation's forward pass, the loss's own gradient, and the activation's
+backward pass.
 """
 import numpy as np
 
-from . import utils
+from . import activations, utils
 
 
 def categorical_crossentropy_from_logits(logits, y_true):
@@ -145,6 +154,19 @@ class CategoricalCrossentropy:
         """(mean loss, softmax probabilities, dL/dlogits) from the last layer's logits: what fit uses."""
         return categorical_crossentropy_from_logits(logits, y_true)
 
+    def head(self, activation, logits, y_true, gradient=True):
+        """(mean loss, outputs, dL/dlogits) from the last layer's logits (B, K): softmax and the loss fused
+        (from_logits=True: the same numbers; outputs are then the probabilities, whose argmax is the logits')."""
+        return self.fused_with_softmax(logits, y_true)
+
+    def output_problem(self, activation_name):
+        """Why this loss cannot follow an output activation of this name (None if it can)."""
+        wanted = "linear" if self.from_logits else "softmax"
+        if activation_name != wanted:
+            return (f"{self.name} with from_logits={self.from_logits} needs the last layer to be "
+                    f"Dense(..., activation={wanted!r}), got {activation_name!r}")
+        return None
+
 
 class SparseCategoricalCrossentropy(CategoricalCrossentropy):
     """Keras's `SparseCategoricalCrossentropy(from_logits)`: integer labels (batch,).
@@ -178,20 +200,187 @@ class SparseCategoricalCrossentropy(CategoricalCrossentropy):
         return sparse_categorical_crossentropy_from_logits(logits, labels)
 
 
+# ---- losses for other tasks: regression, and sigmoid outputs ------------------------
+
+class Loss:
+    """What MeanSquaredError, MeanAbsoluteError and BinaryCrossentropy share.
+
+    `loss(y_true, y_pred)`: the batch's mean of per_sample (Keras's "sum_over_batch_size").
+    per_sample(y_true, y_pred): each sample's loss, a mean over its K outputs, (B, K) -> (B,).
+    gradient(y_true, y_pred): d(batch mean)/dy_pred, (B, K), with its 1 / (K B).
+    """
+
+    sparse = False
+    from_logits = False
+    default_name = None
+
+    def __init__(self, reduction="sum_over_batch_size", name=None, dtype=None):
+        if reduction != "sum_over_batch_size":
+            raise utils.NotSupported(f"{type(self).__name__} in numpy_impl takes reduction='sum_over_batch_size' "
+                                     "only, Keras's default: the batch's mean")
+        self.name = name or self.default_name
+        self.dtype = np.dtype(dtype or "float32")
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        y_pred = np.asarray(y_pred, dtype=self.dtype)
+        y_true = np.asarray(y_true, dtype=self.dtype)
+        if y_true.ndim == y_pred.ndim - 1:
+            y_true = y_true[..., None]                       # (B,) against (B, 1): Keras expands it
+        if y_true.shape != y_pred.shape:
+            raise ValueError(f"y_true has shape {y_true.shape} but y_pred has {y_pred.shape}: they must match")
+        per_sample = self.per_sample(y_true, y_pred)
+        if sample_weight is not None:
+            per_sample = per_sample * np.asarray(sample_weight, self.dtype).reshape(-1)
+        return float(per_sample.sum() / len(per_sample))
+
+    def head(self, activation, logits, y_true, gradient=True):
+        """(mean loss, outputs, dL/dlogits) through the output activation: outputs = f(z), the loss of
+        the outputs, then dL/dz = f'(z) * dL/doutputs by the activation's own backward pass."""
+        outputs = activation.forward(logits)
+        loss = float(np.add.reduce(self.per_sample(y_true, outputs)) / len(outputs))
+        grad_logits = activation.backward(self.gradient(y_true, outputs)) if gradient else None
+        return loss, outputs, grad_logits
+
+    def output_problem(self, activation_name):
+        if self.from_logits and activation_name != "linear":
+            return (f"{self.name} with from_logits=True needs the last layer to be Dense(..., activation=None), "
+                    f"got {activation_name!r}")
+        return None
+
+
+class MeanSquaredError(Loss):
+    """Keras's `MeanSquaredError()`, "mse": per sample mean_k (y_pred_k - y_true_k)^2, then the batch mean.
+
+    dL/dy_pred = 2 (y_pred - y_true) / (K B)   for K outputs and a batch of B.
+    (Nielsen's quadratic cost, (1/2) sum_k (y_k - a_k)^2, has gradient (a - y) / B: K / 2 times smaller.)
+    """
+
+    default_name = "mean_squared_error"
+
+    def per_sample(self, y_true, y_pred):
+        return np.mean(np.square(y_true - y_pred), axis=-1)
+
+    def gradient(self, y_true, y_pred):
+        return (2.0 / y_pred.size) * (y_pred - y_true)
+
+
+class MeanAbsoluteError(Loss):
+    """Keras's `MeanAbsoluteError()`, "mae": per sample mean_k |y_pred_k - y_true_k|, then the batch mean.
+
+    dL/dy_pred = sign(y_pred - y_true) / (K B), and 0 where they are equal (as the engines' autodiff gives).
+    """
+
+    default_name = "mean_absolute_error"
+
+    def per_sample(self, y_true, y_pred):
+        return np.mean(np.abs(y_true - y_pred), axis=-1)
+
+    def gradient(self, y_true, y_pred):
+        return np.sign(y_pred - y_true) / y_pred.size
+
+
+class BinaryCrossentropy(Loss):
+    """Keras's `BinaryCrossentropy(from_logits)`: each of the K outputs a yes/no probability, y_true in [0, 1].
+
+    From probabilities p (Keras clips them to [1e-7, 1 - 1e-7] first):
+        loss_i = mean_k -(y_k log p_k + (1 - y_k) log(1 - p_k))
+        dL/dp  = (p - y) / (p (1 - p)) / (K B), and 0 where p was clipped
+    From logits z (from_logits=True, or a sigmoid output inside fit, as Keras on TensorFlow does):
+        loss_i = mean_k max(z_k, 0) - z_k y_k + log(1 + exp(-|z_k|))     (= the above with p = sigmoid(z), unclipped)
+        dL/dz  = (sigmoid(z) - y) / (K B)                                  (the sigmoid's slope cancels)
+    """
+
+    default_name = "binary_crossentropy"
+
+    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size",
+                 name=None, dtype=None):
+        if label_smoothing or axis != -1:
+            raise utils.NotSupported("BinaryCrossentropy in numpy_impl takes from_logits only (no label_smoothing "
+                                     "or axis)")
+        super().__init__(reduction, name, dtype)
+        self.from_logits = bool(from_logits)
+
+    def per_sample(self, y_true, y_pred):
+        if self.from_logits:
+            return np.mean(sigmoid_crossentropy_with_logits(y_pred, y_true), axis=-1)
+        p = np.clip(y_pred, EPSILON, 1 - EPSILON)
+        return np.mean(-(y_true * np.log(p) + (1 - y_true) * np.log(1 - p)), axis=-1)
+
+    def gradient(self, y_true, y_pred):
+        if self.from_logits:
+            return (activations.sigmoid(y_pred) - y_true) / y_pred.size
+        inside = (y_pred >= EPSILON) & (y_pred <= 1 - EPSILON)         # the clip passes no gradient outside
+        p = np.clip(y_pred, EPSILON, 1 - EPSILON)
+        return np.where(inside, (p - y_true) / (p * (1 - p)), 0.0) / y_pred.size
+
+    def head(self, activation, logits, y_true, gradient=True):
+        """A sigmoid output hands its logits to the loss (TensorFlow's `_keras_logits`): the fused form."""
+        if not (self.from_logits or activation.name == "sigmoid"):
+            return super().head(activation, logits, y_true, gradient)
+        per_sample = np.mean(sigmoid_crossentropy_with_logits(logits, y_true), axis=-1)
+        loss = float(np.add.reduce(per_sample) / len(logits))
+        grad_logits = (activations.sigmoid(logits) - y_true) / logits.size if gradient else None
+        return loss, activation.forward(logits), grad_logits
+
+    def output_problem(self, activation_name):
+        if not self.from_logits and activation_name == "softmax":
+            return ("binary_crossentropy scores each output alone, so it needs a sigmoid output, not softmax: "
+                    "use Dense(..., activation='sigmoid'), or categorical_crossentropy for a softmax")
+        return super().output_problem(activation_name)
+
+
+def sigmoid_crossentropy_with_logits(logits, y_true):
+    """-(y log sigmoid(z) + (1 - y) log(1 - sigmoid(z))), entry by entry, as TensorFlow computes it:
+    max(z, 0) - z y + log(1 + exp(-|z|)), which neither overflows nor loses a small tail."""
+    return np.maximum(logits, 0) - logits * y_true + np.log1p(np.exp(-np.abs(logits)))
+
+
+def mean_squared_error(y_true, y_pred):
+    """Keras's function `losses.mean_squared_error`: each sample's loss, (B, K) -> (B,)."""
+    return MeanSquaredError().per_sample(*_pair(y_true, y_pred))
+
+
+def mean_absolute_error(y_true, y_pred):
+    """Keras's function `losses.mean_absolute_error`: each sample's loss, (B, K) -> (B,)."""
+    return MeanAbsoluteError().per_sample(*_pair(y_true, y_pred))
+
+
+def binary_crossentropy(y_true, y_pred, from_logits=False):
+    """Keras's function `losses.binary_crossentropy`: each sample's loss, (B, K) -> (B,)."""
+    return BinaryCrossentropy(from_logits).per_sample(*_pair(y_true, y_pred))
+
+
+def _pair(y_true, y_pred):
+    y_pred = np.asarray(y_pred, dtype=np.result_type(np.asarray(y_pred).dtype, np.float32))
+    return np.asarray(y_true, dtype=y_pred.dtype), y_pred
+
+
+mse, mae = mean_squared_error, mean_absolute_error
+
+NAMES = {"categorical_crossentropy": CategoricalCrossentropy,
+         "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+         "binary_crossentropy": BinaryCrossentropy,
+         "mean_squared_error": MeanSquaredError, "mse": MeanSquaredError,
+         "mean_absolute_error": MeanAbsoluteError, "mae": MeanAbsoluteError}
+
+
 def get(loss, from_logits=False):
     """A loss object from its Keras name, or the object itself."""
-    if isinstance(loss, CategoricalCrossentropy):
+    if isinstance(loss, (CategoricalCrossentropy, Loss)):
         return loss
-    names = {"categorical_crossentropy": CategoricalCrossentropy,
-             "sparse_categorical_crossentropy": SparseCategoricalCrossentropy}
-    if loss not in names:
-        raise ValueError(f"unknown loss {loss!r}: use 'categorical_crossentropy' (one-hot labels) or "
-                         "'sparse_categorical_crossentropy' (integer labels)")
-    return names[loss](from_logits)
+    if not isinstance(loss, str) or loss not in NAMES:
+        raise ValueError(f"unknown loss {loss!r}: use one of {', '.join(NAMES)}")
+    kind = NAMES[loss]
+    if kind in (MeanSquaredError, MeanAbsoluteError):
+        if from_logits:
+            raise ValueError(f"{loss} takes no from_logits: it compares the outputs themselves")
+        return kind()
+    return kind(from_logits)
 
 
 def __getattr__(name):
-    """`losses.MeanSquaredError` and the other Keras losses numpy_impl leaves out: one line saying so."""
+    """`losses.Huber` and the other Keras losses numpy_impl leaves out: one line saying so."""
     if name.startswith("_"):
         raise AttributeError(name)
-    raise utils.missing("losses", name, ("CategoricalCrossentropy", "SparseCategoricalCrossentropy"))
+    raise utils.missing("losses", name, ("CategoricalCrossentropy", "SparseCategoricalCrossentropy",
+                                         "BinaryCrossentropy", "MeanSquaredError", "MeanAbsoluteError"))

@@ -163,14 +163,13 @@ class Sequential:
         self.loss = losses.get(loss)
         if metrics is not None and not isinstance(metrics, (list, tuple)):      # Keras refuses a bare one too
             raise ValueError(f"metrics must be a list, e.g. metrics=['accuracy'], got {metrics!r}")
-        self.metrics = [metrics_module.get(metric, self.loss.sparse) for metric in metrics or []]
         last = self.layers[-1] if self.layers else None
         if not isinstance(last, Dense):
             raise ValueError("the last layer must be a Dense layer")
-        wanted = "linear" if self.loss.from_logits else "softmax"
-        if last.activation.name != wanted:
-            raise ValueError(f"with from_logits={self.loss.from_logits} the last layer must be "
-                             f"Dense(..., activation={wanted!r}), got {last.activation.name!r}")
+        problem = self.loss.output_problem(last.activation.name)
+        if problem:
+            raise ValueError(problem)
+        self.metrics = [metrics_module.get(metric, self.loss.sparse, last.units) for metric in metrics or []]
         self.optimizer = optimizers.get(optimizer) if isinstance(optimizer, str) else optimizer
         if not hasattr(self.optimizer, "apply"):
             raise ValueError(f"optimizer must be 'sgd', 'adam', 'rmsprop' or an optimizer object, got {optimizer!r}")
@@ -178,7 +177,7 @@ class Sequential:
     # ---- one training step ----------------------------------------------------
 
     def forward(self, x, training=False):
-        """Every layer but the last, then the last layer's logits (its softmax is in the loss)."""
+        """Every layer but the last, then the last layer's logits (its activation is in the loss's head)."""
         for layer in self.layers[:-1]:
             x = layer.forward(x, training)
         return self.layers[-1].affine(x)                  # (B, classes)
@@ -191,18 +190,18 @@ class Sequential:
         """Forward (training mode) and backward through the whole network.
 
         Fills every layer's gradients; returns the loss (the batch's mean
-        cross-entropy plus any penalty, as Keras reports it) and the softmax
-        probabilities of the batch.
+        loss plus any penalty, as Keras reports it) and the model's outputs
+        for the batch (softmax probabilities for a softmax output).
         """
         logits = self.forward(x, training=True)
-        loss, probabilities, grad_logits = self.loss.fused_with_softmax(logits, y)
+        loss, outputs, grad_logits = self.loss.head(self.layers[-1].activation, logits, y)
         self.backward(grad_logits)
-        return loss + self.penalty(), probabilities
+        return loss + self.penalty(), outputs
 
     def backward(self, grad_logits):
         """From dL/dlogits back through the layers in reverse, filling their gradients.
 
-        The output layer starts from its logits (the softmax is inside the loss);
+        The output layer starts from its logits (its activation is in the loss's head);
         a layer needs no dL/dx if no layer before it has weights.
         """
         last = len(self.layers) - 1
@@ -213,9 +212,9 @@ class Sequential:
             grad = self.layers[index].backward(grad, need_grad_inputs=self.weights_below[index])
 
     def train_step(self, x, y):
-        loss, probabilities = self.compute_gradients(x, y)
+        loss, outputs = self.compute_gradients(x, y)
         self.optimizer.apply(self.gradients, self._trainable)
-        return loss, probabilities
+        return loss, outputs
 
     # ---- the Keras calls --------------------------------------------------------
 
@@ -253,7 +252,6 @@ class Sequential:
         for callback in callbacks:
             callback.set_model(self)
             callback.on_train_begin()
-        labels = self._labels(y)
         n = len(x)
         steps = math.ceil(n / batch_size)
         history = History()
@@ -264,7 +262,7 @@ class Sequential:
                 callback.on_epoch_begin(epoch)
             order = self.rng.permutation(n) if shuffle else None
             bar = ProgressBar(steps, interactive=verbose == 1, verbose=verbose) if verbose else None
-            total_loss, correct = 0.0, 0
+            total_loss, sums = 0.0, np.zeros(len(self.metrics))
             with np.errstate(over="ignore", invalid="ignore"):   # divergence is caught below
                 for step, start in enumerate(range(0, n, batch_size)):
                     stop = min(start + batch_size, n)
@@ -272,21 +270,21 @@ class Sequential:
                     # gathered right before its step: no permuted copy of all of x per epoch
                     # (188 MB at MNIST size), and measured here a little faster than one.
                     batch = slice(start, stop) if order is None else order[start:stop]
-                    loss, probabilities = self.train_step(x[batch], y[batch])
+                    loss, outputs = self.train_step(x[batch], y[batch])
                     if not math.isfinite(loss):
                         raise TrainingDiverged(epoch + 1, step + 1, loss)
                     total_loss += loss * (stop - start)
-                    if self.metrics:
-                        correct += int(np.count_nonzero(probabilities.argmax(axis=1) == labels[batch]))
+                    for index, metric in enumerate(self.metrics):
+                        sums[index] += metric.values(y[batch], outputs).sum()
                     if bar and step + 1 < steps:
-                        bar.update(step + 1, self._logs(total_loss / stop, correct / stop))
+                        bar.update(step + 1, self._logs(total_loss / stop, sums / stop))
                     if callbacks:                # the running logs, made once for every callback
-                        batch_logs = self._logs(total_loss / stop, correct / stop)
+                        batch_logs = self._logs(total_loss / stop, sums / stop)
                         for callback in callbacks:
                             callback.on_train_batch_end(step, batch_logs)
                     if self.stop_training:
                         break
-            logs = self._logs(total_loss / stop, correct / stop)     # stop: the samples trained on (n unless stopped)
+            logs = self._logs(total_loss / stop, sums / stop)     # stop: the samples trained on (n unless stopped)
             if validation_data is not None:
                 logs.update({f"val_{key}": value for key, value in self._evaluate(*validation_data).items()})
             if bar:
@@ -392,25 +390,21 @@ class Sequential:
 
     # ---- helpers ---------------------------------------------------------------
 
-    def _logs(self, loss, accuracy):
+    def _logs(self, loss, metric_values):
         """{"loss": ..., and each metric under its name}, in Keras's order (sorted by name)."""
-        logs = {"loss": loss, **{metric.name: accuracy for metric in self.metrics}}
+        logs = {"loss": loss, **{metric.name: float(value) for metric, value in zip(self.metrics, metric_values)}}
         return dict(sorted(logs.items()))
 
     def _evaluate(self, x, y, batch_size=None):
         batch_size = _positive_int("batch_size", 1024 if batch_size is None else batch_size)
-        total_loss, correct = 0.0, 0
-        labels = self._labels(y)
+        total_loss, sums = 0.0, np.zeros(len(self.metrics))
         for start in range(0, len(x), batch_size):
             xb, yb = x[start:start + batch_size], y[start:start + batch_size]
-            loss, probabilities, _ = self.loss.fused_with_softmax(self.forward(xb), yb)
+            loss, outputs, _ = self.loss.head(self.layers[-1].activation, self.forward(xb), yb, gradient=False)
             total_loss += loss * len(xb)
-            correct += int(np.count_nonzero(probabilities.argmax(axis=1) == labels[start:start + batch_size]))
-        return self._logs(total_loss / len(x) + self.penalty(), correct / len(x))
-
-    def _labels(self, y):
-        """Integer labels (n,), whichever form y has."""
-        return y if self.loss.sparse else y.argmax(axis=1)
+            for index, metric in enumerate(self.metrics):
+                sums[index] += metric.values(yb, outputs).sum()
+        return self._logs(total_loss / len(x) + self.penalty(), sums / len(x))
 
     def _check_x(self, x, what="x"):
         x = np.asarray(x)
@@ -442,6 +436,8 @@ class Sequential:
         classes = self.layers[-1].units
         if len(y) != len(x):
             raise ValueError(f"{what} has {len(x)} samples but its labels have {len(y)}")
+        if isinstance(self.loss, losses.Loss):
+            return x, self._check_targets(y, classes)
         if self.loss.sparse:
             given = y.shape
             if y.ndim == 2 and y.shape[1] == 1:
@@ -459,6 +455,23 @@ class Sequential:
         if not (np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all()):
             raise ValueError("labels must be one-hot: each row all zeros but a single 1")
         return x, y.astype(self.dtype, copy=False)
+
+    def _check_targets(self, y, outputs):
+        """Targets for mse, mae or binary_crossentropy: numbers of shape (samples, outputs), or (samples,)
+        for one output (Keras expands it); for binary_crossentropy each in [0, 1]."""
+        if y.ndim == 1 and outputs == 1:
+            y = y[:, None]
+        if y.ndim != 2 or y.shape[1] != outputs or not np.issubdtype(y.dtype, np.number):
+            raise ValueError(f"{self.loss.name} takes targets of shape (samples, {outputs}), one number per "
+                             f"output, got {y.shape}" + (": encode integer labels with one_hot(labels, "
+                                                         f"{outputs})" if y.ndim == 1 else ""))
+        y = y.astype(self.dtype, copy=False)
+        if not np.isfinite(y).all():
+            raise ValueError("the targets contain NaN or infinite values: clean or drop those samples")
+        if isinstance(self.loss, losses.BinaryCrossentropy) and ((y < 0) | (y > 1)).any():
+            raise ValueError("binary_crossentropy takes targets between 0 and 1 (a yes/no probability per output), "
+                             f"got values from {y.min():g} to {y.max():g}")
+        return y
 
 
 def _verbosity(verbose):
@@ -493,28 +506,37 @@ def build_model(input_dim=784, hidden=(128, 128), num_classes=10, learning_rate=
                 momentum=0.0, nesterov=False, seed=0, dtype="float32", optimizer="sgd",
                 optimizer_options=None, dropout=0.0, l2=0.0, loss="categorical_crossentropy",
                 from_logits=False, input_shape=None, l1=0.0, batchnorm=False, layernorm=False,
-                kernel_initializer="glorot_uniform", schedule=None, activation="relu"):
+                kernel_initializer="glorot_uniform", schedule=None, activation="relu", output_activation=None,
+                bias_initializer="zeros"):
     """Dense(activation, relu unless given) for each width in `hidden`, then the output Dense; compiled.
 
     optimizer: "sgd" (learning_rate, momentum, nesterov), "adam" or "rmsprop" (learning_rate,
         momentum for rmsprop); optimizer_options: more of its Keras arguments, e.g. {"amsgrad": True}.
     dropout: a rate after each hidden layer, or a sequence: the input's rate, then each hidden layer's.
-    l2, l1: L2(l2), L1(l1) or L1L2(l1, l2) on every kernel. loss: "categorical_crossentropy" (one-hot labels) or
-        "sparse_categorical_crossentropy" (integer labels); from_logits=True ends in a linear layer.
+    l2, l1: L2(l2), L1(l1) or L1L2(l1, l2) on every kernel. loss: "categorical_crossentropy" (one-hot labels),
+        "sparse_categorical_crossentropy" (integer labels), "binary_crossentropy" (each output a yes/no),
+        "mean_squared_error" or "mean_absolute_error" (targets of the outputs' shape); from_logits=True ends
+        in a linear layer and hands its logits to the loss.
+    output_activation: the last layer's; None: the one that fits the loss (softmax for the cross-entropies,
+        sigmoid for binary_crossentropy, linear for mse and mae, linear with from_logits). A pair that does
+        not fit (a softmax under binary_crossentropy) is refused in one line.
     input_shape: e.g. (28, 28) to take images, flattened by a Flatten layer; else (input_dim,).
     batchnorm / layernorm: each hidden layer becomes Dense -> BatchNormalization (or LayerNormalization)
         -> Activation("relu"); before BatchNormalization the Dense has no bias (its beta does that work).
-    kernel_initializer: every kernel's initializer, by Keras's name (e.g. "he_normal").
+    kernel_initializer, bias_initializer: every kernel's and bias's initializer, by Keras's name (e.g.
+        "he_normal", "zeros") or a name with its arguments ({"name": "random_normal", "stddev": 1.0}).
     schedule: a learning-rate schedule from learning_rate, stepped every update, e.g.
         {"name": "cosine", "decay_steps": 9380} (see schedules.from_spec).
-    activation: the hidden layers' activation by its Keras name: "relu", or "softmax" over each
-        layer's units (its backward pass is then the softmax's Jacobian-vector product), or "linear".
+    activation: the hidden layers' activation by its Keras name: "relu", "sigmoid", "tanh", "leaky_relu",
+        "elu", "selu", "softplus", "softsign", "silu", "gelu", "softmax" (over each layer's units) or "linear".
     """
     if batchnorm and layernorm:
         raise ValueError("give batchnorm or layernorm, not both")
     rates = _dropout_rates(dropout, len(hidden))
     regularizer = regularizers.get(l1, l2)
-    dense = dict(kernel_regularizer=regularizer, kernel_initializer=kernel_initializer)
+    loss = losses.get(loss, from_logits)
+    output_activation = output_activation or default_output_activation(loss)
+    dense = dict(kernel_regularizer=regularizer, kernel_initializer=kernel_initializer, bias_initializer=bias_initializer)
     layers = [Input(shape=input_shape or (input_dim,))] + ([Flatten()] if input_shape else [])
     layers += [Dropout(rates[0])] if rates[0] else []
     for units, rate in zip(hidden, rates[1:]):
@@ -524,13 +546,21 @@ def build_model(input_dim=784, hidden=(128, 128), num_classes=10, learning_rate=
         else:
             layers.append(Dense(units, activation=activation, **dense))
         layers += [Dropout(rate)] if rate else []
-    layers.append(Dense(num_classes, activation=None if from_logits else "softmax", **dense))
+    layers.append(Dense(num_classes, activation=output_activation, **dense))
     model = Sequential(layers, seed=seed, dtype=dtype)
     if schedule:
         learning_rate = schedules.from_spec(schedule, learning_rate)
     model.compile(optimizer=optimizers.get(optimizer, learning_rate, momentum, nesterov, **(optimizer_options or {})),
-                  loss=losses.get(loss, from_logits), metrics=["accuracy"])
+                  loss=loss, metrics=["accuracy"])
     return model
+
+
+def default_output_activation(loss):
+    """The last layer's activation that fits a loss object: linear under from_logits, else softmax for the
+    cross-entropies, sigmoid for the binary one, linear for mse and mae."""
+    if loss.from_logits or isinstance(loss, (losses.MeanSquaredError, losses.MeanAbsoluteError)):
+        return "linear"
+    return "sigmoid" if isinstance(loss, losses.BinaryCrossentropy) else "softmax"
 
 
 def _dropout_rates(dropout, hidden_layers):

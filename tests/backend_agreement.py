@@ -6,7 +6,8 @@ its own. Data: the first 10,000 MNIST digits when MNIST_PATH is set (the figures
 docs/backends.md; AGREEMENT_DIGITS=N for the first N, as the tests ask), else 2,000
 random digits of the same shape; MNIST_PATH set to a path that does not exist is an error.
 
-`python -m tests.backend_agreement --pieces` trains issue 16's pieces on the full 10,000 instead.
+`python -m tests.backend_agreement --pieces` trains issue 16's pieces on the full 10,000 instead,
+and `--textbook` issue 45's (activations, losses, Nielsen's network).
 """
 import json
 import os
@@ -145,6 +146,60 @@ def pieces(samples=96, eager=None):
     return result
 
 
+TEXTBOOK_ACTIVATIONS = ("sigmoid", "tanh", "leaky_relu", "elu", "selu", "softplus", "softsign", "silu", "gelu")
+NIELSEN_INIT = {"name": "random_normal", "stddev": 1.0}
+
+
+def textbook_settings():
+    """Issue 45's pieces: each activation in the hidden layers, each loss with its output, Nielsen's network."""
+    settings = {f"activation {name}": dict(activation=name) for name in TEXTBOOK_ACTIVATIONS}
+    settings.update({
+        "mse, sigmoid output": dict(loss="mean_squared_error", output_activation="sigmoid"),
+        "mse, linear output": dict(loss="mean_squared_error"),
+        "mae, linear output": dict(loss="mean_absolute_error"),
+        "binary_crossentropy, sigmoid output": dict(loss="binary_crossentropy"),
+        "binary_crossentropy, from_logits": dict(loss="binary_crossentropy", from_logits=True),
+        "nielsen: sigmoid, mse, N(0, 1) weights and biases": dict(
+            hidden=(30,), activation="sigmoid", loss="mean_squared_error", output_activation="sigmoid",
+            kernel_initializer=NIELSEN_INIT, bias_initializer=NIELSEN_INIT, learning_rate=1.0, momentum=0.0)})
+    return settings
+
+
+def textbook(samples=96, eager=None):
+    """Each of issue 45's pieces, one epoch of batch 32 (SGD 0.1, momentum 0.9) in float64 from the same
+    weights: the largest weight difference, and of evaluate's loss and predict's outputs after it."""
+    if eager is None:
+        eager = keras.backend.backend() != "jax"
+    x, y, _ = data("float64")
+    x, y = x[:samples], y[:samples]
+    result = {}
+    for name, options in textbook_settings().items():
+        options = {"learning_rate": 0.1, "momentum": 0.9, **options}
+        numpy_model, keras_model = twins(seed=0, dtype="float64", **options)
+        keras_model.run_eagerly = eager
+        for model in (numpy_model, keras_model):
+            model.fit(x, y, batch_size=32, epochs=1, shuffle=False, verbose=0)
+        evaluated = [model.evaluate(x, y, verbose=0)[0] for model in (numpy_model, keras_model)]
+        predicted = [np.asarray(model.predict(x, verbose=0)) for model in (numpy_model, keras_model)]
+        result[name] = {"weights": max_difference(numpy_model.get_weights(), keras_model.get_weights()),
+                        "evaluate_loss": abs(evaluated[0] - evaluated[1]),
+                        "outputs": float(np.abs(predicted[0] - predicted[1]).max())}
+    if keras.backend.backend() == "tensorflow":          # each float32 dodge undone: TensorFlow's own op
+        from keras_impl import model as keras_model_module
+        real = keras_model_module._activation
+        keras_model_module._activation = lambda name, dtype: name
+        try:
+            for name in ("leaky_relu", "gelu"):
+                numpy_model, keras_model = twins(seed=0, dtype="float64", activation=name)
+                gaps = [numpy_impl.loss_and_gradients(numpy_model, x, y)[1],
+                        keras_impl.loss_and_gradients(keras_model, x, y)[1]]
+                result[f"trap: {name} with TensorFlow's float32 constant"] = max(
+                    float(np.abs(a - b).max() / np.abs(a).max()) for a, b in zip(*gaps))
+        finally:
+            keras_model_module._activation = real
+    return result
+
+
 def traps():
     """Each backend fix in keras_impl undone in turn: how far the float64 gradients then part
     (relative to the largest entry), on a batch scaled so the largest logit is in the hundreds."""
@@ -194,8 +249,12 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["--pieces"]:                  # the issue's table: 10,000 digits, Keras compiled
         print(json.dumps({"backend": keras.backend.backend(), "pieces": pieces(10000, eager=False)}))
         sys.exit(0)
+    if sys.argv[1:] == ["--textbook"]:                # issue 45's table: 10,000 digits, Keras compiled
+        print(json.dumps({"backend": keras.backend.backend(), "textbook": textbook(10000, eager=False)}))
+        sys.exit(0)
     print(json.dumps({"backend": keras.backend.backend(),
                       "float64": lockstep("float64"), "float32": lockstep("float32"),
                       "gradients_float64": gradients("float64"), "gradients_float32": gradients("float32"),
                       "gradients_l2_float64": gradients("float64", l2=0.01),   # the penalty inside autodiff too
-                      "vocabulary": vocabulary(), "pieces": pieces(), "traps": traps()}))
+                      "vocabulary": vocabulary(), "pieces": pieces(), "textbook": textbook(),
+                      "traps": traps()}))

@@ -81,6 +81,29 @@ def test_each_new_piece_in_float64_lockstep(measured, piece):
     assert measured["pieces"][piece] < 1e-13
 
 
+TEXTBOOK = ["activation sigmoid", "activation tanh", "activation leaky_relu", "activation elu", "activation selu",
+            "activation softplus", "activation softsign", "activation silu", "activation gelu",
+            "mse, sigmoid output", "mse, linear output", "mae, linear output", "binary_crossentropy, sigmoid output",
+            "binary_crossentropy, from_logits", "nielsen: sigmoid, mse, N(0, 1) weights and biases"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("piece", TEXTBOOK)
+def test_each_activation_and_loss_in_float64_lockstep(measured, piece):
+    figures = measured["textbook"][piece]
+    assert figures["weights"] < 1e-13 and figures["evaluate_loss"] < 1e-13 and figures["outputs"] < 1e-12, figures
+
+
+@pytest.mark.slow
+def test_tensorflows_float32_constants_are_dodged(measured):
+    """leaky_relu's slope and gelu's 1/sqrt(2) are float32 inside TensorFlow's ops: keras_impl's exact forms
+    are needed there (undone, the gradients part by far more than rounding)."""
+    if measured["backend"] != "tensorflow":
+        pytest.skip("JAX's and PyTorch's leaky_relu and gelu keep float64 constants")
+    for name in ("leaky_relu", "gelu"):
+        assert measured["textbook"][f"trap: {name} with TensorFlow's float32 constant"] > 1e-10
+
+
 @pytest.mark.slow
 def test_early_stopping_stops_both_twins_at_the_same_epoch(measured):
     numpy_stop, keras_stop = measured["pieces"]["stopping epochs"]

@@ -101,7 +101,7 @@ def test_the_reference_passes_every_stage():
     stages = [row.stage for row in checker.rows]
     assert stages[0] == "API" and stages[-1] == "more"
     assert {"API", "forward", "loss", "gradients", "optimizer", "fit", "sanity", "dropout", "flatten", "more"} == set(stages)
-    assert len([row for row in checker.rows if row.stage == "more" and not row.skipped]) == len(check.VOCABULARY) + 2 == 19
+    assert len([row for row in checker.rows if row.stage == "more" and not row.skipped]) == len(check.VOCABULARY) + 2 == 33
     assert len([row for row in checker.rows if row.stage == "dropout" and not row.skipped]) == 8
     assert not any(row.skipped for row in checker.rows)
     assert all(row.passed for row in checker.rows)
@@ -281,7 +281,7 @@ def test_the_borrowed_build_model_note_is_only_for_a_twin_that_borrows():
 def test_cli_passes_numpy_impl(capsys):
     assert main(["check", "numpy_impl"]) == 0
     out = capsys.readouterr().out
-    assert "All 54 checks passed" in out and "FAILED" not in out
+    assert "All 68 checks passed" in out and "FAILED" not in out
     assert f"loaded from {Path(numpy_impl.__file__)}" in out
     assert "note:" not in out                  # numpy_impl's build_model is its own, not borrowed
 

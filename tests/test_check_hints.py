@@ -59,6 +59,7 @@ ALSO = {
     "the backward pass rounds to float32 at or before this tensor": ["the gradient of kernel_2 (layer 2, output)"],
     "plain SGD agrees but momentum does not": [("plain SGD agrees but momentum does not. Keras's form: the "
                                                 "velocity v starts at 0 and is v = m * v - lr * g, then w = w + v")],
+    ", Keras computes": ["fit(x, y) raised TrainingDiverged", "With Adam, Keras computes alpha = lr * sqrt"],
     "the mean and the weights in CategoricalCrossentropy.__call__": [
         "CategoricalCrossentropy(from_logits=False) on a plain row, sample_weight gives 0.2231435513, Keras's 0.1115717757",
         "then the batch's mean of w_i * loss_i (divided by the batch size, not by the sum of the weights)"],
@@ -788,6 +789,15 @@ def flatten_column_major(twin):
 def l2_gradient_doubled(twin):
     right = twin.regularizers.L2.gradient
     twin.regularizers.L2.gradient = lambda self, kernel: 2 * right(self, kernel)
+
+
+@plant("stage_vocabulary", ", Keras computes")
+def adam_that_diverges(twin):
+    # fit itself fails (a NaN loss): the row names the setting and the hint its formula
+    def update(self, grads, variables):
+        for w in variables:
+            w[...] = np.nan
+    twin.optimizers.Adam.update = update
 
 
 @plant("stage_vocabulary", "the mean and the weights in CategoricalCrossentropy.__call__")

@@ -233,7 +233,7 @@ ARGUMENT_MESSAGES = {
     "--schedule linear": "argument --schedule: invalid choice: 'linear' (choose from 'cosine', 'exponential', "
                          "'piecewise')",
     "--init zeros": "argument --init: invalid choice: 'zeros' (choose from 'glorot_uniform', 'glorot_normal', "
-                    "'he_normal', 'he_uniform', 'lecun_normal', 'random_normal')",
+                    "'he_normal', 'he_uniform', 'lecun_normal', 'random_normal', 'normal_1', 'normal_fan_in')",
     "--weight-decay -0.1": "argument --weight-decay: must be a finite number >= 0.0, got -0.1",
     "--clipnorm 0": "argument --clipnorm: must be a finite number > 0.0, got 0",
     "--l1 -1": "argument --l1: must be a finite number >= 0.0, got -1",

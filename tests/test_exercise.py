@@ -219,6 +219,74 @@ ANSWERS = {
     "Softmax.backward": (
         "p = self.outputs\n"
         "return p * (grad_outputs - (grad_outputs * p).sum(axis=1, keepdims=True))"),
+    # the activations topic
+    "Sigmoid.forward": "self.outputs = sigmoid(logits)\nreturn self.outputs",
+    "sigmoid": "e = np.exp(-np.abs(logits))\nreturn np.where(logits >= 0, 1 / (1 + e), e / (1 + e))",
+    "Sigmoid.backward": "return grad_outputs * self.outputs * (1 - self.outputs)",
+    "Tanh.forward": "self.outputs = np.tanh(logits)\nreturn self.outputs",
+    "Tanh.backward": "return grad_outputs * (1 - self.outputs ** 2)",
+    "LeakyReLU.forward": (
+        "self.positive = logits > 0\n"
+        "self.outputs = np.where(self.positive, logits, self.negative_slope * logits)\n"
+        "return self.outputs"),
+    "LeakyReLU.backward": "return grad_outputs * np.where(self.positive, 1.0, self.negative_slope)",
+    "ELU.forward": (
+        "self.positive = logits > 0\n"
+        "self.outputs = np.where(self.positive, logits, self.alpha * np.expm1(np.minimum(logits, 0)))\n"
+        "return self.outputs"),
+    "ELU.backward": "return grad_outputs * np.where(self.positive, 1.0, self.outputs + self.alpha)",
+    "SELU.forward": "self.outputs = self.SCALE * super().forward(logits)\nreturn self.outputs",
+    "SELU.backward": (
+        "return grad_outputs * np.where(self.positive, self.SCALE, self.outputs + self.SCALE * self.alpha)"),
+    "Softplus.forward": (
+        "self.logits = logits.copy()\n"
+        "self.outputs = np.maximum(logits, 0) + np.log1p(np.exp(-np.abs(logits)))\n"
+        "return self.outputs"),
+    "Softplus.backward": "return grad_outputs * sigmoid(self.logits)",
+    "Softsign.forward": (
+        "self.denominator = 1 + np.abs(logits)\nself.outputs = logits / self.denominator\nreturn self.outputs"),
+    "Softsign.backward": "return grad_outputs / self.denominator ** 2",
+    "SiLU.forward": (
+        "self.logits, self.s = logits.copy(), sigmoid(logits)\nself.outputs = logits * self.s\nreturn self.outputs"),
+    "SiLU.backward": "return grad_outputs * self.s * (1 + self.logits * (1 - self.s))",
+    "GELU.forward": (
+        "self.logits = z = logits.copy()\n"
+        "self.cdf = 0.5 * (1 + erf(z / math.sqrt(2)))\n"
+        "self.outputs = z * self.cdf\n"
+        "return self.outputs"),
+    "erf": "return np.vectorize(math.erf, otypes=[np.float64])(x).astype(x.dtype)",
+    "GELU.backward": (
+        "z = self.logits\n"
+        "return grad_outputs * (self.cdf + z * np.exp(-z * z / 2) / math.sqrt(2 * math.pi))"),
+    # the losses topic
+    "Loss.head": (
+        "outputs = activation.forward(logits)\n"
+        "loss = float(np.mean(self.per_sample(y_true, outputs)))\n"
+        "grad = activation.backward(self.gradient(y_true, outputs)) if gradient else None\n"
+        "return loss, outputs, grad"),
+    "MeanSquaredError.per_sample": "return ((y_true - y_pred) ** 2).mean(axis=-1)",
+    "MeanSquaredError.gradient": "return 2 * (y_pred - y_true) / y_pred.size",
+    "MeanAbsoluteError.per_sample": "return np.abs(y_true - y_pred).mean(axis=-1)",
+    "MeanAbsoluteError.gradient": "return np.sign(y_pred - y_true) / y_pred.size",
+    "BinaryCrossentropy.head": (
+        "if not (self.from_logits or activation.name == 'sigmoid'):\n"
+        "    return super().head(activation, logits, y_true, gradient)\n"
+        "loss = float(np.mean(sigmoid_crossentropy_with_logits(logits, y_true).mean(axis=-1)))\n"
+        "grad = (activations.sigmoid(logits) - y_true) / logits.size if gradient else None\n"
+        "return loss, activation.forward(logits), grad"),
+    "sigmoid_crossentropy_with_logits": (
+        "return np.maximum(logits, 0) - logits * y_true + np.log1p(np.exp(-np.abs(logits)))"),
+    "BinaryCrossentropy.per_sample": (
+        "if self.from_logits:\n"
+        "    return sigmoid_crossentropy_with_logits(y_pred, y_true).mean(axis=-1)\n"
+        "p = np.clip(y_pred, EPSILON, 1 - EPSILON)\n"
+        "return (-(y_true * np.log(p) + (1 - y_true) * np.log(1 - p))).mean(axis=-1)"),
+    "BinaryCrossentropy.gradient": (
+        "if self.from_logits:\n"
+        "    return (activations.sigmoid(y_pred) - y_true) / y_pred.size\n"
+        "p = np.clip(y_pred, EPSILON, 1 - EPSILON)\n"
+        "inside = (y_pred >= EPSILON) & (y_pred <= 1 - EPSILON)\n"
+        "return np.where(inside, (p - y_true) / (p * (1 - p)), 0.0) / y_pred.size"),
 }
 
 # The stage at which check names each function of a topic, in order.
@@ -229,6 +297,8 @@ TOPIC_STAGES = {
     "regularization": ["dropout"] * 2 + ["more of Keras"] * 4,
     "normalization": ["more of Keras"] * 4,
     "initializers": ["API", "sanity", "sanity"],
+    "activations": ["more of Keras"] * 20,
+    "losses": ["more of Keras"] * 9,
     "all": ["flatten"] + ["more of Keras"] * 3,       # only the functions no other topic walks (see below)
 }
 
@@ -387,7 +457,7 @@ def test_cli_unknown_topic_is_one_line(tmp_path, capsys):
     with pytest.raises(exercise.ExerciseError) as refused:
         exercise.write_exercise(tmp_path / "ex", topic="everything")
     assert str(refused.value) == ("unknown topic 'everything': use one of network, optimizers, regularization, "
-                                  "normalization, initializers, all")
+                                  "normalization, initializers, activations, losses, all")
     assert not (tmp_path / "ex").exists()
 
 

@@ -116,7 +116,8 @@ def test_dense_takes_an_initializer_by_name_or_object():
     layer.build((1000,), np.random.default_rng(0), "float32")
     assert layer.kernel.std() == pytest.approx(0.5, rel=0.05) and layer.kernel.dtype == np.float32
     with pytest.raises(ValueError, match=r"^unknown initializer 'orthogonal': use one of glorot_uniform, glorot_normal, "
-                                         r"he_normal, he_uniform, lecun_normal, random_normal$"):
+                                         r"he_normal, he_uniform, lecun_normal, random_normal, "
+                                         r"variance_scaling, zeros, ones$"):
         numpy_impl.Dense(3, kernel_initializer="orthogonal")
 
 

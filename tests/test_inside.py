@@ -45,7 +45,7 @@ def test_the_twins_statistics_agree_to_rounding_in_float64():
     assert all(value < 1e-12 for value in stats["during_run"].values())
     assert set(stats["at_equal_weights"]["keras"]) == {"loss", "activation_mean", "activation_std", "dead_share",
                                                        "gradient_norm", "activations", "gradients"}
-    assert stats["layers"] == ["hidden 1", "hidden 2"]
+    assert stats["layers"] == ["hidden 1 (relu)", "hidden 2 (relu)"] and stats["idle"] == ["dead", "dead"]
     assert stats["kernels"] == ["W1 784x128", "W2 128x128", "W3 128x10"]
     assert np.shape(stats["twins"]["keras"]["update_ratio"]) == (5, 3)
     # the histograms share their bins between the twins, and count every value
@@ -78,7 +78,7 @@ def test_the_statistics_mean_what_they_say():
     model = numpy_impl.build_model(seed=1, dtype="float64")
     kernel, bias = model.layers[0].kernel, model.layers[0].bias
     kernel[:, 5], bias[5] = -1.0, -1.0                     # unit 5 of the first layer: never positive
-    recorder = inside.Recorder(numpy_twin(), x, y, inside.relu_layers(model), every=1)
+    recorder = inside.Recorder(numpy_twin(), x, y, inside.hidden_layers(model), every=1)
     recorder.probe(model)
     first_layer = np.maximum(x @ kernel + bias, 0)
     assert recorder.dead_share[0][0] == pytest.approx(np.mean(np.all(first_layer == 0, axis=0)))
@@ -105,7 +105,7 @@ def test_the_statistics_mean_what_they_say():
 def test_the_keras_hook_reaches_the_model_only_when_a_probe_needs_it():
     # on JAX, Callback.model syncs the trainer's state: once a step would slow every step
     x, y = digits(64)
-    recorder = inside.Recorder(numpy_twin(), x, y, [0, 1], every=4)
+    recorder = inside.Recorder(numpy_twin(), x, y, [(0, "relu"), (1, "relu")], every=4)
     reached = []
     hook = inside.hook(keras_twin(), recorder)
     type(hook).model = property(lambda self: reached.append(recorder.step) or model)
@@ -123,7 +123,7 @@ def test_probes_are_about_8_an_epoch_and_never_closer_than_200_steps():
 def test_initial_loss_is_near_ln_10_at_a_small_initialisation():
     x, y = digits(512, dtype="float32")
     model = numpy_impl.build_model(seed=0)
-    recorder = inside.Recorder(numpy_twin(), x, y, inside.relu_layers(model), every=1)
+    recorder = inside.Recorder(numpy_twin(), x, y, inside.hidden_layers(model), every=1)
     recorder.probe(model)
     assert abs(recorder.loss[0] - math.log(10)) < 0.5
 
@@ -152,11 +152,14 @@ def test_the_cli_writes_the_section_the_figures_and_metrics(tmp_path, capsys):
     assert metrics["inside"]["max_difference"] < 1e-4 and metrics["inside"]["every"] == inside.MIN_EVERY
     assert metrics["inside"]["twins"]["numpy"]["steps"] == [0, 8]
     assert set(metrics["inside"]["twins"]["keras"]) == {       # the names docs/inside.md gives them
-        "steps", "loss", "activation_mean", "activation_std", "dead_share", "gradient_norm", "update_steps",
+        "steps", "loss", "activation_mean", "activation_std", "dead_share", "gradient_norm", "bias_gradient_norm",
+        "update_steps",
         "update_ratio", "probe_seconds"}
     assert re.search(r"inside the network: 2 probes, every 200 steps; initial loss \d\.\d{3} \(numpy\) / "
                      r"\d\.\d{3} \(keras\) against ln\(10\) = 2\.303; the twins' statistics at equal weights "
-                     r"differ by at most \d\.\de[-+]\d\d; probing took \d+\.\d% \(numpy\), \d+\.\d% \(keras\) "
+                     r"differ by at most \d\.\de[-+]\d\d; \|\|dL/dbias\|\| of the first hidden layer over the "
+                     r"last's: [\d.e+-]+ at initialisation, [\d.e+-]+ at the end; "
+                     r"probing took \d+\.\d% \(numpy\), \d+\.\d% \(keras\) "
                      r"of the training time\n", capsys.readouterr().out)
     assert abs(metrics["inside"]["initial_loss"]["numpy"] - math.log(10)) < 0.5
     page = (run / "report.html").read_text()
@@ -193,7 +196,7 @@ def test_a_run_too_short_to_measure_an_update_says_so_in_its_empty_panel(tmp_pat
     update = panels["Update-to-weight ratio ||dW|| / ||W||"]
     assert [text.get_text() for text in update.texts] == [
         "not measured in this run:\nit ended before the step after a probe"]
-    assert panels["Dead ReLU units (zero for every probe digit)"].get_ylim()[0] == 0
+    assert panels["Dead units (zero for every probe digit)"].get_ylim()[0] == 0
     assert panels["Gradient norm ||dL/dW|| on the probe batch"].get_yscale() == "log"
     real_close(figure)
 
@@ -201,3 +204,50 @@ def test_a_run_too_short_to_measure_an_update_says_so_in_its_empty_panel(tmp_pat
 def test_a_norm_is_taken_in_float64_so_an_exploding_gradient_shows_its_size():
     # squared in float32, 3e20 overflows to inf: the picture of a diverging run would show inf, not 5e20
     assert inside._norm(np.array([3e20, 4e20], np.float32)) == pytest.approx(5e20, rel=1e-6)
+
+
+# ---- saturating activations and the vanishing gradient (issue 45) ---------------------------------
+
+def test_sigmoid_and_tanh_layers_count_saturated_outputs_not_dead_units():
+    outputs = np.array([[0.995, 0.5, 0.002], [0.999, 0.3, 0.5]])
+    assert inside.idle_share(outputs, "sigmoid") == pytest.approx(3 / 6)      # within 0.01 of 0 or 1
+    assert inside.idle_share(np.array([[-0.995, 0.0], [0.2, 0.999]]), "tanh") == pytest.approx(2 / 4)
+    assert inside.idle_share(np.array([[0.0, 1.0], [0.0, 0.0]]), "relu") == pytest.approx(1 / 2)   # dead: 0 for all
+    assert [inside.idle_kind(name) for name in ("sigmoid", "tanh", "relu", "elu")] == \
+        ["saturated", "saturated", "dead", "dead"]
+
+
+def test_the_hidden_layers_are_found_whatever_their_activation():
+    model = numpy_impl.build_model(input_dim=6, hidden=(5, 4), num_classes=3, activation="tanh", batchnorm=True)
+    found = inside.hidden_layers(model)
+    assert [name for _, name in found] == ["tanh", "tanh"]
+    assert all(type(model.layers[index]).__name__ == "Activation" for index, _ in found)
+
+
+def test_bias_gradients_only_where_every_dense_has_a_bias():
+    plain = numpy_impl.build_model(input_dim=6, hidden=(5, 4), num_classes=3)
+    x, y = np.random.default_rng(0).random((8, 6)), numpy_impl.one_hot(np.arange(8) % 3, 3)
+    gradients = numpy_impl.loss_and_gradients(plain, x, y)[1]
+    assert [g.shape for g in inside.bias_gradients(gradients)] == [(5,), (4,), (3,)]
+    normalized = numpy_impl.build_model(input_dim=6, hidden=(5, 4), num_classes=3, batchnorm=True)
+    assert inside.bias_gradients(numpy_impl.loss_and_gradients(normalized, x, y)[1]) is None
+
+
+def test_a_deep_sigmoid_network_shows_the_vanishing_gradient():
+    """Nielsen's chapter-5 network at initialisation: the first hidden layer's ||dL/dbias|| is a small
+    fraction of the last's; with ReLU and He initialisation the layers are within a few times of each other."""
+    rng = np.random.default_rng(0)
+    x, y = rng.random((256, 784)), numpy_impl.one_hot(rng.integers(0, 10, 256), 10)
+    ratios = {}
+    for name, options in {"sigmoid": dict(activation="sigmoid", kernel_initializer={"name": "variance_scaling",
+                                                                                      "distribution": "untruncated_normal"},
+                                          bias_initializer={"name": "random_normal", "stddev": 1.0},
+                                          loss="binary_crossentropy"),
+                          "relu": dict(kernel_initializer="he_normal")}.items():
+        model = numpy_impl.build_model(hidden=(30, 30, 30, 30), **options)
+        recorder = inside.Recorder(numpy_twin(), x, y, inside.hidden_layers(model), every=1)
+        recorder.probe(model)
+        stats = inside.summary({"numpy": recorder}, {"numpy": model}, model)
+        assert stats["gradient_ratio"]["of"] == "||dL/dbias||"
+        ratios[name] = stats["gradient_ratio"]["initial"][0]
+    assert ratios["sigmoid"] < 0.1 and ratios["relu"] > 0.2, ratios

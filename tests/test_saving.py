@@ -384,8 +384,8 @@ def test_what_numpy_impl_does_not_have_is_named_in_one_line(tmp_path):
                            keras.layers.Dense(2)]), "holds a keras.layers.Conv2D, which numpy_impl does not have"),
         (keras.Sequential([keras.Input((4,)), keras.layers.Dropout(0.5, noise_shape=(1, 4)), keras.layers.Dense(2)]),
          "its Dropout has noise_shape=[1, 4], which numpy_impl's Dropout does not do"),
-        (keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, bias_initializer="ones")]),
-         "its Dense has bias_initializer="),
+        (keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, kernel_constraint="non_neg")]),
+         "its Dense has kernel_constraint="),
     ]
     inputs = keras.Input((4,))
     cases.append((keras.Model(inputs, keras.layers.Dense(2)(inputs)),
@@ -469,6 +469,7 @@ def test_numpy_impl_defaults_are_keras_defaults_so_a_config_may_leave_them_out()
             for argument, parameter in _parameters(kind).items():
                 if parameter.default is not parameter.empty and argument in config and argument != "name":
                     same = {("kernel_initializer", "glorot_uniform"): {"class_name": "GlorotUniform"}.items(),
+                            ("bias_initializer", "zeros"): {"class_name": "Zeros"}.items(),
                             ("activation", None): {"linear"}, ("dtype", None): {"float32"}}.get((argument, parameter.default))
                     in_float32 = isinstance(parameter.default, float) and isinstance(config[argument], float) \
                         and np.float32(config[argument]) == np.float32(parameter.default)   # Keras's variables

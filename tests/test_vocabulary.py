@@ -243,8 +243,9 @@ def test_summary_reads_like_keras(rng):
     (dict(optimizer_options={"clipnorm": 1.0, "clipvalue": 0.5}), "give at most one of clipnorm, clipvalue"),
     (dict(optimizer_options={"weight_decay": -0.1}), "weight_decay must be a non-negative number"),
     (dict(optimizer_options={"clipnorm": 0}), "clipnorm must be a positive number or None"),
-    (dict(loss="hinge"), "unknown loss 'hinge': use 'categorical_crossentropy' (one-hot labels) or "
-                         "'sparse_categorical_crossentropy' (integer labels)"),
+    (dict(loss="hinge"), "unknown loss 'hinge': use one of categorical_crossentropy, "
+                         "sparse_categorical_crossentropy, binary_crossentropy, mean_squared_error, mse, "
+                         "mean_absolute_error, mae"),
 ])
 def test_nonsense_settings_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=re.escape(message)):
@@ -265,7 +266,7 @@ def test_labels_that_do_not_fit_the_loss(rng):
 
 def test_softmax_output_with_from_logits_is_refused():
     model = numpy_impl.Sequential([numpy_impl.Input((6,)), numpy_impl.Dense(3, activation="softmax")])
-    with pytest.raises(ValueError, match="from_logits=True the last layer must be Dense"):
+    with pytest.raises(ValueError, match="with from_logits=True needs the last layer to be Dense"):
         model.compile(optimizer="adam", loss=numpy_impl.SparseCategoricalCrossentropy(from_logits=True))
 
 

@@ -111,6 +111,64 @@ VOCABULARY = {
         "p = softmax(z) over each hidden layer's units, and back through it dL/dz = p * (g - sum_k g_k p_k), "
         "g = dL/dp (B, units), the sum over each row's units (axis=1, keepdims=True): the softmax's Jacobian "
         "times g, never formed"),
+    # the textbooks' activations in the hidden layers (issue 45), each with its classic slip named
+    "sigmoid hidden layers": (
+        dict(learning_rate=0.1, activation="sigmoid"), "sigmoid",
+        "s = sigmoid(z) = 1 / (1 + exp(-z)), and back through it dL/dz = g * s * (1 - s): the slope is "
+        "s (1 - s), at most 1/4, not s itself"),
+    "tanh hidden layers": (
+        dict(learning_rate=0.1, activation="tanh"), "tanh",
+        "t = tanh(z), and back through it dL/dz = g * (1 - t**2): one minus the SQUARE of tanh, not 1 - tanh"),
+    "leaky_relu hidden layers": (
+        dict(learning_rate=0.1, activation="leaky_relu"), "leaky_relu",
+        "leaky_relu(z) = z where z > 0, else 0.2 z, and its slope 1 or 0.2: keras.activations.leaky_relu (and "
+        "Dense(activation='leaky_relu')) takes the FUNCTION's slope 0.2; 0.3 is the layer LeakyReLU's default"),
+    "elu hidden layers": (
+        dict(learning_rate=0.1, activation="elu"), "elu",
+        "elu(z) = z where z > 0, else alpha (exp(z) - 1) with alpha 1, and its slope 1, else alpha exp(z) "
+        "(= elu(z) + alpha)"),
+    "selu hidden layers": (
+        dict(learning_rate=0.1, activation="selu"), "selu",
+        "selu(z) = scale * elu(z, alpha) with Keras's alpha 1.6732632423543772 and scale 1.0507009873554805; "
+        "its slope scale, else scale alpha exp(z)"),
+    "softplus hidden layers": (
+        dict(learning_rate=0.1, activation="softplus"), "softplus",
+        "softplus(z) = log(1 + exp(z)) (max(z, 0) + log1p(exp(-|z|)) does not overflow), and its slope "
+        "sigmoid(z)"),
+    "softsign hidden layers": (
+        dict(learning_rate=0.1, activation="softsign"), "softsign",
+        "softsign(z) = z / (1 + |z|), and its slope 1 / (1 + |z|)**2"),
+    "silu hidden layers": (
+        dict(learning_rate=0.1, activation="silu"), "silu",
+        "silu(z) = z sigmoid(z), and its slope s (1 + z (1 - s)) with s = sigmoid(z): the product rule, "
+        "not s (1 - s)"),
+    "gelu hidden layers": (
+        dict(learning_rate=0.1, activation="gelu"), "gelu",
+        "gelu(z) = 0.5 z (1 + erf(z / sqrt 2)), the EXACT form (Keras's default, approximate=False; not the "
+        "tanh approximation), and its slope Phi(z) + z phi(z) = 0.5 (1 + erf(z / sqrt 2)) + z exp(-z**2 / 2) "
+        "/ sqrt(2 pi)"),
+    # the textbooks' losses (issue 45), with the output each one meets
+    "mean_squared_error, sigmoid output": (
+        dict(learning_rate=0.5, loss="mean_squared_error", output_activation="sigmoid"), "mse",
+        "loss = mean over the batch of mean_k (p_k - y_k)**2, p = sigmoid(z); dL/dp = 2 (p - y) / (K B), K the "
+        "outputs and B the batch: keep the 2 (Keras's MSE has no 1/2) and divide by BOTH K and B, then back "
+        "through the sigmoid, dL/dz = dL/dp * p (1 - p)"),
+    "mean_absolute_error, linear output": (
+        dict(learning_rate=0.5, loss="mean_absolute_error"), "mae",
+        "loss = mean over the batch of mean_k |p_k - y_k|; dL/dp = sign(p - y) / (K B), 0 where p = y"),
+    "binary_crossentropy, sigmoid output": (
+        dict(learning_rate=0.5, loss="binary_crossentropy"), "bce_fused",
+        "from the sigmoid's logits z, as Keras on TensorFlow computes it: loss = mean over the batch of "
+        "mean_k max(z, 0) - z y + log(1 + exp(-|z|)), and dL/dz = (sigmoid(z) - y) / (K B): divided by the "
+        "outputs K AND the batch B (the sigmoid's slope cancels)"),
+    "binary_crossentropy, from_logits": (
+        dict(learning_rate=0.5, loss="binary_crossentropy", from_logits=True), "bce_fused",
+        "a linear last layer; the same loss from its logits, dL/dz = (sigmoid(z) - y) / (K B)"),
+    "binary_crossentropy, clipped": (
+        dict(learning_rate=0.05, loss="binary_crossentropy", output_activation="linear"), "bce",
+        "from outputs p that are not probabilities (a linear layer): p clipped to [1e-7, 1 - 1e-7] FIRST, then "
+        "loss = mean of mean_k -(y log p + (1 - y) log(1 - p)); dL/dp = (p - y) / (p (1 - p)) / (K B), and 0 "
+        "where the clip moved p (without the clip, log of a negative p is NaN)"),
 }
 
 

@@ -56,6 +56,10 @@ TOPIC_ROWS = {
     "normalization": ["more: 3 steps, BatchNormalization", "more: 3 steps, LayerNormalization"],
     "initializers": ["sanity: glorot_uniform", "sanity: he_uniform", "sanity: glorot_normal", "sanity: he_normal",
                      "sanity: lecun_normal"],
+    "activations": [f"more: 3 steps, {name} hidden layers" for name in
+                    ("sigmoid", "tanh", "leaky_relu", "elu", "selu", "softplus", "softsign", "silu", "gelu")],
+    "losses": ["more: 3 steps, mean_squared_error", "more: 3 steps, mean_absolute_error",
+               "more: 3 steps, binary_crossentropy"],
     "all": ["*"],
 }
 
