@@ -257,7 +257,8 @@ def inside_section(inside, figures):
 <p>Every {inside['every']} steps, each twin was probed on the same {inside['probe_size']} training digits with
 its own code (the NumPy twin's forward and backward passes; the Keras twin's layers and its engine's
 autodiff): each hidden layer's activations (mean, standard deviation, and the idle share: dead units, zero
-for every probe digit, or for sigmoid and tanh the outputs within 0.01 of a bound), each kernel's gradient norm, and after the next step the update-to-weight ratio
+for every probe digit, or for sigmoid and tanh the outputs within 0.01 of a bound), each kernel's gradient
+norm, and after the next step the update-to-weight ratio
 ||&Delta;W|| / ||W||, which sits near 10<sup>-3</sup> when the learning rate suits the network. The loss at
 initialisation was {losses}{landmark}.{cost}</p>
 {table}
@@ -297,7 +298,7 @@ def write_report(path, metrics, figures, inside_figures=()):
                       "spread), and the test suite proves the NumPy Dropout equal to Keras's on Keras's own mask.")
     notice = f"<p class='notice'>{html.escape(data['notice'])}</p>" if data.get("notice") else ""
     engine = label(config.get("backend", "tensorflow"))
-    whose = ""
+    whose, first_twin = "", html.escape(metrics.get("first_twin") or "NumPy twin")
     if metrics.get("first_twin"):
         whose = (f"<p class='notice'>In numpy_impl's place: {html.escape(metrics['first_twin'])}, loaded from "
                  f"<code>{html.escape(str(config.get('twin')))}</code>. Wherever this page says the NumPy twin, "
@@ -319,7 +320,7 @@ pre {{ background: #f7f7f9; padding: 0.7em; overflow-x: auto; font-size: 0.8em; 
 <p>Data: {html.escape(data['source'])}, {data['n_train']:,} training and {data['n_test']:,} test digits.</p>
 {notice}
 <h2>Summary</h2>
-{whose}<table id="summary"><tr><th></th><th>{html.escape(metrics.get("first_twin") or "NumPy twin")}</th><th>Keras twin (on {engine})</th></tr>{table}</table>
+{whose}<table id="summary"><tr><th></th><th>{first_twin}</th><th>Keras twin (on {engine})</th></tr>{table}</table>
 <h2>What the agreement figures mean</h2>
 <p>Both twins start from the same weights and see the same batches in the same order, so if they are
 the same network their weights can only drift apart by floating-point rounding. The largest weight

@@ -124,7 +124,8 @@ def test_predict_and_evaluate_check_their_batch_size(model, data, batch_size):
 
 
 def test_unknown_activation():
-    with pytest.raises(ValueError, match="unknown activation 'sigmoidal': use one of 'relu', 'sigmoid', 'tanh', .*'linear', None$"):
+    with pytest.raises(ValueError, match="unknown activation 'sigmoidal': use one of 'relu', 'sigmoid', 'tanh', "
+                                         ".*'linear', None$"):
         Dense(4, activation="sigmoidal")
 
 
