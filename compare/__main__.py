@@ -555,7 +555,7 @@ def run(args):
         step(5, total, "Drawing figures")
         names = plots.twin_labels(config.backend, metrics["first_twin"])
         figures = [("Accuracy and loss per epoch", plots.training_curves(records, folder.path / "training.png",
-                                                                         legend=names)),
+                                                                         legend=names, loss_name=config.loss)),
                    ("Seconds per epoch", plots.epoch_timing(records, folder.path / "timing.png", legend=names))]
         if weight_differences:
             output_difference = (metrics["agreement"] or {}).get("output_difference_at_equal_weights")

@@ -32,10 +32,11 @@ def _save(fig, path):
     return path
 
 
-def training_curves(records, path, accuracy_floor=None, legend=LABELS):
+def training_curves(records, path, accuracy_floor=None, legend=LABELS, loss_name="categorical_crossentropy"):
     """Accuracy and loss per epoch, train and test, both twins overlaid.
 
     accuracy_floor: start the accuracy axis there (e.g. 97) to show the last tenths apart.
+    loss_name: the run's loss, Keras's name, for the loss panel's title.
     """
     fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(11, 4.2))
     for name, record in records.items():
@@ -57,7 +58,9 @@ def training_curves(records, path, accuracy_floor=None, legend=LABELS):
     if accuracy_floor is not None:
         ax_acc.set_ylim(accuracy_floor, 100)
         ax_acc.set_title(f"Accuracy per epoch (from {accuracy_floor:g}%)")
-    ax_loss.set(title="Cross-entropy loss per epoch", xlabel="epoch", ylabel="loss")
+    titles = {"mean_squared_error": "Mean squared error", "mean_absolute_error": "Mean absolute error",
+              "binary_crossentropy": "Binary cross-entropy"}
+    ax_loss.set(title=f"{titles.get(loss_name, 'Cross-entropy')} loss per epoch", xlabel="epoch", ylabel="loss")
     for ax in (ax_acc, ax_loss):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
