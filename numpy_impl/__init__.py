@@ -8,7 +8,8 @@ functional API, other layer types, tensors) raises `NotSupported` with one
 line saying so.
 """
 from . import activations, callbacks, initializers, layers, losses, metrics, models, optimizers, regularizers, saving, utils
-from .callbacks import EarlyStopping, History, TrainingDiverged
+from .callbacks import (Callback, CSVLogger, EarlyStopping, History, LambdaCallback, LearningRateScheduler,
+                        ModelCheckpoint, ReduceLROnPlateau, TerminateOnNaN, TrainingDiverged)
 from .layers import Activation, BatchNormalization, Dense, Dropout, Flatten, Input, LayerNormalization, Softmax
 from .losses import CategoricalCrossentropy, SparseCategoricalCrossentropy
 from .model import Sequential, build_model, layer_outputs, loss_and_gradients
@@ -17,7 +18,9 @@ from .optimizers import SGD, Adam, RMSprop
 from .regularizers import L1, L1L2, L2
 from .utils import NotSupported, one_hot
 
-__all__ = ["Activation", "Adam", "BatchNormalization", "CategoricalCrossentropy", "Dense", "Dropout", "EarlyStopping",
+__all__ = ["Activation", "Adam", "BatchNormalization", "CSVLogger", "Callback", "CategoricalCrossentropy", "Dense",
+           "Dropout", "EarlyStopping", "LambdaCallback", "LearningRateScheduler", "ModelCheckpoint", "ReduceLROnPlateau",
+           "TerminateOnNaN",
            "Flatten", "History", "Input", "L1", "L1L2", "L2", "LayerNormalization", "Model", "NotSupported", "RMSprop",
            "SGD", "Sequential", "Softmax", "SparseCategoricalCrossentropy", "TrainingDiverged", "activations",
            "build_model", "callbacks", "initializers", "layer_outputs", "layers", "loss_and_gradients", "losses",

@@ -21,7 +21,7 @@ import numpy as np
 
 from . import losses, optimizers, regularizers, schedules, utils
 from . import metrics as metrics_module
-from .callbacks import History, TrainingDiverged
+from .callbacks import CallbackList, History, TerminateOnNaN, TrainingDiverged
 from .layers import KNOWN as KNOWN_LAYERS
 from .layers import Activation, BatchNormalization, Dense, Dropout, Flatten, Input, Layer, LayerNormalization
 from .progress import ProgressBar
@@ -247,19 +247,18 @@ class Sequential:
             validation_data, x, y = (x[split_at:], y[split_at:]), x[:split_at], y[:split_at]
         elif validation_data is not None:
             validation_data = self._check_data(*validation_data, what="validation_data")
-        callbacks = list(callbacks or [])
-        self.stop_training = False
-        for callback in callbacks:
-            callback.set_model(self)
-            callback.on_train_begin()
         n = len(x)
         steps = math.ceil(n / batch_size)
-        history = History()
+        callbacks = CallbackList(callbacks, self, verbose=verbose, epochs=epochs, steps=steps)
+        # With TerminateOnNaN a bad loss stops training, as in Keras; without it fit raises TrainingDiverged
+        nan_stops = any(isinstance(callback, TerminateOnNaN) for callback in callbacks.callbacks)
+        self.stop_training = False
+        history, logs = History(), None
+        callbacks.on_train_begin()
         for epoch in range(epochs):
             if verbose and epochs > 1:       # as Keras 3 does: a single epoch gets no "Epoch 1/1" line
                 print(f"Epoch {epoch + 1}/{epochs}")
-            for callback in callbacks:
-                callback.on_epoch_begin(epoch)
+            callbacks.on_epoch_begin(epoch)
             order = self.rng.permutation(n) if shuffle else None
             bar = ProgressBar(steps, interactive=verbose == 1, verbose=verbose) if verbose else None
             total_loss, sums = 0.0, np.zeros(len(self.metrics))
@@ -270,8 +269,10 @@ class Sequential:
                     # gathered right before its step: no permuted copy of all of x per epoch
                     # (188 MB at MNIST size), and measured here a little faster than one.
                     batch = slice(start, stop) if order is None else order[start:stop]
+                    if callbacks:
+                        callbacks.on_train_batch_begin(step)
                     loss, outputs = self.train_step(x[batch], y[batch])
-                    if not math.isfinite(loss):
+                    if not (math.isfinite(loss) or nan_stops):
                         raise TrainingDiverged(epoch + 1, step + 1, loss)
                     total_loss += loss * (stop - start)
                     for index, metric in enumerate(self.metrics):
@@ -279,34 +280,35 @@ class Sequential:
                     if bar and step + 1 < steps:
                         bar.update(step + 1, self._logs(total_loss / stop, sums / stop))
                     if callbacks:                # the running logs, made once for every callback
-                        batch_logs = self._logs(total_loss / stop, sums / stop)
-                        for callback in callbacks:
-                            callback.on_train_batch_end(step, batch_logs)
+                        callbacks.on_train_batch_end(step, self._logs(total_loss / stop, sums / stop))
                     if self.stop_training:
                         break
             logs = self._logs(total_loss / stop, sums / stop)     # stop: the samples trained on (n unless stopped)
             if validation_data is not None:
-                logs.update({f"val_{key}": value for key, value in self._evaluate(*validation_data).items()})
+                validation = self._evaluate(*validation_data, callbacks=callbacks)
+                logs.update({f"val_{key}": value for key, value in validation.items()})
             if bar:
                 bar.update(steps, logs)      # the epoch's last line, val_ figures included, as Keras's
-            history.record(epoch, logs)
-            for callback in callbacks:
-                callback.on_epoch_end(epoch, logs)
+            callbacks.on_epoch_end(epoch, logs)     # a callback may add to logs ("learning_rate")...
+            history.record(epoch, logs)             # ...and History, Keras's last callback, records them
             if self.stop_training:
                 break
-        for callback in callbacks:
-            callback.on_train_end()
+        callbacks.on_train_end(logs=logs)
         self.history = history
         return history
 
-    def evaluate(self, x, y, batch_size=None, verbose="auto", return_dict=False):
+    def evaluate(self, x, y, batch_size=None, verbose="auto", return_dict=False, callbacks=None):
         """Mean loss + penalty over all of x, dropout off, then each metric: Keras's return.
 
         No metrics: the loss alone (a float); else [loss, metric, ...]; return_dict=True:
-        {"loss": ..., "accuracy": ...}. batch_size bounds memory only.
+        {"loss": ..., "accuracy": ...}. batch_size bounds memory only (with callbacks: the steps
+        their on_test_batch_* hooks see, Keras's 32 unless given).
         """
         began, verbose = time.perf_counter(), _verbosity(verbose)
-        logs = self._evaluate(*self._check_data(x, y), batch_size=batch_size)
+        x, y = self._check_data(x, y)
+        callbacks = CallbackList(callbacks, self, verbose=verbose, epochs=1,
+                                 steps=math.ceil(len(x) / (batch_size or 32))) if callbacks else None
+        logs = self._evaluate(x, y, batch_size=batch_size or (32 if callbacks else None), callbacks=callbacks)
         if verbose:
             _last_line(len(x), batch_size, began, verbose, logs)
         if return_dict:
@@ -314,21 +316,32 @@ class Sequential:
         values = [logs["loss"]] + [logs[metric.name] for metric in self.metrics]
         return values[0] if len(values) == 1 else values
 
-    def predict(self, x, batch_size=None, verbose=0):
+    def predict(self, x, batch_size=None, verbose=0, callbacks=None):
         """The last layer's outputs, dropout off: softmax probabilities, or logits if it is linear.
 
-        batch_size bounds memory only. verbose: 0 silent (the default here; Keras's "auto" draws a
+        batch_size bounds memory only (with callbacks: the steps their on_predict_batch_* hooks see,
+        Keras's 32 unless given). verbose: 0 silent (the default here; Keras's "auto" draws a
         bar), 1 or "auto" a bar and 2 one line, counting steps of batch_size or Keras's 32.
         """
         began, verbose = time.perf_counter(), _verbosity(verbose)
         x = self._check_x(x)
-        rows = _positive_int("batch_size", 1024 if batch_size is None else batch_size)
+        callbacks = CallbackList(callbacks, self, verbose=verbose, epochs=1,
+                                 steps=math.ceil(len(x) / (batch_size or 32))) if callbacks else None
+        rows = _positive_int("batch_size", (32 if callbacks else 1024) if batch_size is None else batch_size)
         outputs = None
-        for start in range(0, len(x), rows):
+        if callbacks:
+            callbacks.on_predict_begin()
+        for step, start in enumerate(range(0, len(x), rows)):
+            if callbacks:
+                callbacks.on_predict_batch_begin(step)
             batch_outputs = self.outputs(x[start:start + rows])
             if outputs is None:
                 outputs = np.empty((len(x),) + batch_outputs.shape[1:], self.dtype)
             outputs[start:start + rows] = batch_outputs
+            if callbacks:
+                callbacks.on_predict_batch_end(step, {"outputs": batch_outputs.copy()})
+        if callbacks:
+            callbacks.on_predict_end()
         if verbose:
             _last_line(len(x), batch_size, began, verbose, {})
         return outputs
@@ -395,16 +408,27 @@ class Sequential:
         logs = {"loss": loss, **{metric.name: float(value) for metric, value in zip(self.metrics, metric_values)}}
         return dict(sorted(logs.items()))
 
-    def _evaluate(self, x, y, batch_size=None):
+    def _evaluate(self, x, y, batch_size=None, callbacks=None):
+        """{"loss": ..., metric: ...} over all of x, dropout off; `callbacks` get the on_test_* hooks."""
         batch_size = _positive_int("batch_size", 1024 if batch_size is None else batch_size)
         total_loss, sums = 0.0, np.zeros(len(self.metrics))
-        for start in range(0, len(x), batch_size):
+        if callbacks:
+            callbacks.on_test_begin()
+        for step, start in enumerate(range(0, len(x), batch_size)):
+            if callbacks:
+                callbacks.on_test_batch_begin(step)
             xb, yb = x[start:start + batch_size], y[start:start + batch_size]
             loss, outputs, _ = self.loss.head(self.layers[-1].activation, self.forward(xb), yb, gradient=False)
             total_loss += loss * len(xb)
             for index, metric in enumerate(self.metrics):
                 sums[index] += metric.values(yb, outputs).sum()
-        return self._logs(total_loss / len(x) + self.penalty(), sums / len(x))
+            if callbacks:
+                seen = start + len(xb)
+                callbacks.on_test_batch_end(step, self._logs(total_loss / seen + self.penalty(), sums / seen))
+        logs = self._logs(total_loss / len(x) + self.penalty(), sums / len(x))
+        if callbacks:
+            callbacks.on_test_end(logs)
+        return logs
 
     def _check_x(self, x, what="x"):
         x = np.asarray(x)
