@@ -154,10 +154,22 @@ class CategoricalCrossentropy:
         """(mean loss, softmax probabilities, dL/dlogits) from the last layer's logits: what fit uses."""
         return categorical_crossentropy_from_logits(logits, y_true)
 
-    def head(self, activation, logits, y_true, gradient=True):
+    def head(self, activation, logits, y_true, gradient=True, sample_weight=None):
         """(mean loss, outputs, dL/dlogits) from the last layer's logits (B, K): softmax and the loss fused
-        (from_logits=True: the same numbers; outputs are then the probabilities, whose argmax is the logits')."""
-        return self.fused_with_softmax(logits, y_true)
+        (from_logits=True: the same numbers; outputs are then the probabilities, whose argmax is the logits').
+
+        sample_weight w (B,): Keras's "sum_over_batch_size", loss = sum_i w_i loss_i / B, so each sample's
+        row of dL/dlogits is multiplied by its w_i."""
+        loss, probabilities, grad_logits = self.fused_with_softmax(logits, y_true)
+        if sample_weight is None:
+            return loss, probabilities, grad_logits
+        loss = float(np.add.reduce(self.crossentropy_of_logits(logits, y_true) * sample_weight) / len(logits))
+        grad_logits *= sample_weight[:, None]
+        return loss, probabilities, grad_logits
+
+    def crossentropy_of_logits(self, logits, y_true):
+        """Each sample's loss (B,) from the logits: logsumexp(z) - sum_k y_k z_k."""
+        return -(y_true * _log_softmax(logits)).sum(axis=-1)
 
     def output_problem(self, activation_name):
         """Why this loss cannot follow an output activation of this name (None if it can)."""
@@ -199,6 +211,9 @@ class SparseCategoricalCrossentropy(CategoricalCrossentropy):
     def fused_with_softmax(self, logits, labels):
         return sparse_categorical_crossentropy_from_logits(logits, labels)
 
+    def crossentropy_of_logits(self, logits, labels):
+        return -_log_softmax(logits)[np.arange(len(logits)), labels]
+
 
 # ---- losses for other tasks: regression, and sigmoid outputs ------------------------
 
@@ -233,13 +248,21 @@ class Loss:
             per_sample = per_sample * np.asarray(sample_weight, self.dtype).reshape(-1)
         return float(per_sample.sum() / len(per_sample))
 
-    def head(self, activation, logits, y_true, gradient=True):
+    def head(self, activation, logits, y_true, gradient=True, sample_weight=None):
         """(mean loss, outputs, dL/dlogits) through the output activation: outputs = f(z), the loss of
-        the outputs, then dL/dz = f'(z) * dL/doutputs by the activation's own backward pass."""
+        the outputs, then dL/dz = f'(z) * dL/doutputs by the activation's own backward pass.
+        sample_weight w (B,): loss = sum_i w_i loss_i / B, and row i of dL/doutputs times w_i."""
         outputs = activation.forward(logits)
-        loss = float(np.add.reduce(self.per_sample(y_true, outputs)) / len(outputs))
-        grad_logits = activation.backward(self.gradient(y_true, outputs)) if gradient else None
-        return loss, outputs, grad_logits
+        per_sample = self.per_sample(y_true, outputs)
+        if sample_weight is not None:
+            per_sample = per_sample * sample_weight
+        loss = float(np.add.reduce(per_sample) / len(outputs))
+        if not gradient:
+            return loss, outputs, None
+        grad_outputs = self.gradient(y_true, outputs)
+        if sample_weight is not None:
+            grad_outputs = grad_outputs * sample_weight[:, None]
+        return loss, outputs, activation.backward(grad_outputs)
 
     def output_problem(self, activation_name):
         if self.from_logits and activation_name != "linear":
@@ -313,13 +336,17 @@ class BinaryCrossentropy(Loss):
         p = np.clip(y_pred, EPSILON, 1 - EPSILON)
         return np.where(inside, (p - y_true) / (p * (1 - p)), 0.0) / y_pred.size
 
-    def head(self, activation, logits, y_true, gradient=True):
+    def head(self, activation, logits, y_true, gradient=True, sample_weight=None):
         """A sigmoid output hands its logits to the loss (TensorFlow's `_keras_logits`): the fused form."""
         if not (self.from_logits or activation.name == "sigmoid"):
-            return super().head(activation, logits, y_true, gradient)
+            return super().head(activation, logits, y_true, gradient, sample_weight)
         per_sample = np.mean(sigmoid_crossentropy_with_logits(logits, y_true), axis=-1)
+        if sample_weight is not None:
+            per_sample = per_sample * sample_weight
         loss = float(np.add.reduce(per_sample) / len(logits))
         grad_logits = (activations.sigmoid(logits) - y_true) / logits.size if gradient else None
+        if gradient and sample_weight is not None:
+            grad_logits *= sample_weight[:, None]
         return loss, activation.forward(logits), grad_logits
 
     def output_problem(self, activation_name):

@@ -186,15 +186,17 @@ class Sequential:
         """The regularisers' share of the loss, at the current weights (Keras: sum(model.losses))."""
         return sum(layer.penalty() for layer in self.layers if isinstance(layer, Dense))
 
-    def compute_gradients(self, x, y):
+    def compute_gradients(self, x, y, sample_weight=None):
         """Forward (training mode) and backward through the whole network.
 
         Fills every layer's gradients; returns the loss (the batch's mean
         loss plus any penalty, as Keras reports it) and the model's outputs
         for the batch (softmax probabilities for a softmax output).
+        sample_weight (B,): each sample's share of the loss, Keras's sum_i w_i loss_i / B.
         """
         logits = self.forward(x, training=True)
-        loss, outputs, grad_logits = self.loss.head(self.layers[-1].activation, logits, y)
+        loss, outputs, grad_logits = self.loss.head(self.layers[-1].activation, logits, y,
+                                                    **({} if sample_weight is None else {"sample_weight": sample_weight}))
         self.backward(grad_logits)
         return loss + self.penalty(), outputs
 
@@ -211,15 +213,15 @@ class Sequential:
                 break                                     # nothing below needs a gradient
             grad = self.layers[index].backward(grad, need_grad_inputs=self.weights_below[index])
 
-    def train_step(self, x, y):
-        loss, outputs = self.compute_gradients(x, y)
+    def train_step(self, x, y, sample_weight=None):
+        loss, outputs = self.compute_gradients(x, y, sample_weight)
         self.optimizer.apply(self.gradients, self._trainable)
         return loss, outputs
 
     # ---- the Keras calls --------------------------------------------------------
 
     def fit(self, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
-            validation_data=None, shuffle=True):
+            validation_data=None, shuffle=True, class_weight=None, sample_weight=None):
         """Train with minibatches; returns a History like Keras's.
 
         batch_size None: 32, Keras's default. verbose: 0 silent, 1 (or "auto") a progress bar per
@@ -230,6 +232,11 @@ class Sequential:
         As in Keras: the last batch may be smaller and its loss is averaged over
         its own size; History's "loss" and the metrics are running means over the
         epoch, weighted by batch size and taken before each update.
+
+        sample_weight (n,): each sample's weight in the loss, sum_i w_i loss_i / B per batch (Keras's
+        "sum_over_batch_size": divided by the batch size, not by the weights' sum); class_weight
+        {class: weight}: the same, each sample weighted by its class's (1.0 for a class not named).
+        validation_data may carry its own weights, (x, y, w). As in Keras, the metrics are not weighted.
         """
         if self.optimizer is None:
             raise ValueError("call compile() before fit()")
@@ -237,6 +244,7 @@ class Sequential:
         epochs = _positive_int("epochs", epochs)
         verbose = _verbosity(verbose)
         x, y = self._check_data(x, y)
+        weights = self._sample_weights(y, sample_weight, class_weight)
         if not 0.0 <= validation_split < 1.0:
             raise ValueError(f"validation_split must be in [0, 1), got {validation_split}")
         if validation_data is None and validation_split:
@@ -245,8 +253,15 @@ class Sequential:
                 raise ValueError(f"validation_split={validation_split} of {len(x)} samples leaves no "
                                  "training or no validation samples")
             validation_data, x, y = (x[split_at:], y[split_at:]), x[:split_at], y[:split_at]
+            if weights is not None:                                   # the weights are cut with the samples
+                validation_data, weights = validation_data + (weights[split_at:],), weights[:split_at]
         elif validation_data is not None:
-            validation_data = self._check_data(*validation_data, what="validation_data")
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                raise ValueError("validation_data must be (x_val, y_val) or (x_val, y_val, val_sample_weight)")
+            checked = self._check_data(*validation_data[:2], what="validation_data")
+            extra = validation_data[2:]
+            validation_data = checked + ((self._sample_weights(checked[1], extra[0], None, "val_sample_weight"),)
+                                         if extra and extra[0] is not None else ())
         n = len(x)
         steps = math.ceil(n / batch_size)
         callbacks = CallbackList(callbacks, self, verbose=verbose, epochs=epochs, steps=steps)
@@ -271,7 +286,7 @@ class Sequential:
                     batch = slice(start, stop) if order is None else order[start:stop]
                     if callbacks:
                         callbacks.on_train_batch_begin(step)
-                    loss, outputs = self.train_step(x[batch], y[batch])
+                    loss, outputs = self.train_step(x[batch], y[batch], None if weights is None else weights[batch])
                     if not (math.isfinite(loss) or nan_stops):
                         raise TrainingDiverged(epoch + 1, step + 1, loss)
                     total_loss += loss * (stop - start)
@@ -297,7 +312,8 @@ class Sequential:
         self.history = history
         return history
 
-    def evaluate(self, x, y, batch_size=None, verbose="auto", return_dict=False, callbacks=None):
+    def evaluate(self, x, y, batch_size=None, verbose="auto", return_dict=False, callbacks=None,
+                 sample_weight=None):
         """Mean loss + penalty over all of x, dropout off, then each metric: Keras's return.
 
         No metrics: the loss alone (a float); else [loss, metric, ...]; return_dict=True:
@@ -306,9 +322,10 @@ class Sequential:
         """
         began, verbose = time.perf_counter(), _verbosity(verbose)
         x, y = self._check_data(x, y)
+        weights = self._sample_weights(y, sample_weight, None)
         callbacks = CallbackList(callbacks, self, verbose=verbose, epochs=1,
                                  steps=math.ceil(len(x) / (batch_size or 32))) if callbacks else None
-        logs = self._evaluate(x, y, batch_size=batch_size or (32 if callbacks else None), callbacks=callbacks)
+        logs = self._evaluate(x, y, weights, batch_size=batch_size or (32 if callbacks else None), callbacks=callbacks)
         if verbose:
             _last_line(len(x), batch_size, began, verbose, logs)
         if return_dict:
@@ -408,8 +425,9 @@ class Sequential:
         logs = {"loss": loss, **{metric.name: float(value) for metric, value in zip(self.metrics, metric_values)}}
         return dict(sorted(logs.items()))
 
-    def _evaluate(self, x, y, batch_size=None, callbacks=None):
-        """{"loss": ..., metric: ...} over all of x, dropout off; `callbacks` get the on_test_* hooks."""
+    def _evaluate(self, x, y, weights=None, batch_size=None, callbacks=None):
+        """{"loss": ..., metric: ...} over all of x, dropout off (the loss weighted by `weights` (n,) if
+        given); `callbacks` get the on_test_* hooks."""
         batch_size = _positive_int("batch_size", 1024 if batch_size is None else batch_size)
         total_loss, sums = 0.0, np.zeros(len(self.metrics))
         if callbacks:
@@ -418,7 +436,9 @@ class Sequential:
             if callbacks:
                 callbacks.on_test_batch_begin(step)
             xb, yb = x[start:start + batch_size], y[start:start + batch_size]
-            loss, outputs, _ = self.loss.head(self.layers[-1].activation, self.forward(xb), yb, gradient=False)
+            weighted = {} if weights is None else {"sample_weight": weights[start:start + batch_size]}
+            loss, outputs, _ = self.loss.head(self.layers[-1].activation, self.forward(xb), yb, gradient=False,
+                                              **weighted)
             total_loss += loss * len(xb)
             for index, metric in enumerate(self.metrics):
                 sums[index] += metric.values(yb, outputs).sum()
@@ -479,6 +499,31 @@ class Sequential:
         if not (np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all()):
             raise ValueError("labels must be one-hot: each row all zeros but a single 1")
         return x, y.astype(self.dtype, copy=False)
+
+    def _sample_weights(self, y, sample_weight, class_weight, what="sample_weight"):
+        """Each sample's weight (n,) in the model's dtype, from sample_weight or class_weight; None for neither."""
+        if sample_weight is not None and class_weight is not None:
+            raise ValueError("You cannot `class_weight` and `sample_weight` at the same time: give one of them, "
+                             "as in Keras")
+        if class_weight is not None:
+            if not isinstance(class_weight, dict):
+                raise ValueError(f"class_weight must be a dict {{class: weight}}, e.g. {{0: 1.0, 1: 5.0}}, "
+                                 f"got {type(class_weight).__name__}")
+            labels = y if y.ndim == 1 else (y.argmax(axis=-1) if y.shape[-1] != 1 else y[:, 0])
+            labels = np.round(labels).astype(np.int64)
+            # Keras's class_weight_to_sample_weights: a class the dict does not name weighs 1.0
+            return np.array([class_weight.get(int(label), 1.0) for label in labels], dtype=self.dtype)
+        if sample_weight is None:
+            return None
+        weights = np.asarray(sample_weight)
+        if weights.ndim == 2 and weights.shape[1] == 1:
+            weights = weights[:, 0]
+        if weights.shape != (len(y),) or not np.issubdtype(weights.dtype, np.number):
+            raise ValueError(f"{what} must be one number per sample, shape ({len(y)},), got shape {weights.shape}")
+        weights = weights.astype(self.dtype)
+        if not np.isfinite(weights).all():
+            raise ValueError(f"{what} contains NaN or infinite values")
+        return weights
 
     def _check_targets(self, y, outputs):
         """Targets for mse, mae or binary_crossentropy: numbers of shape (samples, outputs), or (samples,)

@@ -203,6 +203,27 @@ def textbook(samples=96, eager=None, learning_rate=0.1):
     return result
 
 
+def weighted(samples=96, eager=None, learning_rate=0.1):
+    """fit with sample weights, and with class weights, one epoch of batch 32 in float64 from the same weights
+    (SGD at `learning_rate`, momentum 0.9): the largest weight difference and History's loss difference."""
+    if eager is None:
+        eager = keras.backend.backend() != "jax"
+    x, y, labels = data("float64")
+    x, y, labels = x[:samples], y[:samples], labels[:samples]
+    rng = np.random.default_rng(5)
+    settings = {"sample_weight": dict(sample_weight=rng.uniform(0.0, 3.0, samples)),
+                "class_weight": dict(class_weight={digit: 0.5 + digit / 3 for digit in range(9)})}   # 9: 1.0
+    result = {}
+    for name, fit_options in settings.items():
+        numpy_model, keras_model = twins(seed=0, dtype="float64", learning_rate=learning_rate, momentum=0.9)
+        keras_model.run_eagerly = eager
+        losses = [model.fit(x, y, batch_size=32, epochs=1, shuffle=False, verbose=0, **fit_options).history["loss"][0]
+                  for model in (numpy_model, keras_model)]
+        result[name] = {"weights": max_difference(numpy_model.get_weights(), keras_model.get_weights()),
+                        "history_loss": abs(losses[0] - losses[1])}
+    return result
+
+
 def traps():
     """Each backend fix in keras_impl undone in turn: how far the float64 gradients then part
     (relative to the largest entry), on a batch scaled so the largest logit is in the hundreds."""
@@ -254,11 +275,12 @@ if __name__ == "__main__":
         sys.exit(0)
     if sys.argv[1:] == ["--textbook"]:                # issue 45's table: 10,000 digits, Keras compiled
         print(json.dumps({"backend": keras.backend.backend(),
-                          "textbook": textbook(10000, eager=False, learning_rate=0.01)}))
+                          "textbook": textbook(10000, eager=False, learning_rate=0.01),
+                          "weighted": weighted(10000, eager=False, learning_rate=0.01)}))
         sys.exit(0)
     print(json.dumps({"backend": keras.backend.backend(),
                       "float64": lockstep("float64"), "float32": lockstep("float32"),
                       "gradients_float64": gradients("float64"), "gradients_float32": gradients("float32"),
                       "gradients_l2_float64": gradients("float64", l2=0.01),   # the penalty inside autodiff too
-                      "vocabulary": vocabulary(), "pieces": pieces(), "textbook": textbook(),
+                      "vocabulary": vocabulary(), "pieces": pieces(), "textbook": textbook(), "weighted": weighted(),
                       "traps": traps()}))
