@@ -407,10 +407,39 @@ class Sequential:
         from .saving import load_weights
         load_weights(self, filepath)
 
+    # ---- the training loop by hand: one batch at a time ----------------------------------------
+
+    def train_on_batch(self, x, y, sample_weight=None, class_weight=None, return_dict=False):
+        """Keras's `train_on_batch`: one update on this batch, all of it; returns the batch's loss (with any
+        penalty) and metrics, taken before the update, as fit's first step reports them (the metrics start
+        afresh each call, as Keras resets them): a float, [loss, metric, ...], or a dict."""
+        if self.optimizer is None:
+            raise ValueError("call compile() before train_on_batch()")
+        x, y = self._check_data(x, y)
+        weights = self._sample_weights(y, sample_weight, class_weight)
+        with np.errstate(over="ignore", invalid="ignore"):
+            loss, outputs = self.train_step(x, y, weights)
+        return self._returned(self._logs(loss, [metric.values(y, outputs).mean() for metric in self.metrics]),
+                              return_dict)
+
+    def test_on_batch(self, x, y, sample_weight=None, return_dict=False):
+        """Keras's `test_on_batch`: the loss (with any penalty) and metrics on this batch, dropout off."""
+        x, y = self._check_data(x, y)
+        logs = self._evaluate(x, y, self._sample_weights(y, sample_weight, None), batch_size=len(x))
+        return self._returned(logs, return_dict)
+
+    def predict_on_batch(self, x):
+        """Keras's `predict_on_batch`: the outputs for this batch, dropout off."""
+        return self.outputs(self._check_x(x)).copy()
+
+    def _returned(self, logs, return_dict):
+        """What Keras's *_on_batch return: the logs, or their values in order, a float when only the loss."""
+        if return_dict:
+            return logs
+        values = [logs["loss"]] + [logs[metric.name] for metric in self.metrics]
+        return values[0] if len(values) == 1 else values
+
     def __getattr__(self, name):
-        """Keras's train_on_batch, test_on_batch, predict_on_batch: one line naming the call that does it here."""
-        if name in utils.MODEL_GAPS:
-            raise utils.NotSupported(utils.MODEL_GAPS[name])
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def summary(self, print_fn=print):

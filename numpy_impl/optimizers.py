@@ -104,8 +104,24 @@ class Optimizer:
         self.schedule = value if callable(value) else None        # numpy_impl.optimizers.schedules
         self._learning_rate = None if self.schedule else _check_learning_rate(value)
 
-    def apply(self, grads, variables):
-        """Update each variable in place from its gradient (Keras: optimizer.apply)."""
+    def apply(self, grads, variables=None):
+        """Update each variable in place from its gradient, as Keras 3's `optimizer.apply(grads, variables)`
+        (variables None: the ones of the last call). The state (velocities, moments) is kept per position in
+        the list, so hand the variables in the same order every time, as model.trainable_weights gives them."""
+        if variables is None:
+            variables = getattr(self, "_variables", None)
+            if variables is None:
+                raise ValueError("optimizer.apply needs the variables the first time: apply(grads, "
+                                 "model.trainable_weights)")
+        grads, variables = list(grads), list(variables)
+        if len(grads) != len(variables):
+            raise ValueError(f"optimizer.apply got {len(grads)} gradients for {len(variables)} variables: one each")
+        for g, w in zip(grads, variables):
+            if np.shape(g) != np.shape(w):
+                raise ValueError(f"a gradient of shape {np.shape(g)} for a variable of shape {np.shape(w)}: "
+                                 "hand the gradients in the variables' order (loss_and_gradients gives "
+                                 "model.trainable_weights' order)")
+        self._variables = variables
         step = self.iterations
         if self.clipnorm or self.global_clipnorm or self.clipvalue:
             grads = self.clip(grads)
@@ -113,6 +129,13 @@ class Optimizer:
             self.decay_weights(variables)
         self.update(grads, variables)
         self.iterations = step + 1
+
+    def apply_gradients(self, grads_and_vars):
+        """Keras's `optimizer.apply_gradients(zip(grads, model.trainable_weights))`: apply them; returns the
+        number of updates made so far, as Keras returns its iterations."""
+        grads, variables = zip(*grads_and_vars)
+        self.apply(grads, variables)
+        return self.iterations
 
     def decay_weights(self, variables):
         """Decoupled weight decay, every weight in place: w = w - w * weight_decay * lr, at the

@@ -116,17 +116,6 @@ GAPS = {
     "other": "numpy_impl.{module} has no {name}: it offers {available}",
 }
 
-# Keras model methods numpy_impl leaves out, each with the call that does the same here
-MODEL_GAPS = {
-    "train_on_batch": "numpy_impl has no train_on_batch: model.fit(x, y, batch_size=len(x), epochs=1, "
-                      "shuffle=False, verbose=0) takes the same one step on this batch",
-    "test_on_batch": "numpy_impl has no test_on_batch: model.evaluate(x, y, batch_size=len(x), verbose=0) "
-                     "gives the same loss and metrics",
-    "predict_on_batch": "numpy_impl has no predict_on_batch: model.predict(x, batch_size=len(x)) gives the same "
-                        "outputs",
-}
-
-
 def missing(module, name, available):
     """The NotSupported error for `module.name`, naming what the module does offer."""
     key = "layer" if module == "layers" else "other"

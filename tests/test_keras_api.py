@@ -855,9 +855,6 @@ GAPS = {
     "a loss with another reduction": ("loss = keras.losses.SparseCategoricalCrossentropy(reduction='sum')",
                                       "SparseCategoricalCrossentropy in numpy_impl takes from_logits only"),
     "a module it has not": ("x = keras.ops.ones((2, 2))", "numpy_impl has no keras.ops"),
-    "train_on_batch": (ON_BATCH + "model.train_on_batch(x, y)", "no train_on_batch: model.fit(x, y, batch_size="),
-    "test_on_batch": (ON_BATCH + "model.test_on_batch(x, y)", "no test_on_batch: model.evaluate(x, y, batch_size="),
-    "predict_on_batch": (ON_BATCH + "model.predict_on_batch(x)", "no predict_on_batch: model.predict(x, batch_"),
     "a utility it has not": ("keras.utils.normalize([[3.0, 4.0]])", "numpy_impl.utils has no normalize: it offers "
                                                                     "clear_session, set_random_seed, to_categorical"),
     "a metric by name it has not": ("model = keras.Sequential([keras.Input(shape=(4,)), keras.layers.Dense(2, "
@@ -913,9 +910,9 @@ def test_save_and_load_model_run_as_keras_writes_them_and_each_reads_the_others_
     assert from_keras.optimizer.learning_rate == pytest.approx(0.05) and from_keras.loss.sparse
 
 
-def test_each_on_batch_gap_names_a_call_that_does_the_same():
-    """The messages above name fit, evaluate and predict on the whole batch: from the same weights, those give
-    what Keras's train_on_batch, test_on_batch and predict_on_batch give."""
+def test_the_on_batch_calls_are_keras_s():
+    """train_on_batch, test_on_batch and predict_on_batch, from the same weights, give what Keras's give: each
+    a step on (or a look at) the whole batch, the metrics starting afresh each call."""
     rng = np.random.default_rng(3)
     x, y = rng.normal(size=(24, 5)).astype("float32"), rng.integers(0, 3, 24)
     models = {}
@@ -927,15 +924,53 @@ def test_each_on_batch_gap_names_a_call_that_does_the_same():
         models[package.__name__] = model
     theirs, mine = models["keras"], models["numpy_impl"]
     mine.set_weights(theirs.get_weights())
-    np.testing.assert_allclose(mine.predict(x, batch_size=len(x)), theirs.predict_on_batch(x), atol=1e-6)
-    np.testing.assert_allclose(mine.evaluate(x, y, batch_size=len(x), verbose=0), theirs.test_on_batch(x, y),
-                               atol=1e-6)
+    np.testing.assert_allclose(mine.predict_on_batch(x), theirs.predict_on_batch(x), atol=1e-6)
+    np.testing.assert_allclose(mine.test_on_batch(x, y), theirs.test_on_batch(x, y), atol=1e-6)
+    assert mine.test_on_batch(x, y, return_dict=True).keys() == theirs.test_on_batch(x, y, return_dict=True).keys()
     before = theirs.get_weights()
-    theirs.train_on_batch(x, y)
-    mine.fit(x, y, batch_size=len(x), epochs=1, shuffle=False, verbose=0)
-    assert not np.allclose(before[0], theirs.get_weights()[0])                   # a step was taken
+    for _ in range(3):
+        np.testing.assert_allclose(mine.train_on_batch(x, y), theirs.train_on_batch(x, y), atol=1e-6)
+    assert not np.allclose(before[0], theirs.get_weights()[0])                   # steps were taken
     for keras_weight, numpy_weight in zip(theirs.get_weights(), mine.get_weights()):
         np.testing.assert_allclose(numpy_weight, keras_weight, atol=1e-6)
+
+
+def test_the_training_loop_written_by_hand_is_keras_s():
+    """keras.io's "Writing a training loop from scratch", its loop: gradients of each batch, then
+    optimizer.apply_gradients(zip(grads, model.trainable_weights)); numpy_impl's gradients come from
+    loss_and_gradients, the NumPy stand-in for a GradientTape. float64, the same weights and batches."""
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(64, 5)), numpy_impl.one_hot(rng.integers(0, 3, 64), 3, "float64")
+    import tensorflow as tf
+    mine = numpy_impl.Sequential([numpy_impl.Input((5,)), numpy_impl.layers.Dense(4, activation="relu"),
+                                  numpy_impl.layers.Dense(3, activation="softmax")], dtype="float64")
+    theirs = keras.Sequential([keras.Input((5,), dtype="float64"),
+                               keras.layers.Dense(4, activation="relu", dtype="float64"),
+                               keras.layers.Dense(3, activation="softmax", dtype="float64")])
+    theirs.set_weights(mine.get_weights())
+    mine.compile(loss="categorical_crossentropy")
+    my_optimizer = numpy_impl.optimizers.SGD(learning_rate=0.1, momentum=0.9)
+    keras.config.set_floatx("float64")
+    try:
+        their_optimizer = keras.optimizers.SGD(learning_rate=0.1, momentum=np.float64(0.9))
+        loss_fn = keras.losses.CategoricalCrossentropy()
+        losses = []
+        for step in range(4):
+            xb, yb = x[16 * step:16 * (step + 1)], y[16 * step:16 * (step + 1)]
+            with tf.GradientTape() as tape:
+                their_loss = loss_fn(yb, theirs(xb, training=True))
+            grads = tape.gradient(their_loss, theirs.trainable_weights)
+            their_optimizer.apply_gradients(zip(grads, theirs.trainable_weights))
+            my_loss, my_grads = numpy_impl.loss_and_gradients(mine, xb, yb)
+            iterations = my_optimizer.apply_gradients(zip(my_grads, mine.trainable_weights))
+            losses.append((my_loss, float(their_loss)))
+    finally:
+        keras.config.set_floatx("float32")
+    assert iterations == 4 and all(abs(a - b) < 1e-13 for a, b in losses)
+    assert max(np.abs(a - b).max() for a, b in zip(mine.get_weights(), theirs.get_weights())) < 1e-13
+    my_optimizer.apply([np.zeros_like(w) for w in mine.trainable_weights])       # the variables of the last call
+    with pytest.raises(ValueError, match="a gradient of shape"):
+        my_optimizer.apply(my_grads[::-1], mine.trainable_weights)
 
 
 def test_an_unknown_metric_name_is_refused_with_what_there_is():
