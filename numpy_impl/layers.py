@@ -24,11 +24,18 @@ def _shape(shape, what):
 
 
 class Input:
-    """Marks the input shape, as `keras.Input(shape=(784,))` does. Holds no weights."""
+    """Marks the input shape, as `keras.Input(shape=(784,))` does. Holds no weights. In a Sequential it gives
+    the input shape; called on by a layer, it starts a graph (numpy_impl/functional.py)."""
+
+    node = None                                              # nothing computes an Input: a graph starts here
 
     def __init__(self, shape, name=None):
         self.shape = _shape(shape, "Input shape")
         self.name = name or utils.unique_name("KerasTensor")   # what keras.Input returns, and its name
+        self.layer_name = utils.unique_name("InputLayer")       # Keras's InputLayer behind it: input_layer, _1, ...
+
+    def __repr__(self):
+        return f"<KerasTensor shape=(None, {', '.join(map(str, self.shape))}), name={self.name}>"
 
 
 class Layer:
@@ -61,10 +68,17 @@ class Layer:
                              "data, or build the model it is in, first")
         return sum(w.size for w in self.weights)
 
+    def compute_output_shape(self, input_shape):
+        """The shape of one sample's output, from one sample's input shape: the same, unless the layer
+        changes it (Dense, Flatten, the merge layers)."""
+        return tuple(input_shape)
+
     def __call__(self, inputs, training=False):
-        """The layer alone on an array (built on first use), as Keras's `layer(x)`; returns a new array."""
-        if isinstance(inputs, Input):
-            raise utils.NotSupported(utils.GAPS["functional"])
+        """The layer alone on an array (built on first use), as Keras's `layer(x)`; returns a new array.
+        On an Input (or another layer's symbolic output) it records a node of a graph instead."""
+        from . import functional
+        if functional.is_symbolic(inputs):
+            return functional.call_symbolic(self, inputs)
         x = np.asarray(inputs)
         self.build_once(x.shape[1:], utils.generator(), "float32")   # Keras's floatx, whatever x's dtype
         return np.array(self.forward(x.astype(self.dtype, copy=False), training))
@@ -102,6 +116,9 @@ class Dense(Layer):
         self.bias_initializer = initializers.get(bias_initializer)       # Keras's default: zeros
         self.use_bias = bool(use_bias)       # False before a BatchNormalization, whose beta does its work
         self.kernel = self.bias = None
+
+    def compute_output_shape(self, input_shape):
+        return (self.units,)
 
     def build(self, input_shape, rng, dtype):
         """Create the weights: the kernel from its initializer (Keras's default: Glorot uniform), the bias
@@ -402,6 +419,9 @@ class Dropout(Weightless):
 class Flatten(Weightless):
     """Keras's `Flatten()`: (B, d1, d2, ...) -> (B, d1 * d2 * ...), e.g. (B, 28, 28) -> (B, 784)."""
 
+    def compute_output_shape(self, input_shape):
+        return (math.prod(input_shape),)
+
     def build(self, input_shape, rng, dtype):
         self.dtype = np.dtype(dtype)
         self.input_shape = tuple(input_shape)
@@ -430,8 +450,70 @@ class Softmax(Weightless):
         return self.activation.backward(grad_outputs)
 
 
-KNOWN = ("Activation", "BatchNormalization", "Dense", "Dropout", "ELU", "Flatten", "Input", "LayerNormalization",
-         "LeakyReLU", "ReLU", "Softmax")
+class Merge(Weightless):
+    """What Add and Concatenate share: a layer that reads a list of tensors, inside a graph
+    (`Add()([x, y])`). Its backward pass returns one gradient per input, in order."""
+
+    def build(self, input_shapes, rng, dtype):
+        self.dtype = np.dtype(dtype)
+        self.input_shapes = [tuple(shape) for shape in input_shapes]
+        self.output_shape = self.compute_output_shape(self.input_shapes)
+        return self.output_shape
+
+    def __call__(self, inputs, training=False):
+        from . import functional
+        if functional.is_symbolic(inputs):
+            return functional.call_symbolic(self, inputs)
+        arrays = [np.asarray(x) for x in inputs]
+        self.build_once([a.shape[1:] for a in arrays], utils.generator(), "float32")
+        return np.array(self.forward([a.astype(self.dtype, copy=False) for a in arrays], training))
+
+
+class Add(Merge):
+    """Keras's `layers.Add()`: the sum of its inputs, all of one shape. out = x_1 + x_2 + ...
+    Backward: each input's gradient is dL/dout itself (d out / d x_i = 1): the gradient passes to every
+    input unchanged, as a copy each, so no layer below can change another's in place."""
+
+    def compute_output_shape(self, input_shapes):
+        if len(input_shapes) < 2 or any(tuple(s) != tuple(input_shapes[0]) for s in input_shapes):
+            raise ValueError(f"Add takes two or more inputs of one shape, got shapes {list(input_shapes)}")
+        return tuple(input_shapes[0])
+
+    def forward(self, inputs, training=False):
+        total = inputs[0].copy()
+        for x in inputs[1:]:
+            total += x
+        return total
+
+    def backward(self, grad_outputs, need_grad_inputs=True):
+        return [grad_outputs] + [grad_outputs.copy() for _ in self.input_shapes[1:]]
+
+
+class Concatenate(Merge):
+    """Keras's `layers.Concatenate()`: its inputs side by side along the last axis, (B, a) and (B, b) ->
+    (B, a + b). Backward: dL/dout cut back into the same pieces, each input its own columns."""
+
+    def __init__(self, axis=-1, name=None, input_shape=None):
+        if axis != -1:
+            raise utils.NotSupported("Concatenate in numpy_impl joins along the last axis only (axis=-1)")
+        super().__init__(name, input_shape)
+        self.axis = axis
+
+    def compute_output_shape(self, input_shapes):
+        if len(input_shapes) < 2 or any(len(s) != 1 for s in input_shapes):
+            raise ValueError(f"Concatenate takes two or more inputs of shape (features,), got {list(input_shapes)}")
+        return (sum(s[0] for s in input_shapes),)
+
+    def forward(self, inputs, training=False):
+        return np.concatenate(inputs, axis=-1)
+
+    def backward(self, grad_outputs, need_grad_inputs=True):
+        edges = np.cumsum([shape[0] for shape in self.input_shapes])[:-1]
+        return [piece.copy() for piece in np.split(grad_outputs, edges, axis=-1)]
+
+
+KNOWN = ("Activation", "Add", "BatchNormalization", "Concatenate", "Dense", "Dropout", "ELU", "Flatten", "Input",
+         "LayerNormalization", "LeakyReLU", "ReLU", "Softmax")
 
 
 def __getattr__(name):

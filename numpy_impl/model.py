@@ -325,7 +325,9 @@ class Sequential:
         weights = self._sample_weights(y, sample_weight, None)
         callbacks = CallbackList(callbacks, self, verbose=verbose, epochs=1,
                                  steps=math.ceil(len(x) / (batch_size or 32))) if callbacks else None
-        logs = self._evaluate(x, y, weights, batch_size=batch_size or (32 if callbacks else None), callbacks=callbacks)
+        if batch_size is None and callbacks:
+            batch_size = 32                              # the steps the on_test_batch_* hooks see, Keras's
+        logs = self._evaluate(x, y, weights, batch_size=batch_size, callbacks=callbacks)
         if verbose:
             _last_line(len(x), batch_size, began, verbose, logs)
         if return_dict:
@@ -351,7 +353,7 @@ class Sequential:
         for step, start in enumerate(range(0, len(x), rows)):
             if callbacks:
                 callbacks.on_predict_batch_begin(step)
-            batch_outputs = self.outputs(x[start:start + rows])
+            batch_outputs = self.run(x[start:start + rows])
             if outputs is None:
                 outputs = np.empty((len(x),) + batch_outputs.shape[1:], self.dtype)
             outputs[start:start + rows] = batch_outputs
@@ -370,9 +372,9 @@ class Sequential:
         x = np.asarray(x)
         if not self.built and x.ndim >= 2:
             self._build_for(x.shape[1:], batch=len(x))
-        return self.outputs(self._check_x(x), training).copy()
+        return self.run(self._check_x(x), training).copy()
 
-    def outputs(self, x, training=False):
+    def run(self, x, training=False):
         """Every layer's forward pass in turn, its activation included. (B, features...) -> (B, outputs)"""
         for layer in self.layers:
             x = layer.forward(x, training)
@@ -430,7 +432,7 @@ class Sequential:
 
     def predict_on_batch(self, x):
         """Keras's `predict_on_batch`: the outputs for this batch, dropout off."""
-        return self.outputs(self._check_x(x)).copy()
+        return self.run(self._check_x(x)).copy()
 
     def _returned(self, logs, return_dict):
         """What Keras's *_on_batch return: the logs, or their values in order, a float when only the loss."""

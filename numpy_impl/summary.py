@@ -2,32 +2,43 @@
 import textwrap
 
 
-def summary_table(model, name):
-    """Keras's summary: one row per layer with its output shape and parameter count, then totals."""
+def summary_table(model, name, input_row=None, connected=None):
+    """Keras's summary: one row per layer with its output shape and parameter count, then totals.
+
+    A functional model's table starts with its input layer's row (input_row: its name), and where its graph branches
+    adds Keras's "Connected to" column: `connected`, one list of "layer[0][0]" names per layer."""
     total = model.count_params()                                 # refuses a model not yet built
-    rows = []
-    for layer in model.layers:
+    batch = model.batch_dimension
+    rows = [(f"{input_row} (InputLayer)", f"({batch}, " + ", ".join(map(str, model.input_shape)) + ")", "0",
+             ["-"])] if input_row else []
+    for index, layer in enumerate(model.layers):
         kind = type(layer).__name__
-        layer_name = layer.name
-        shape = f"({model.batch_dimension}, " + ", ".join(map(str, layer.output_shape)) + ")"
-        rows.append((f"{layer_name} ({kind})", shape, f"{layer.count_params():,}"))
+        shape = f"({batch}, " + ", ".join(map(str, layer.output_shape)) + ")"
+        rows.append((f"{layer.name} ({kind})", shape, f"{layer.count_params():,}",
+                     connected[index] if connected else []))
     trainable = sum(w.size for w in model.trainable_weights)     # all but BatchNormalization's moving statistics
 
     def size(count):
         return _size(count * model.dtype.itemsize)
-    widths = (31, 22, 13)                 # Keras's column widths on an 80-column console
+    # Keras's column widths on an 80-column console: three columns, or four with "Connected to"
+    widths = (19, 17, 10, 17) if connected else (31, 22, 13)
     rule = "┏" + "┳".join("━" * (w + 2) for w in widths) + "┓"
     def line(cells, left, middle, right):
-        return left + middle.join(f" {c:<{w}} " if i < 2 else f" {c:>{w}} "
+        return left + middle.join(f" {c:<{w}} " if i != 2 else f" {c:>{w}} "
                                   for i, (c, w) in enumerate(zip(cells, widths))) + right
-    table = [f'Model: "{name}"', rule, line(("Layer (type)", "Output Shape", "Param #"), "┃", "┃", "┃"),
+    header = ("Layer (type)", "Output Shape", "Param #") + (("Connected to",) if connected else ())
+    table = [f'Model: "{name}"', rule, line(header, "┃", "┃", "┃"),
              "┡" + "╇".join("━" * (w + 2) for w in widths) + "┩"]
-    for index, (layer, shape, params) in enumerate(rows):
+    for index, (layer, shape, params, sources) in enumerate(rows):
         # a name too long for its column wraps at its spaces, and a word still too long ends in "…", as Keras's
         cells = [piece if len(piece) <= widths[0] else piece[:widths[0] - 1] + "…"
                  for piece in textwrap.wrap(layer, widths[0], break_long_words=False)]
-        for number, cell in enumerate(cells):
-            table.append(line((cell, shape, params) if number == 0 else (cell, "", ""), "│", "│", "│"))
+        links = [f"{source}," if number < len(sources) - 1 else source for number, source in enumerate(sources)]
+        for number in range(max(len(cells), len(links) if connected else 0)):
+            cell = cells[number] if number < len(cells) else ""
+            first = (shape, params) if number == 0 else ("", "")
+            extra = ((links[number] if number < len(links) else ""),) if connected else ()
+            table.append(line((cell, *first, *extra), "│", "│", "│"))
         if index < len(rows) - 1:
             table.append("├" + "┼".join("─" * (w + 2) for w in widths) + "┤")
     table.append("└" + "┴".join("─" * (w + 2) for w in widths) + "┘")

@@ -108,8 +108,8 @@ def clear_session():
 # ---- what numpy_impl leaves out ------------------------------------------------------
 
 GAPS = {
-    "functional": "numpy_impl has no functional API (layers called on Input, keras.Model(inputs, outputs)): "
-                  "stack the layers in a Sequential([...]) instead",
+    "functional": "a Sequential called on an Input (a model inside a graph) is not supported here: call its "
+                  "layers on the Input, and make the model with Model(inputs, outputs)",
     "layer": "numpy_impl.layers has no {name}: numpy_impl builds dense networks, from {available}",
     "module": "numpy_impl has no keras.{name}: it is a dense network in NumPy, with models, layers, "
               "optimizers, losses, metrics, activations, saving and utils",

@@ -224,6 +224,37 @@ def weighted(samples=96, eager=None, learning_rate=0.1):
     return result
 
 
+def graphs(samples=96, eager=None, learning_rate=0.1):
+    """Issue 46's graphs (tests/graphs.py: a functional chain, a residual network with Add, one with Concatenate,
+    a subclassed Model), each one epoch of batch 32 in float64 from the same weights, SGD with momentum 0.9:
+    the largest weight difference and History's loss difference. On JAX and PyTorch Keras takes a softmax
+    output's cross-entropy from clipped probabilities; no probability here comes near the clip."""
+    from tests.graphs import GRAPHS, build
+    if eager is None:
+        eager = keras.backend.backend() != "jax"
+    x, y, _ = data("float64")
+    x, y = x[:samples], y[:samples]
+    result = {}
+    for name in GRAPHS:
+        mine, theirs = build(numpy_impl, name), build(keras, name)
+        theirs.set_weights(mine.get_weights())
+        theirs.run_eagerly = eager
+        previous = keras.config.floatx()
+        keras.config.set_floatx("float64")
+        try:
+            mine.compile(optimizer=numpy_impl.optimizers.SGD(learning_rate, momentum=0.9),
+                         loss="categorical_crossentropy", metrics=["accuracy"])
+            theirs.compile(optimizer=keras.optimizers.SGD(learning_rate, momentum=np.float64(0.9)),
+                           loss="categorical_crossentropy", metrics=["accuracy"])
+            losses = [model.fit(x, y, batch_size=32, epochs=1, shuffle=False, verbose=0).history["loss"][0]
+                      for model in (mine, theirs)]
+        finally:
+            keras.config.set_floatx(previous)
+        result[name] = {"weights": max_difference(mine.get_weights(), theirs.get_weights()),
+                        "history_loss": abs(losses[0] - losses[1])}
+    return result
+
+
 def traps():
     """Each backend fix in keras_impl undone in turn: how far the float64 gradients then part
     (relative to the largest entry), on a batch scaled so the largest logit is in the hundreds."""
@@ -276,11 +307,13 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["--textbook"]:                # issue 45's table: 10,000 digits, Keras compiled
         print(json.dumps({"backend": keras.backend.backend(),
                           "textbook": textbook(10000, eager=False, learning_rate=0.01),
-                          "weighted": weighted(10000, eager=False, learning_rate=0.01)}))
+                          "weighted": weighted(10000, eager=False, learning_rate=0.01),
+                          "graphs": graphs(10000, eager=False, learning_rate=0.01)}))
         sys.exit(0)
     print(json.dumps({"backend": keras.backend.backend(),
                       "float64": lockstep("float64"), "float32": lockstep("float32"),
                       "gradients_float64": gradients("float64"), "gradients_float32": gradients("float32"),
                       "gradients_l2_float64": gradients("float64", l2=0.01),   # the penalty inside autodiff too
                       "vocabulary": vocabulary(), "pieces": pieces(), "textbook": textbook(), "weighted": weighted(),
+                      "graphs": graphs(),
                       "traps": traps()}))

@@ -102,6 +102,13 @@ def test_sample_and_class_weights_in_float64_lockstep(measured, kind):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("graph", ["functional chain", "residual, Add", "Concatenate", "subclassed Model"])
+def test_each_graph_in_float64_lockstep(measured, graph):
+    figures = measured["graphs"][graph]
+    assert figures["weights"] < 1e-13 and figures["history_loss"] < 1e-13, figures
+
+
+@pytest.mark.slow
 def test_tensorflows_float32_constants_are_dodged(measured):
     """leaky_relu's slope and gelu's 1/sqrt(2) are float32 inside TensorFlow's ops: keras_impl's exact forms
     are needed there (undone, the gradients part by far more than rounding)."""

@@ -120,7 +120,7 @@ def test_predict_and_evaluate_run_in_batches_of_batch_size(rng):
     x, y = random_batch(rng, n=2500)
     model = small_model()
     sizes = []
-    for name in ("outputs", "forward"):                  # predict calls outputs, evaluate forward
+    for name in ("run", "forward"):                      # predict calls run, evaluate forward
         inner = getattr(model, name)
         setattr(model, name, lambda batch, *args, inner=inner: sizes.append(len(batch)) or inner(batch, *args))
     whole = model.predict(x)

@@ -1,0 +1,177 @@
+"""The functional API and subclassed models (numpy_impl/functional.py): backpropagation through a graph of layers.
+
+A chain written with the functional API is Sequential bit for bit; a residual network (Add) and one with
+Concatenate have gradients that finite differences confirm, and the gradient of a tensor read twice is the
+sum of both readers' (undo the sum and finite differences disagree); keras.io's functional-API guide runs
+with only the import changed; and the graph answers what Keras's does (layers, inputs, outputs, get_layer,
+summary). The float64 lockstep on TensorFlow, JAX and PyTorch is tests/test_backends.py's.
+"""
+import numpy as np
+import pytest
+
+import numpy_impl
+from numpy_impl import functional, layers
+
+from .graphs import GRAPHS, build
+
+keras = pytest.importorskip("keras")
+
+
+@pytest.fixture
+def batch():
+    rng = np.random.default_rng(0)
+    return rng.random((16, 784)), numpy_impl.one_hot(rng.integers(0, 10, 16), 10, "float64")
+
+
+def test_a_functional_chain_is_sequential_bit_for_bit(batch):
+    x, y = batch
+    graph = build(numpy_impl, "functional chain")
+    chain = numpy_impl.Sequential([numpy_impl.Input((784,)), layers.Dense(16, activation="relu"),
+                                   layers.Dense(16, activation="relu"), layers.Dense(10, activation="softmax")],
+                                  dtype="float64")
+    chain.set_weights(graph.get_weights())
+    for model in (graph, chain):
+        model.compile(optimizer=numpy_impl.optimizers.SGD(0.1, momentum=0.9), loss="categorical_crossentropy",
+                      metrics=["accuracy"])
+    histories = [model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0).history for model in (graph, chain)]
+    assert histories[0] == histories[1]
+    assert all((a == b).all() for a, b in zip(graph.get_weights(), chain.get_weights()))
+    assert (graph.predict(x) == chain.predict(x)).all()
+
+
+def finite_difference_error(model, x, y, entries=6, eps=1e-6):
+    """Largest relative error of loss_and_gradients against central differences, a few entries per tensor."""
+    _, analytic = numpy_impl.loss_and_gradients(model, x, y)
+    rng = np.random.default_rng(1)
+    worst = 0.0
+    for weights, gradient in zip(model.trainable_weights, analytic):
+        for flat in rng.choice(weights.size, size=min(entries, weights.size), replace=False):
+            index = np.unravel_index(flat, weights.shape)
+            old = weights[index]
+            weights[index] = old + eps
+            plus = numpy_impl.loss_and_gradients(model, x, y)[0]
+            weights[index] = old - eps
+            minus = numpy_impl.loss_and_gradients(model, x, y)[0]
+            weights[index] = old
+            numeric = (plus - minus) / (2 * eps)
+            worst = max(worst, abs(numeric - gradient[index]) / max(abs(numeric), abs(gradient[index]), 1e-8))
+    return worst
+
+
+@pytest.mark.parametrize("name", ["residual, Add", "Concatenate", "subclassed Model"])
+def test_gradients_through_a_graph_match_finite_differences(name, batch):
+    x, y = batch
+    model = build(numpy_impl, name)
+    model.compile(loss="categorical_crossentropy")
+    assert finite_difference_error(model, x[:8], y[:8]) < 1e-6
+
+
+def test_a_fan_out_that_overwrites_instead_of_adding_is_caught(batch, monkeypatch):
+    """micrograd's lesson: a tensor read by two layers gets both gradients, added. Keep only the last
+    and the residual network's lower layers are wrong, as finite differences show."""
+    x, y = batch
+    model = build(numpy_impl, "residual, Add")
+    model.compile(loss="categorical_crossentropy")
+    assert finite_difference_error(model, x[:8], y[:8]) < 1e-6
+
+    def overwrite(self, grad_logits):
+        grads = {id(self.nodes[-1].output): grad_logits}
+        for index in range(len(self.nodes) - 1, -1, -1):
+            node = self.nodes[index]
+            g = grads.pop(id(node.output), None)
+            if g is None:
+                continue
+            result = (node.layer.backward_affine(g, need_grad_inputs=self.weights_below[index])
+                      if index == len(self.nodes) - 1 else node.layer.backward(g, self.weights_below[index]))
+            if self.weights_below[index]:
+                for tensor, gradient in zip(node.inputs, result if node.merges else [result]):
+                    grads[id(tensor)] = gradient                     # overwrites: the slip
+    monkeypatch.setattr(functional.Model, "backward", overwrite)
+    assert finite_difference_error(model, x[:8], y[:8]) > 1e-3
+
+
+def test_the_functional_api_guide_runs_with_only_the_import_changed(batch):
+    """keras.io, "The Functional API": its MNIST model, as the guide writes it, on both packages."""
+    x, labels = batch[0], batch[1].argmax(axis=1)
+    results = {}
+    for package in (keras, numpy_impl):
+        package.utils.clear_session()
+        inputs = package.Input(shape=(784,))
+        dense = package.layers.Dense(64, activation="relu")
+        x_ = dense(inputs)
+        x_ = package.layers.Dense(64, activation="relu")(x_)
+        outputs = package.layers.Dense(10)(x_)
+        model = package.Model(inputs=inputs, outputs=outputs, name="mnist_model")
+        model.compile(loss=package.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      optimizer=package.optimizers.RMSprop(), metrics=["accuracy"])
+        lines = []
+        model.summary(print_fn=lines.append)            # before fit: after it Keras adds its optimizer's variables
+        history = model.fit(x.astype("float32"), labels, batch_size=4, epochs=2, validation_split=0.25, verbose=0)
+        results[package.__name__] = (sorted(history.history), model.name, [layer.name for layer in model.layers
+                                                                          if type(layer).__name__ != "InputLayer"],
+                                     len(model.evaluate(x, labels, verbose=0)), "\n".join(lines).rstrip("\n"))
+    mine, theirs = results["numpy_impl"], results["keras"]
+    assert mine[:4] == theirs[:4]
+    assert mine[4] == theirs[4]                      # the same summary table, character for character
+
+
+def test_the_model_answers_what_keras_s_does():
+    inputs = numpy_impl.Input(shape=(6,))
+    hidden = layers.Dense(8, activation="relu", name="hidden")(inputs)
+    joined = layers.Concatenate(name="join")([hidden, layers.Dense(4, name="side")(inputs)])
+    outputs = layers.Dense(3, activation="softmax", name="out")(joined)
+    model = numpy_impl.Model(inputs, outputs, name="branched")
+    assert [layer.name for layer in model.layers] == ["hidden", "side", "join", "out"]
+    assert model.inputs == [inputs] and model.outputs == [outputs]
+    assert model.get_layer("join").output_shape == (12,) and model.get_layer(index=-1).name == "out"
+    assert [w.shape for w in model.get_weights()] == [(6, 8), (8,), (6, 4), (4,), (12, 3), (3,)]
+    assert model.count_params() == 6 * 8 + 8 + 6 * 4 + 4 + 12 * 3 + 3
+    assert model.predict(np.ones((2, 6))).shape == (2, 3)
+
+
+def test_numpy_arithmetic_in_call_is_refused_not_left_out_of_the_backward_pass():
+    class Sloppy(numpy_impl.Model):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = layers.Dense(4), layers.Dense(3, activation="softmax")
+
+        def call(self, inputs, training=None):
+            x = self.a(inputs)
+            return self.b(x + x)                                     # NumPy arithmetic on a layer's output
+    model = Sloppy()
+    model.compile(loss="categorical_crossentropy")
+    with pytest.raises(numpy_impl.NotSupported, match="use a layer for it \\(layers.Add for \\+"):
+        model.fit(np.ones((4, 5)), numpy_impl.one_hot(np.arange(4) % 3, 3), verbose=0)
+    with pytest.raises(numpy_impl.NotSupported, match="NumPy arithmetic"):
+        np.tanh(layers.Dense(2)(numpy_impl.Input((3,))))
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda i: numpy_impl.Model([i, numpy_impl.Input((3,))], layers.Dense(2)(i)), "takes one input, got 2"),
+    (lambda i: numpy_impl.Model(i, [layers.Dense(2)(i), layers.Dense(2)(i)]), "takes one output, got 2"),
+    (lambda i: (lambda d: numpy_impl.Model(i, d(d(i))))(layers.Dense(3)), "is called a second time"),
+    (lambda i: numpy_impl.Model(i, layers.Dense(2)(numpy_impl.Input((3,)))), "does not depend on its input"),
+    (lambda i: numpy_impl.Model(i, layers.Add()([layers.Dense(2)(i), layers.Dense(3)(i)])), "Add takes two or more"),
+])
+def test_a_graph_numpy_impl_does_not_take_is_one_line(make, message):
+    with pytest.raises((ValueError, numpy_impl.NotSupported), match=message):
+        make(numpy_impl.Input((3,)))
+
+
+def test_a_functional_model_saves_its_weights_and_says_what_it_does_not_save(tmp_path, batch):
+    model = build(numpy_impl, "residual, Add")
+    model.save_weights(tmp_path / "r.weights.h5")
+    other = build(numpy_impl, "residual, Add", seed=5)
+    other.load_weights(tmp_path / "r.weights.h5")
+    assert all((a == b).all() for a, b in zip(model.get_weights(), other.get_weights()))
+    theirs = build(keras, "residual, Add")
+    theirs.load_weights(tmp_path / "r.weights.h5")                # Keras reads the file numpy_impl wrote
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), theirs.get_weights()))
+    with pytest.raises(numpy_impl.NotSupported, match="save_weights"):
+        model.save(tmp_path / "r.keras")
+
+
+def test_every_graph_builds_in_both_packages_with_the_same_weight_shapes():
+    for name in GRAPHS:
+        mine, theirs = build(numpy_impl, name), build(keras, name)
+        assert [w.shape for w in mine.get_weights()] == [tuple(w.shape) for w in theirs.get_weights()], name
