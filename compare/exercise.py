@@ -106,6 +106,22 @@ NORMALIZATION = [
      "mean and BIASED variance of each sample over its features (axis 1, keepdims=True: (B, 1) each), "
      "the same in training and evaluation; return self.normalize(x, mean, variance)."),
 ]
+EARLY_STOPPING = [
+    ("callbacks.py", "EarlyStopping.on_epoch_end",
+     "after each epoch (from start_from_epoch on): wait += 1; the first epoch, or current + min_delta < best "
+     "(max mode: current - min_delta > best), compared in float32 (self._is_improvement), is an improvement: "
+     "best = current, and wait = 0 unless a baseline is not beaten; otherwise, once wait >= patience and "
+     "epoch > 0, set self.stopped_epoch = epoch and self.model.stop_training = True. (wait > patience stops "
+     "one epoch late.) restore_best_weights: keep self.model.get_weights() of the best epoch."),
+]
+GRAPHS = [
+    ("functional.py", "Model.backward",
+     "from dL/dlogits (grad_logits) back through self.nodes in reverse: each node's output gradient "
+     "(grads.pop(id(node.output))), then its layer's backward pass (the last node's backward_affine), with "
+     "need_grad_inputs=self.weights_below[index]; then for each input tensor t of the node (a merge layer gives "
+     "a list) whose self._needs_gradient[id(t)] is True, ADD the gradient into grads[id(t)] (t may feed several "
+     "layers: its gradient is the sum of theirs; overwriting keeps only the last)."),
+]
 L2_PENALTY = [
     ("regularizers.py", "L2.gradient",
      "d penalty / dkernel = 2 * l2 * kernel, shape (in, out): the 2 comes from d(W**2)/dW, since "
@@ -255,18 +271,19 @@ LOSSES = [
 TOPICS = {
     "network": NETWORK + SOFTMAX_JVP,
     "optimizers": OPTIMIZERS + SCHEDULE,
-    "regularization": DROPOUT + L2_PENALTY + L1_PENALTY,
+    "regularization": DROPOUT + L2_PENALTY + L1_PENALTY + EARLY_STOPPING,
     "normalization": NORMALIZATION,
     "initializers": INITIALIZERS,
     "activations": ACTIVATIONS,
     "losses": LOSSES,
+    "graphs": GRAPHS,
     # in check's order: the default initializer at the first build_model, the others in the sanity stage;
     # its "more of Keras" rows run Adam, RMSprop, L2, integer labels, the normalizations,
     # then AdamW, Adagrad, weight decay, clipping, L1, the three schedules and a hidden softmax; then the
     # loss objects called alone
     "all": INITIALIZERS[:1] + NETWORK + INITIALIZERS[1:] + DROPOUT + REST + OPTIMIZERS[:2] + L2_PENALTY + SPARSE
-           + NORMALIZATION + OPTIMIZERS[2:] + L1_PENALTY + SCHEDULE + SOFTMAX_JVP + ACTIVATIONS + LOSSES
-           + LOSS_OBJECTS,
+           + NORMALIZATION + OPTIMIZERS[2:] + L1_PENALTY + SCHEDULE + SOFTMAX_JVP + ACTIVATIONS + LOSSES + GRAPHS
+           + EARLY_STOPPING + LOSS_OBJECTS,
 }
 TOPIC_HELP = {
     "network": "the plain network: Dense forward and backward, ReLU, softmax, the cross-entropy and its "
@@ -277,14 +294,16 @@ TOPIC_HELP = {
                   "exponential, piecewise): where Keras puts epsilon, and why",
     "normalization": "BatchNormalization (batch moments in training, moving statistics in evaluation) and "
                      "LayerNormalization, forward and backward",
-    "regularization": "Dropout forward and backward (the mask, and the 1 / (1 - rate) scale), and the L2 "
-                      "and L1 penalties with their gradients",
+    "regularization": "Dropout forward and backward (the mask, and the 1 / (1 - rate) scale), the L2 "
+                      "and L1 penalties with their gradients, and EarlyStopping's rule",
     "initializers": "the initial kernels: Glorot uniform (Keras's default), the VarianceScaling family (He, "
                     "LeCun, Glorot normal) and the normal truncated at 2 standard deviations",
     "activations": "the textbooks' activations, forward and backward: sigmoid, tanh, leaky ReLU, ELU, SELU, "
                    "softplus, softsign, SiLU (swish) and the exact GELU",
     "losses": "the losses of other tasks and their gradients: mean squared and mean absolute error, and binary "
               "cross-entropy (from a sigmoid's logits, and from probabilities with Keras's clip)",
+    "graphs": "backpropagation through a graph of layers (the functional API): the nodes in reverse, and the "
+              "gradient of a tensor that feeds several layers summed, not overwritten",
     "all": "every function that carries the math, the integer-label loss, Flatten and the loss objects called "
            "alone included",
 }

@@ -26,8 +26,8 @@ def _floatx(dtype):
         keras.config.set_floatx(previous)
 
 
-class TwinSequential(keras.Sequential):
-    """keras.Sequential that runs fit, evaluate and predict in its own float type.
+class TwinRuns:
+    """A Keras model that runs fit, evaluate and predict in its own float type.
 
     `activation_in_predict`: the last layer gives logits and the loss takes them
     (see build_model); predict applies this activation ("softmax" or "sigmoid"),
@@ -53,14 +53,22 @@ class TwinSequential(keras.Sequential):
         return outputs
 
 
+class TwinSequential(TwinRuns, keras.Sequential):
+    """keras.Sequential with TwinRuns' float type."""
+
+
+class TwinModel(TwinRuns, keras.Model):
+    """A functional keras.Model (residual=True) with TwinRuns' float type."""
+
+
 def build_model(input_dim=784, hidden=(128, 128), num_classes=10, learning_rate=0.01,
                 momentum=0.0, nesterov=False, seed=0, dtype="float32", optimizer="sgd",
                 optimizer_options=None, dropout=0.0, l2=0.0, loss="categorical_crossentropy",
                 from_logits=False, input_shape=None, l1=0.0, batchnorm=False, layernorm=False,
                 kernel_initializer="glorot_uniform", schedule=None, activation="relu", output_activation=None,
-                bias_initializer="zeros"):
+                bias_initializer="zeros", residual=False):
     """Dense(activation, relu unless given) for each width in `hidden`, then the output Dense; compiled.
-    Same arguments as numpy_impl's."""
+    Same arguments as numpy_impl's (residual: Keras's functional API, x = Add()([x, Dense(x)]))."""
     if dtype not in ("float32", "float64"):
         raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
     if batchnorm and layernorm:
@@ -101,7 +109,10 @@ def build_model(input_dim=784, hidden=(128, 128), num_classes=10, learning_rate=
     # trackers in the floatx of the moment: build under the twin's dtype, or a
     # float64 twin steps with 0.05 rounded to 0.0500000007 and reports float32 means.
     with _floatx(dtype):
-        model = TwinSequential(layers, name="sequential")
+        if residual:
+            model = _residual_model(layers, hidden, dtype)
+        else:
+            model = TwinSequential(layers, name="sequential")
         model.twin_dtype = dtype
         model.activation_in_predict = activation_in_predict
         if schedule:
@@ -130,6 +141,19 @@ def exact_leaky_relu(x):
 def exact_gelu(x):
     """keras.activations.gelu(x) (approximate=False): 0.5 x (1 + erf(x / sqrt 2)), 1/sqrt 2 in float64."""
     return 0.5 * x * (1.0 + keras.ops.erf(x * np.float64(0.7071067811865476)))
+
+
+def _residual_model(layers, hidden, dtype):
+    """The same layers as a graph: each hidden Dense as wide as the one before adds its input (keras.layers.Add)."""
+    if len(layers) != len(hidden) + 2:
+        raise ValueError("residual=True builds plain Dense layers with skips: give it without batchnorm, "
+                         "layernorm, dropout or input_shape")
+    inputs, x, width = layers[0], layers[0], None
+    for dense, units in zip(layers[1:-1], hidden):
+        h = dense(x)
+        x = keras.layers.Add(dtype=dtype)([x, h]) if units == width else h
+        width = units
+    return TwinModel(inputs, layers[-1](x), name="residual")
 
 
 def _optimizer(name, learning_rate, momentum, nesterov, dtype, **options):

@@ -51,6 +51,7 @@ class Sequential:
         self.layers, self.input_shape, self.optimizer, self.loss = [], None, None, None
         self.metrics = []
         self.built, self.batch_dimension = False, None
+        self.stop_training = False             # a callback sets it to end fit after the current step
         self._weights, self._trainable = [], []
         for layer in layers or ():
             self.add(layer)
@@ -607,7 +608,7 @@ def build_model(input_dim=784, hidden=(128, 128), num_classes=10, learning_rate=
                 optimizer_options=None, dropout=0.0, l2=0.0, loss="categorical_crossentropy",
                 from_logits=False, input_shape=None, l1=0.0, batchnorm=False, layernorm=False,
                 kernel_initializer="glorot_uniform", schedule=None, activation="relu", output_activation=None,
-                bias_initializer="zeros"):
+                bias_initializer="zeros", residual=False):
     """Dense(activation, relu unless given) for each width in `hidden`, then the output Dense; compiled.
 
     optimizer: "sgd" (learning_rate, momentum, nesterov), "adam" or "rmsprop" (learning_rate,
@@ -629,6 +630,9 @@ def build_model(input_dim=784, hidden=(128, 128), num_classes=10, learning_rate=
         {"name": "cosine", "decay_steps": 9380} (see schedules.from_spec).
     activation: the hidden layers' activation by its Keras name: "relu", "sigmoid", "tanh", "leaky_relu",
         "elu", "selu", "softplus", "softsign", "silu", "gelu", "softmax" (over each layer's units) or "linear".
+    residual: a graph, not a stack (numpy_impl/functional.py): each hidden layer as wide as the one before
+        adds its input to its output, x = Add()([x, Dense(units, activation)(x)]), so x feeds two layers and
+        its gradient is the sum of both.
     """
     if batchnorm and layernorm:
         raise ValueError("give batchnorm or layernorm, not both")
@@ -637,6 +641,13 @@ def build_model(input_dim=784, hidden=(128, 128), num_classes=10, learning_rate=
     loss = losses.get(loss, from_logits)
     output_activation = output_activation or default_output_activation(loss)
     dense = dict(kernel_regularizer=regularizer, kernel_initializer=kernel_initializer, bias_initializer=bias_initializer)
+    if residual:
+        if batchnorm or layernorm or any(rates) or input_shape:
+            raise ValueError("residual=True builds plain Dense layers with skips: give it without batchnorm, "
+                             "layernorm, dropout or input_shape")
+        model = _residual_model(input_dim, hidden, num_classes, activation, output_activation, dense, seed, dtype)
+    else:
+        model = None
     layers = [Input(shape=input_shape or (input_dim,))] + ([Flatten()] if input_shape else [])
     layers += [Dropout(rates[0])] if rates[0] else []
     for units, rate in zip(hidden, rates[1:]):
@@ -647,12 +658,25 @@ def build_model(input_dim=784, hidden=(128, 128), num_classes=10, learning_rate=
             layers.append(Dense(units, activation=activation, **dense))
         layers += [Dropout(rate)] if rate else []
     layers.append(Dense(num_classes, activation=output_activation, **dense))
-    model = Sequential(layers, seed=seed, dtype=dtype)
+    model = model or Sequential(layers, seed=seed, dtype=dtype)
     if schedule:
         learning_rate = schedules.from_spec(schedule, learning_rate)
     model.compile(optimizer=optimizers.get(optimizer, learning_rate, momentum, nesterov, **(optimizer_options or {})),
                   loss=loss, metrics=["accuracy"])
     return model
+
+
+def _residual_model(input_dim, hidden, num_classes, activation, output_activation, dense, seed, dtype):
+    """Input -> Dense -> (Add()([x, Dense(x)]) for each hidden layer as wide as the last) -> Dense: a graph."""
+    from .functional import Model
+    from .layers import Add
+    inputs = Input(shape=(input_dim,))
+    x, width = inputs, None
+    for units in hidden:
+        h = Dense(units, activation=activation, **dense)(x)
+        x = Add()([x, h]) if units == width else h
+        width = units
+    return Model(inputs, Dense(num_classes, activation=output_activation, **dense)(x), seed=seed, dtype=dtype)
 
 
 def default_output_activation(loss):

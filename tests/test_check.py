@@ -79,6 +79,7 @@ REFERENCE_ROWS = [
     ("flatten", "(B, 4, 6) images: probabilities", "1e-12", FIGURES),
     ("flatten", "(B, 4, 6) images: gradients", "1e-09", FIGURES),
     *[("more", f"3 steps, {label}", "1e-12 (weights, loss)", FIGURES) for label in check.VOCABULARY],
+    ("more", "EarlyStopping on 4 val_loss sequences", "0 (epochs that differ)", FIGURES),
     ("more", "CategoricalCrossentropy()(y, p): 20 calls", "1e-12 rel.", FIGURES),
     ("more", "SparseCategoricalCrossentropy()(y, p): 20 calls", "1e-12 rel.", FIGURES),
 ]
@@ -101,7 +102,7 @@ def test_the_reference_passes_every_stage():
     stages = [row.stage for row in checker.rows]
     assert stages[0] == "API" and stages[-1] == "more"
     assert {"API", "forward", "loss", "gradients", "optimizer", "fit", "sanity", "dropout", "flatten", "more"} == set(stages)
-    assert len([row for row in checker.rows if row.stage == "more" and not row.skipped]) == len(check.VOCABULARY) + 2 == 33
+    assert len([row for row in checker.rows if row.stage == "more" and not row.skipped]) == len(check.VOCABULARY) + 3 == 35
     assert len([row for row in checker.rows if row.stage == "dropout" and not row.skipped]) == 8
     assert not any(row.skipped for row in checker.rows)
     assert all(row.passed for row in checker.rows)
@@ -281,7 +282,7 @@ def test_the_borrowed_build_model_note_is_only_for_a_twin_that_borrows():
 def test_cli_passes_numpy_impl(capsys):
     assert main(["check", "numpy_impl"]) == 0
     out = capsys.readouterr().out
-    assert "All 68 checks passed" in out and "FAILED" not in out
+    assert "All 70 checks passed" in out and "FAILED" not in out
     assert f"loaded from {Path(numpy_impl.__file__)}" in out
     assert "note:" not in out                  # numpy_impl's build_model is its own, not borrowed
 
@@ -382,7 +383,7 @@ def test_the_rest_of_the_vocabulary_is_checked_where_the_twin_has_it(tmp_path):
     passed, checker, _ = run(check.load_twin(str(plain)))
     assert passed
     optional = [row for row in checker.rows if row.stage in ("more", "dropout", "flatten")]
-    assert len(optional) == 4 + len(check.VOCABULARY) and all(row.skipped and "skipped" in row.what for row in optional)
+    assert len(optional) == 5 + len(check.VOCABULARY) and all(row.skipped and "skipped" in row.what for row in optional)
 
 
 def test_a_wrong_adam_is_caught_in_the_last_stage():

@@ -455,8 +455,8 @@ def test_json_of_a_passing_twin_gives_full_marks(tmp_path, capsys):
     path = tmp_path / "results.json"
     assert main(["check", "numpy_impl", "--json", str(path)]) == 0
     results = gradescope_fields(json.loads(path.read_text()))
-    assert results["score"] == sum(test["max_score"] for test in results["tests"]) == 68
-    assert "All 68 checks passed" in results["output"]
+    assert results["score"] == sum(test["max_score"] for test in results["tests"]) == 70
+    assert "All 70 checks passed" in results["output"]
     gradient = next(test for test in results["tests"] if test["name"].startswith("gradients: kernel_2"))
     assert "vs TensorFlow" in gradient["output"] and "bound 1e-09" in gradient["output"]
     assert [p.name for p in tmp_path.iterdir()] == ["results.json"]               # no temporary left

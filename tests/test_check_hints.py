@@ -60,6 +60,8 @@ ALSO = {
     "plain SGD agrees but momentum does not": [("plain SGD agrees but momentum does not. Keras's form: the "
                                                 "velocity v starts at 0 and is v = m * v - lr * g, then w = w + v")],
     ", Keras computes": ["fit(x, y) raised TrainingDiverged", "With Adam, Keras computes alpha = lr * sqrt"],
+    "stops one epoch late": ["EarlyStopping(monitor='val_loss', patience=1) on val_loss [1.0, 0.9, 0.9, 0.95, 0.88, 0.8] "
+                             "stops after epoch 4, but Keras's stops after epoch 3"],
     "the mean and the weights in CategoricalCrossentropy.__call__": [
         "CategoricalCrossentropy(from_logits=False) on a plain row, sample_weight gives 0.2231435513, Keras's 0.1115717757",
         "then the batch's mean of w_i * loss_i (divided by the batch size, not by the sum of the weights)"],
@@ -798,6 +800,19 @@ def adam_that_diverges(twin):
         for w in variables:
             w[...] = np.nan
     twin.optimizers.Adam.update = update
+
+
+@plant("stage_vocabulary", "stops one epoch late")
+def early_stopping_one_epoch_late(twin):
+    right = twin.callbacks.EarlyStopping.on_epoch_end
+
+    def late(self, epoch, logs=None):                # wait > patience, where Keras stops at wait >= patience
+        self.patience += 1
+        try:
+            right(self, epoch, logs)
+        finally:
+            self.patience -= 1
+    twin.callbacks.EarlyStopping.on_epoch_end = late
 
 
 @plant("stage_vocabulary", "the mean and the weights in CategoricalCrossentropy.__call__")

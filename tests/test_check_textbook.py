@@ -117,3 +117,54 @@ def test_the_clipped_row_really_clips():
     model.set_weights(vocabulary_weights("binary_crossentropy, clipped"))
     outputs = model.predict(reference()["x_steps"])
     assert (outputs < 0).any() and (outputs > 1).any()
+
+
+# ---- issue 46's rows: the fan-out sum, and EarlyStopping ------------------------------------------------
+
+def fan_out_overwritten(twin):
+    """Model.backward that keeps the last reader's gradient of a tensor instead of adding them."""
+    def backward(self, grad_logits):
+        grads = {id(self.nodes[-1].output): grad_logits}
+        for index in range(len(self.nodes) - 1, -1, -1):
+            node = self.nodes[index]
+            g = grads.pop(id(node.output), None)
+            if g is None:
+                continue
+            last = index == len(self.nodes) - 1
+            result = (node.layer.backward_affine(g, need_grad_inputs=self.weights_below[index]) if last
+                      else node.layer.backward(g, need_grad_inputs=self.weights_below[index]))
+            if self.weights_below[index]:
+                for tensor, gradient in zip(node.inputs, result if node.merges else [result]):
+                    if self._needs_gradient.get(id(tensor), False):
+                        grads[id(tensor)] = gradient                        # overwritten: the slip
+    twin.functional.Model.backward = backward
+
+
+def test_a_graph_backward_that_overwrites_a_fan_out_fails_at_its_row(monkeypatch):
+    twin = fresh_twin()
+    fan_out_overwritten(twin)
+    row, hint = run_row(twin, "residual network (Add)", monkeypatch)
+    assert not row.passed and "the SUM of the gradients both send back" in hint and "Model.backward" in hint
+    row, hint = run_row(fresh_twin(), "residual network (Add)", monkeypatch)
+    assert row.passed and hint is None
+
+
+def test_an_early_stopping_that_stops_one_epoch_late_fails_at_its_row():
+    twin = fresh_twin()
+    original = twin.callbacks.EarlyStopping.on_epoch_end
+
+    def late(self, epoch, logs=None):                 # `wait > patience` where Keras has `wait >= patience`
+        self.patience += 1
+        try:
+            original(self, epoch, logs)
+        finally:
+            self.patience -= 1
+    twin.callbacks.EarlyStopping.on_epoch_end = late
+    checker = Checker(twin, emit=lambda line: None)
+    with pytest.raises(StageFailed) as failed:
+        checker.early_stopping_row()
+    assert "stops one epoch late" in failed.value.hint and "Keras's stops after epoch" in failed.value.hint
+    assert [row.passed for row in checker.rows] == [False]
+    fine = Checker(fresh_twin(), emit=lambda line: None)
+    fine.early_stopping_row()
+    assert [row.passed for row in fine.rows] == [True]

@@ -258,6 +258,44 @@ ANSWERS = {
     "GELU.backward": (
         "z = self.logits\n"
         "return grad_outputs * (self.cdf + z * np.exp(-z * z / 2) / math.sqrt(2 * math.pi))"),
+    # regularization's EarlyStopping, and the graphs topic
+    "EarlyStopping.on_epoch_end": (
+        "current = (logs or {}).get(self.monitor)\n"
+        "if current is None:\n"
+        "    raise ValueError(f'EarlyStopping monitors {self.monitor!r}, which fit does not report')\n"
+        "if epoch < self.start_from_epoch:\n"
+        "    return\n"
+        "if self.restore_best_weights and self.best_weights is None:\n"
+        "    self.best_weights, self.best_epoch = self.model.get_weights(), epoch\n"
+        "self.wait += 1\n"
+        "if self._is_improvement(current, self.best):\n"
+        "    self.best, self.best_epoch = current, epoch\n"
+        "    if self.restore_best_weights:\n"
+        "        self.best_weights = self.model.get_weights()\n"
+        "    if self.baseline is None or self._is_improvement(current, self.baseline):\n"
+        "        self.wait = 0\n"
+        "    return\n"
+        "if self.wait >= self.patience and epoch > 0:\n"
+        "    self.stopped_epoch = epoch\n"
+        "    self.model.stop_training = True"),
+    "Model.backward": (
+        "grads = {id(self.nodes[-1].output): grad_logits}\n"
+        "for index in reversed(range(len(self.nodes))):\n"
+        "    node = self.nodes[index]\n"
+        "    g = grads.pop(id(node.output), None)\n"
+        "    if g is None:\n"
+        "        continue\n"
+        "    need = self.weights_below[index]\n"
+        "    if index == len(self.nodes) - 1:\n"
+        "        result = node.layer.backward_affine(g, need_grad_inputs=need)\n"
+        "    else:\n"
+        "        result = node.layer.backward(g, need_grad_inputs=need)\n"
+        "    if not need:\n"
+        "        continue\n"
+        "    for tensor, gradient in zip(node.inputs, result if node.merges else [result]):\n"
+        "        if self._needs_gradient.get(id(tensor), False):\n"
+        "            key = id(tensor)\n"
+        "            grads[key] = grads[key] + gradient if key in grads else gradient"),
     # the losses topic
     "Loss.head": (
         "outputs = activation.forward(logits)\n"
@@ -294,11 +332,12 @@ NETWORK_STAGES = ["forward", "forward", "forward", "loss", "gradients", "gradien
 TOPIC_STAGES = {
     "network": NETWORK_STAGES,
     "optimizers": ["more of Keras"] * 8,
-    "regularization": ["dropout"] * 2 + ["more of Keras"] * 4,
+    "regularization": ["dropout"] * 2 + ["more of Keras"] * 5,
     "normalization": ["more of Keras"] * 4,
     "initializers": ["API", "sanity", "sanity"],
     "activations": ["more of Keras"] * 20,
     "losses": ["more of Keras"] * 9,
+    "graphs": ["more of Keras"],
     "all": ["flatten"] + ["more of Keras"] * 3,       # only the functions no other topic walks (see below)
 }
 
@@ -457,7 +496,7 @@ def test_cli_unknown_topic_is_one_line(tmp_path, capsys):
     with pytest.raises(exercise.ExerciseError) as refused:
         exercise.write_exercise(tmp_path / "ex", topic="everything")
     assert str(refused.value) == ("unknown topic 'everything': use one of network, optimizers, regularization, "
-                                  "normalization, initializers, activations, losses, all")
+                                  "normalization, initializers, activations, losses, graphs, all")
     assert not (tmp_path / "ex").exists()
 
 

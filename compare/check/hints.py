@@ -52,6 +52,8 @@ WHERE = {
     "mae": "numpy_impl/losses.py: MeanAbsoluteError",
     "bce_fused": "numpy_impl/losses.py: BinaryCrossentropy.head and sigmoid_crossentropy_with_logits",
     "bce": "numpy_impl/losses.py: BinaryCrossentropy.per_sample and BinaryCrossentropy.gradient",
+    "graph": "numpy_impl/functional.py: Model.backward",
+    "early_stopping": "numpy_impl/callbacks.py: EarlyStopping.on_epoch_end",
     "CategoricalCrossentropy": "numpy_impl/losses.py: CategoricalCrossentropy.crossentropy",
     "SparseCategoricalCrossentropy": "numpy_impl/losses.py: SparseCategoricalCrossentropy.crossentropy",
 }

@@ -169,6 +169,12 @@ VOCABULARY = {
         "from outputs p that are not probabilities (a linear layer): p clipped to [1e-7, 1 - 1e-7] FIRST, then "
         "loss = mean of mean_k -(y log p + (1 - y) log(1 - p)); dL/dp = (p - y) / (p (1 - p)) / (K B), and 0 "
         "where the clip moved p (without the clip, log of a negative p is NaN)"),
+    # a graph of layers (issue 46): the gradient sum at a fan-out
+    "residual network (Add)": (
+        dict(learning_rate=0.1, residual=True), "graph",
+        "x = Add()([x, Dense(x)]): x is read by two layers, the Dense and the Add, so dL/dx is the SUM of the "
+        "gradients both send back (the multivariable chain rule): add each reader's gradient into it, never "
+        "overwrite it with the last one"),
 }
 
 
@@ -193,7 +199,7 @@ def compute_bundle():
     return {"reference": _reference(), "dropout": _dropout_reference(),
             "vocabulary": {label: _vocabulary_reference(label) for label in VOCABULARY},
             "vocabulary_weights": {label: _vocabulary_weights(label) for label in VOCABULARY},
-            "loss_objects": _loss_objects_reference()}
+            "loss_objects": _loss_objects_reference(), "early_stopping": _early_stopping_reference()}
 
 
 def reference():
@@ -402,6 +408,53 @@ def loss_object_calls(kind):
                 what = f"{kind}(from_logits={from_logits}) on {case}" + ("" if weights is None else ", sample_weight")
                 calls.append((what, from_logits, y_true, y_pred, weights))
     return calls
+
+
+@functools.lru_cache(maxsize=1)
+def _early_stopping_reference():
+    """{case: the epoch (from 0) at which numpy_impl's and Keras's EarlyStopping set stop_training, or None}."""
+    import keras_impl  # noqa: F401
+    import keras
+    answers = {}
+    for name, package in (("numpy_impl", numpy_impl), ("TensorFlow", keras)):
+        answers[name] = [_stop_epoch(package.callbacks.EarlyStopping(**options), _Holder(), values)
+                         for options, values in EARLY_STOPPING_CASES]
+    return answers
+
+
+class _Holder:
+    """What EarlyStopping reads through callback.model when the reference runs it: stop_training, metrics."""
+
+    def __init__(self):
+        self.stop_training, self.metrics = False, []
+
+    def get_weights(self):
+        return []
+
+
+def _stop_epoch(callback, model, values, call=lambda what, function, *args: function(*args),
+                stopped=lambda model: model.stop_training):
+    """Run `callback` over the val_loss `values`, epoch by epoch: the epoch at which it stops training, or None."""
+    call("set_model(model)", callback.set_model, model)
+    call("on_train_begin()", callback.on_train_begin)
+    for epoch, value in enumerate(values):
+        call(f"on_epoch_end({epoch}, logs)", callback.on_epoch_end, epoch, {"val_loss": value})
+        if stopped(model):
+            return epoch
+    return None
+
+
+# EarlyStopping's cases: (its arguments, the val_loss of each epoch); repeated values, gains under min_delta
+EARLY_STOPPING_CASES = [
+    (dict(monitor="val_loss", patience=1), [1.0, 0.9, 0.9, 0.95, 0.88, 0.8]),
+    (dict(monitor="val_loss", patience=2), [1.0, 0.9, 0.95, 0.97, 0.85, 0.8]),
+    (dict(monitor="val_loss", patience=2, min_delta=0.05), [1.0, 0.9, 0.88, 0.87, 0.86, 0.7, 0.69]),
+    (dict(monitor="val_loss", patience=0), [1.0, 0.99, 1.2, 0.5]),
+]
+
+
+def early_stopping_reference():
+    return _installed["early_stopping"] if _installed else _early_stopping_reference()
 
 
 @functools.lru_cache(maxsize=1)

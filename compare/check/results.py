@@ -52,7 +52,7 @@ TOPIC_ROWS = {
     "optimizers": ["more: 3 steps, Adam", "more: 3 steps, RMSprop", "more: 3 steps, Adagrad",
                    "more: 3 steps, SGD, weight_decay", "more: 3 steps, SGD, clipnorm", "more: 3 steps, SGD, cosine",
                    "more: 3 steps, SGD, exponential", "more: 3 steps, SGD, piecewise"],
-    "regularization": ["dropout", "more: 3 steps, SGD with L2", "more: 3 steps, SGD with L1"],
+    "regularization": ["dropout", "more: 3 steps, SGD with L2", "more: 3 steps, SGD with L1", "more: EarlyStopping"],
     "normalization": ["more: 3 steps, BatchNormalization", "more: 3 steps, LayerNormalization"],
     "initializers": ["sanity: glorot_uniform", "sanity: he_uniform", "sanity: glorot_normal", "sanity: he_normal",
                      "sanity: lecun_normal"],
@@ -60,6 +60,7 @@ TOPIC_ROWS = {
                     ("sigmoid", "tanh", "leaky_relu", "elu", "selu", "softplus", "softsign", "silu", "gelu")],
     "losses": ["more: 3 steps, mean_squared_error", "more: 3 steps, mean_absolute_error",
                "more: 3 steps, binary_crossentropy"],
+    "graphs": ["more: 3 steps, residual network"],
     "all": ["*"],
 }
 

@@ -33,11 +33,12 @@ from .reference import (BATCH, BINOMIAL_SIGMAS, BOUND_FINITE_DIFFERENCES, BOUND_
                         BOUND_INITIAL_LOSS, BOUND_INITIAL_VARIANCE, BOUND_LOSS, BOUND_PROBABILITIES, BOUND_SCALE,
                         BOUND_WEIGHTS, CLASSES, DROPOUT_RATE, DROPOUT_SAMPLES,
                         FD_ENTRIES, FIT_BATCH, FIT_EPOCHS, FIT_SAMPLES, HIDDEN, IMAGE_SHAPE, INITIALIZER_NETWORK,
-                        INITIALIZERS, INPUT_DIM, LOSS_OBJECTS, OVERFIT_CHUNK,
+                        EARLY_STOPPING_CASES, INITIALIZERS, INPUT_DIM, LOSS_OBJECTS, OVERFIT_CHUNK,
                         OVERFIT_LEARNING_RATE, OVERFIT_STEPS, STEPS,
                         STEP_KINDS, STEP_LEARNING_RATE, VOCABULARY, _errors, _evaluate, _history_difference,
                         _max_abs, _max_weight_difference, _options, _predict, _relative_to_largest, _within,
-                        backprop_order, dropout_reference, initial_kernels, loss_object_calls,
+                        _stop_epoch, backprop_order, dropout_reference, early_stopping_reference,
+                        initial_kernels, loss_object_calls,
                         loss_objects_reference, reference, tensor_label,
                         vocabulary_reference,
                         vocabulary_weights)
@@ -630,8 +631,41 @@ class Checker:
                 raise StageFailed(f"plain SGD agrees but {label} does not, after {STEPS} steps from the same "
                                   f"weights (the weights, or History's loss): Keras computes {formula} "
                                   f"({WHERE[where]}).")
+        self.early_stopping_row()
         for kind in LOSS_OBJECTS:
             self.loss_object_alone(kind)
+
+    def early_stopping_row(self):
+        """callbacks.EarlyStopping on given val_loss sequences, epoch by epoch, where the twin has it: the epoch
+        at which it sets model.stop_training, against numpy_impl's and Keras's own callback."""
+        cases = len(EARLY_STOPPING_CASES)
+        kind = getattr(getattr(self.module, "callbacks", None), "EarlyStopping", None)
+        if not callable(kind):
+            self.row("more", f"EarlyStopping on {cases} val_loss sequences: skipped (no callbacks.EarlyStopping)",
+                     True, skipped=True)
+            return
+        def stopped(model):
+            try:
+                return bool(model.stop_training)
+            except (AttributeError, TwinFault):
+                return False
+        mine = [_stop_epoch(self.call(f"callbacks.EarlyStopping({_call(options)})", kind, **options), self.build(),
+                            values, call=self.call, stopped=stopped)                  # a fresh model each: fit's part
+                for options, values in EARLY_STOPPING_CASES]
+        answers = early_stopping_reference()
+        errors = {name: float(sum(a != b for a, b in zip(mine, stops))) for name, stops in answers.items()}
+        passed = mine == answers["TensorFlow"]
+        self.row("more", f"EarlyStopping on {cases} val_loss sequences", passed, errors, "0 (epochs that differ)")
+        if not passed:
+            first = next(i for i, (a, b) in enumerate(zip(mine, answers["TensorFlow"])) if a != b)
+            options, values = EARLY_STOPPING_CASES[first]
+            said = lambda epoch: "never stops" if epoch is None else f"stops after epoch {epoch + 1}"   # noqa: E731
+            raise StageFailed(
+                f"EarlyStopping({_call(options)}) on val_loss {values} {said(mine[first])}, but Keras's "
+                f"{said(answers['TensorFlow'][first])}. Keras's rule, after each epoch: wait += 1; an improvement "
+                "(val_loss + min_delta < best, compared in float32) sets best and wait = 0; otherwise, once "
+                "wait >= patience (not wait > patience, which stops one epoch late) and it is not the first epoch, "
+                f"model.stop_training = True ({WHERE['early_stopping']}).")
 
     def loss_object_alone(self, kind):
         """losses.<kind>(from_logits, dtype="float64") called alone, loss(y_true, y_pred[, sample_weight]),
