@@ -175,3 +175,182 @@ def test_every_graph_builds_in_both_packages_with_the_same_weight_shapes():
     for name in GRAPHS:
         mine, theirs = build(numpy_impl, name), build(keras, name)
         assert [w.shape for w in mine.get_weights()] == [tuple(w.shape) for w in theirs.get_weights()], name
+
+
+# ---- keras.io's guides, with only the import changed ---------------------------------------------------
+
+TRAINING_GUIDE = """
+import numpy as np
+import keras
+from keras import layers
+
+inputs = keras.Input(shape=(784,), name="digits")
+x = layers.Dense(64, activation="relu", name="dense_1")(inputs)
+x = layers.Dense(64, activation="relu", name="dense_2")(x)
+outputs = layers.Dense(10, activation="softmax", name="predictions")(x)
+model = keras.Model(inputs=inputs, outputs=outputs)
+
+(x_train, y_train), (x_test, y_test) = load_data()
+x_train = x_train.reshape(-1, 784).astype("float32") / 255
+x_test = x_test.reshape(-1, 784).astype("float32") / 255
+y_train = y_train.astype("float32")
+y_test = y_test.astype("float32")
+x_val = x_train[-200:]
+y_val = y_train[-200:]
+x_train = x_train[:-200]
+y_train = y_train[:-200]
+
+model.compile(
+    optimizer=keras.optimizers.RMSprop(),
+    loss=keras.losses.SparseCategoricalCrossentropy(),
+    metrics=[keras.metrics.SparseCategoricalAccuracy()],
+)
+history = model.fit(x_train, y_train, batch_size=64, epochs=2, validation_data=(x_val, y_val), verbose=0)
+results = model.evaluate(x_test, y_test, batch_size=128, verbose=0)
+predictions = model.predict(x_test[:3], verbose=0)
+
+class_weight = {0: 1.0, 1: 1.0, 2: 1.0, 3: 1.0, 4: 1.0, 5: 2.0, 6: 1.0, 7: 1.0, 8: 1.0, 9: 1.0}
+class_history = model.fit(x_train, y_train, class_weight=class_weight, batch_size=64, epochs=1, verbose=0)
+sample_weight = np.ones(shape=(len(y_train),))
+sample_weight[y_train == 5] = 2.0
+sample_history = model.fit(x_train, y_train, sample_weight=sample_weight, batch_size=64, epochs=1, verbose=0)
+
+callbacks = [
+    keras.callbacks.EarlyStopping(
+        monitor="val_loss", min_delta=1e-2, patience=2, verbose=1,
+    )
+]
+stopping_history = model.fit(x_train, y_train, epochs=20, batch_size=64, callbacks=callbacks,
+                             validation_split=0.2, verbose=0)
+
+callbacks = [
+    keras.callbacks.ModelCheckpoint(
+        filepath=folder + "/mymodel_{epoch}.weights.h5",
+        save_weights_only=True,
+        save_best_only=True,
+        monitor="val_loss",
+        verbose=1,
+    )
+]
+model.fit(x_train, y_train, epochs=2, batch_size=64, callbacks=callbacks, validation_split=0.2, verbose=0)
+
+initial_learning_rate = 0.1
+lr_schedule = keras.optimizers.schedules.ExponentialDecay(
+    initial_learning_rate, decay_steps=100000, decay_rate=0.96, staircase=True
+)
+optimizer = keras.optimizers.RMSprop(learning_rate=lr_schedule)
+"""
+
+
+def test_the_training_and_evaluation_guide_runs_with_only_the_import_changed(tmp_path):
+    """keras.io, "Training & evaluation with the built-in methods": its functional MNIST model, fit with
+    validation data, evaluate, predict, class and sample weights, EarlyStopping and ModelCheckpoint, run as
+    the guide writes them (its ModelCheckpoint as its weights-only variant; numpy_impl does not write a
+    functional model's .keras file). What each run defines must agree: History's keys, the results' form,
+    the files written. (The numbers themselves, from the same weights, are tests/test_callbacks.py's and
+    tests/test_weights.py's, in float64.)"""
+    import compare.data
+    from .test_keras_api import run
+    (images, labels), (test_images, test_labels) = compare.data.load_mnist("sample")
+    data = ((images[:1000], labels[:1000]), (test_images[:300], test_labels[:300]))
+    ran = {}
+    for package in ("keras", "numpy_impl"):
+        folder = tmp_path / package
+        folder.mkdir()
+        ran[package] = run(TRAINING_GUIDE, package, load_data=lambda: data, folder=str(folder))
+        ran[package]["written"] = sorted(path.name for path in folder.iterdir())
+    theirs, mine = ran["keras"], ran["numpy_impl"]
+    for key in ("history", "class_history", "sample_history", "stopping_history"):
+        assert sorted(mine[key].history) == sorted(theirs[key].history), key
+    assert len(mine["results"]) == len(theirs["results"]) == 2 and mine["predictions"].shape == (3, 10)
+    assert mine["written"] and all(name.startswith("mymodel_") for name in mine["written"])
+    assert set(mine["written"]) <= {"mymodel_1.weights.h5", "mymodel_2.weights.h5"}
+    assert ("early stopping" in mine["printed"]) == ("early stopping" in theirs["printed"]) or \
+        len(mine["stopping_history"].history["loss"]) != len(theirs["stopping_history"].history["loss"])
+    assert mine["history"].history["val_sparse_categorical_accuracy"][-1] > 0.5    # it learned
+
+
+CALLBACKS_GUIDE = """
+import keras
+
+class CustomCallback(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        print("Starting training; got log keys: {}".format(list(logs or {})))
+    def on_epoch_begin(self, epoch, logs=None):
+        print("Start epoch {} of training; got log keys: {}".format(epoch, list(logs or {})))
+    def on_epoch_end(self, epoch, logs=None):
+        print("End epoch {} of training; got log keys: {}".format(epoch, sorted(logs)))
+    def on_test_begin(self, logs=None):
+        print("Start testing; got log keys: {}".format(list(logs or {})))
+    def on_test_end(self, logs=None):
+        print("Stop testing; got log keys: {}".format(sorted(logs)))
+    def on_predict_begin(self, logs=None):
+        print("Start predicting; got log keys: {}".format(list(logs or {})))
+    def on_predict_end(self, logs=None):
+        print("Stop predicting; got log keys: {}".format(list(logs or {})))
+    def on_train_batch_end(self, batch, logs=None):
+        print("...Training: end of batch {}; got log keys: {}".format(batch, sorted(logs)))
+    def on_test_batch_end(self, batch, logs=None):
+        print("...Evaluating: end of batch {}; got log keys: {}".format(batch, sorted(logs)))
+    def on_predict_batch_end(self, batch, logs=None):
+        print("...Predicting: end of batch {}; got log keys: {}".format(batch, sorted(logs)))
+
+class EarlyStoppingAtMinLoss(keras.callbacks.Callback):
+    def __init__(self, patience=0):
+        super().__init__()
+        self.patience = patience
+        self.best_weights = None
+    def on_train_begin(self, logs=None):
+        self.wait = 0
+        self.stopped_epoch = 0
+        self.best = float("inf")
+    def on_epoch_end(self, epoch, logs=None):
+        current = logs.get("loss")
+        if current < self.best:
+            self.best = current
+            self.wait = 0
+            self.best_weights = self.model.get_weights()
+        else:
+            self.wait += 1
+            if self.wait >= self.patience:
+                self.stopped_epoch = epoch
+                self.model.stop_training = True
+                self.model.set_weights(self.best_weights)
+
+class LossHistory(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.per_batch_losses = []
+    def on_batch_end(self, batch, logs=None):
+        self.per_batch_losses.append(logs.get("loss"))
+
+model = get_model()
+model.fit(x, y, batch_size=16, epochs=1, verbose=0, validation_split=0.25, callbacks=[CustomCallback()])
+res = model.evaluate(x, y, batch_size=16, verbose=0, callbacks=[CustomCallback()])
+res = model.predict(x, batch_size=16, verbose=0, callbacks=[CustomCallback()])
+losses = LossHistory()
+model.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[losses])
+stopping = EarlyStoppingAtMinLoss(patience=1)
+stopped = model.fit(x, y, batch_size=16, epochs=30, verbose=0, callbacks=[stopping])
+"""
+
+
+def test_the_writing_your_own_callbacks_guide_runs_with_only_the_import_changed(batch):
+    """keras.io, "Writing your own callbacks": its CustomCallback prints what every hook is given (the same
+    lines here as in Keras), its per-batch loss list fills (on_batch_end), its EarlyStoppingAtMinLoss stops."""
+    from .test_keras_api import run
+    x, y = np.tile(batch[0], (4, 1)) * 0.1, np.tile(batch[1], (4, 1))            # 64 digits: 4 batches of 16
+
+    def get_model(package):
+        def make():
+            model = package.Sequential([package.Input((784,)), package.layers.Dense(8, activation="relu"),
+                                        package.layers.Dense(10, activation="softmax")])
+            model.compile(optimizer=package.optimizers.SGD(0.5), loss="categorical_crossentropy",
+                          metrics=["accuracy"])
+            return model
+        return make
+    ran = {name: run(CALLBACKS_GUIDE, name, get_model=get_model(package), x=x, y=y)
+           for name, package in (("keras", keras), ("numpy_impl", numpy_impl))}
+    theirs, mine = ran["keras"], ran["numpy_impl"]
+    assert mine["printed"] == theirs["printed"]                       # every hook, its batch, its log keys
+    assert len(mine["losses"].per_batch_losses) == len(theirs["losses"].per_batch_losses) == 4
+    assert mine["stopping"].stopped_epoch > 0 and len(mine["stopped"].history["loss"]) < 30
