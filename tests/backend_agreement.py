@@ -255,6 +255,33 @@ def graphs(samples=96, eager=None, learning_rate=0.1):
     return result
 
 
+def training_loop(steps=6):
+    """The training loop written by hand, keras.io's "Writing a training loop from scratch" on each engine: the
+    gradients of each batch by the engine's autodiff (keras_impl.loss_and_gradients: GradientTape, jax.grad or
+    loss.backward), then optimizer.apply_gradients(zip(grads, model.trainable_weights)); numpy_impl's by
+    loss_and_gradients and its own apply_gradients. float64, SGD with momentum, batches of 32: the largest
+    difference in the losses and in the weights after `steps` steps."""
+    x, y, _ = data("float64")
+    numpy_model, keras_model = twins(seed=0, dtype="float64")
+    mine = numpy_impl.optimizers.SGD(learning_rate=0.1, momentum=0.9)
+    previous = keras.config.floatx()
+    keras.config.set_floatx("float64")
+    try:
+        theirs = keras.optimizers.SGD(learning_rate=0.1, momentum=np.float64(0.9))
+        loss_gap = 0.0
+        for step in range(steps):
+            xb, yb = x[32 * step:32 * (step + 1)], y[32 * step:32 * (step + 1)]
+            my_loss, my_grads = numpy_impl.loss_and_gradients(numpy_model, xb, yb)
+            mine.apply_gradients(zip(my_grads, numpy_model.trainable_weights))
+            their_loss, their_grads = keras_impl.loss_and_gradients(keras_model, xb, yb)
+            theirs.apply_gradients(zip([keras.ops.convert_to_tensor(g) for g in their_grads],
+                                       keras_model.trainable_variables))
+            loss_gap = max(loss_gap, abs(my_loss - their_loss))
+    finally:
+        keras.config.set_floatx(previous)
+    return {"loss": loss_gap, "weights": max_difference(numpy_model.get_weights(), keras_model.get_weights())}
+
+
 def traps():
     """Each backend fix in keras_impl undone in turn: how far the float64 gradients then part
     (relative to the largest entry), on a batch scaled so the largest logit is in the hundreds."""
@@ -308,12 +335,13 @@ if __name__ == "__main__":
         print(json.dumps({"backend": keras.backend.backend(),
                           "textbook": textbook(10000, eager=False, learning_rate=0.01),
                           "weighted": weighted(10000, eager=False, learning_rate=0.01),
-                          "graphs": graphs(10000, eager=False, learning_rate=0.01)}))
+                          "graphs": graphs(10000, eager=False, learning_rate=0.01),
+                          "training_loop": training_loop(313)}))
         sys.exit(0)
     print(json.dumps({"backend": keras.backend.backend(),
                       "float64": lockstep("float64"), "float32": lockstep("float32"),
                       "gradients_float64": gradients("float64"), "gradients_float32": gradients("float32"),
                       "gradients_l2_float64": gradients("float64", l2=0.01),   # the penalty inside autodiff too
                       "vocabulary": vocabulary(), "pieces": pieces(), "textbook": textbook(), "weighted": weighted(),
-                      "graphs": graphs(),
+                      "graphs": graphs(), "training_loop": training_loop(),
                       "traps": traps()}))

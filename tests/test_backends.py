@@ -109,6 +109,12 @@ def test_each_graph_in_float64_lockstep(measured, graph):
 
 
 @pytest.mark.slow
+def test_the_training_loop_by_hand_in_float64_lockstep(measured):
+    figures = measured["training_loop"]
+    assert figures["loss"] < 1e-13 and figures["weights"] < 1e-13, figures
+
+
+@pytest.mark.slow
 def test_tensorflows_float32_constants_are_dodged(measured):
     """leaky_relu's slope and gelu's 1/sqrt(2) are float32 inside TensorFlow's ops: keras_impl's exact forms
     are needed there (undone, the gradients part by far more than rounding)."""
