@@ -228,7 +228,8 @@ def graphs(samples=96, eager=None, learning_rate=0.1):
     """Issue 46's graphs (tests/graphs.py: a functional chain, a residual network with Add, one with Concatenate,
     a subclassed Model), each one epoch of batch 32 in float64 from the same weights, SGD with momentum 0.9:
     the largest weight difference and History's loss difference. On JAX and PyTorch Keras takes a softmax
-    output's cross-entropy from clipped probabilities; no probability here comes near the clip."""
+    output's cross-entropy from clipped probabilities, so each graph ends in logits and the loss takes them
+    (from_logits=True), as keras_impl routes a softmax's logits there."""
     from tests.graphs import GRAPHS, build
     if eager is None:
         eager = keras.backend.backend() != "jax"
@@ -236,16 +237,16 @@ def graphs(samples=96, eager=None, learning_rate=0.1):
     x, y = x[:samples], y[:samples]
     result = {}
     for name in GRAPHS:
-        mine, theirs = build(numpy_impl, name), build(keras, name)
+        mine, theirs = build(numpy_impl, name, logits=True), build(keras, name, logits=True)
         theirs.set_weights(mine.get_weights())
         theirs.run_eagerly = eager
         previous = keras.config.floatx()
         keras.config.set_floatx("float64")
         try:
             mine.compile(optimizer=numpy_impl.optimizers.SGD(learning_rate, momentum=0.9),
-                         loss="categorical_crossentropy", metrics=["accuracy"])
+                         loss=numpy_impl.losses.CategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
             theirs.compile(optimizer=keras.optimizers.SGD(learning_rate, momentum=np.float64(0.9)),
-                           loss="categorical_crossentropy", metrics=["accuracy"])
+                           loss=keras.losses.CategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
             losses = [model.fit(x, y, batch_size=32, epochs=1, shuffle=False, verbose=0).history["loss"][0]
                       for model in (mine, theirs)]
         finally:
@@ -255,19 +256,19 @@ def graphs(samples=96, eager=None, learning_rate=0.1):
     return result
 
 
-def training_loop(steps=6):
+def training_loop(steps=6, learning_rate=0.1):
     """The training loop written by hand, keras.io's "Writing a training loop from scratch" on each engine: the
     gradients of each batch by the engine's autodiff (keras_impl.loss_and_gradients: GradientTape, jax.grad or
     loss.backward), then optimizer.apply_gradients(zip(grads, model.trainable_weights)); numpy_impl's by
-    loss_and_gradients and its own apply_gradients. float64, SGD with momentum, batches of 32: the largest
-    difference in the losses and in the weights after `steps` steps."""
+    loss_and_gradients and its own apply_gradients. float64, SGD at `learning_rate` with momentum 0.9, batches
+    of 32: the largest difference in the losses and in the weights after `steps` steps."""
     x, y, _ = data("float64")
     numpy_model, keras_model = twins(seed=0, dtype="float64")
-    mine = numpy_impl.optimizers.SGD(learning_rate=0.1, momentum=0.9)
+    mine = numpy_impl.optimizers.SGD(learning_rate=learning_rate, momentum=0.9)
     previous = keras.config.floatx()
     keras.config.set_floatx("float64")
     try:
-        theirs = keras.optimizers.SGD(learning_rate=0.1, momentum=np.float64(0.9))
+        theirs = keras.optimizers.SGD(learning_rate=learning_rate, momentum=np.float64(0.9))
         loss_gap = 0.0
         for step in range(steps):
             xb, yb = x[32 * step:32 * (step + 1)], y[32 * step:32 * (step + 1)]
@@ -336,7 +337,7 @@ if __name__ == "__main__":
                           "textbook": textbook(10000, eager=False, learning_rate=0.01),
                           "weighted": weighted(10000, eager=False, learning_rate=0.01),
                           "graphs": graphs(10000, eager=False, learning_rate=0.01),
-                          "training_loop": training_loop(313)}))
+                          "training_loop": training_loop(313, learning_rate=0.01)}))
         sys.exit(0)
     print(json.dumps({"backend": keras.backend.backend(),
                       "float64": lockstep("float64"), "float32": lockstep("float32"),
