@@ -542,7 +542,8 @@ def run(args):
     }
     for name, record in records.items():
         record["time_to_accuracy"] = time_to_accuracy(record)
-        print(f"  {name} twin: test accuracy {100 * record['test_accuracy']:.2f}%")
+        label = metrics["first_twin"] if name == "numpy" and metrics.get("first_twin") else f"{name} twin"
+        print(f"  {label}: test accuracy {100 * record['test_accuracy']:.2f}%")
     if len(records) == 2:
         metrics["agreement"] = {
             "prediction_agreement": float(np.mean(predictions["numpy"] == predictions["keras"])),
