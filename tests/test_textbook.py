@@ -216,3 +216,36 @@ def test_a_twin_that_cannot_load_is_one_line(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+
+
+@pytest.mark.slow
+def test_your_own_twin_runs_the_whole_comparison_and_the_report_names_it(tmp_path, capsys):
+    """python -m compare --twin DIR: a learner's twin (here the activations exercise, written) in numpy_impl's
+    place, beside Keras: every figure, and the report and the console name it."""
+    import shutil
+    from pathlib import Path
+    from compare import exercise
+    folder = tmp_path / "my_twin"
+    exercise.write_exercise(folder, "activations")
+    shutil.copy(Path(numpy_impl.__file__).parent / "activations.py", folder / "activations.py")   # written
+    code = main(["--twin", str(folder), "--data", "sample", "--limit", "400", "--epochs", "1", "--activation", "tanh",
+                 "--out", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert code == 0 and "your twin (my_twin): test accuracy" in out
+    run = next((tmp_path / "out").iterdir())
+    page = (run / "report.html").read_text()
+    assert "In numpy_impl's place: your twin (my_twin)" in page and "<th>your twin (my_twin)</th>" in page
+    assert (run / "training.png").exists() and (run / "inside.png").exists()
+
+
+@pytest.mark.slow
+def test_a_twin_that_fails_mid_run_is_one_line_naming_its_function(tmp_path, capsys):
+    from compare import exercise
+    folder = tmp_path / "my_twin"
+    exercise.write_exercise(folder, "activations")                  # Tanh.forward not written yet
+    code = main(["--twin", str(folder), "--data", "sample", "--limit", "400", "--epochs", "1", "--activation", "tanh",
+                 "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1
+    assert "your twin (" in err and "NotImplementedError: Tanh.forward" in err and "in Tanh.forward" in err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
