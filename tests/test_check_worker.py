@@ -63,19 +63,19 @@ PATCH_CHECK = """
     import compare.check.stages as _stages, compare.check.reference as _reference, compare.check.results as _results
     _reference._within = lambda errors, bound: True
     _stages.Checker.run = lambda self: True
-    _results.gradescope = lambda *args, **kwargs: {"score": 54, "tests": []}
+    _results.gradescope = lambda *args, **kwargs: {"score": 70, "tests": []}
 """
 WRITE_RESULTS = """
     import json as _json
     try:
         with open({path!r}, "w") as _out:
-            _json.dump({{"score": 54, "output": "All 54 checks passed", "tests": []}}, _out)
+            _json.dump({{"score": 70, "output": "All 70 checks passed", "tests": []}}, _out)
     except OSError:
         pass
 """
 FAKE_TABLE = """
     import os as _os
-    _os.write(1, b"All 54 checks passed in 1.0 s: it is the same network as Keras's, to float64 rounding.\\n")
+    _os.write(1, b"All 70 checks passed in 1.0 s: it is the same network as Keras's, to float64 rounding.\\n")
     print("more       3 steps, Adam   passed")
 """
 
@@ -119,7 +119,7 @@ def test_an_attack_on_the_grader_gets_the_verdict_it_would_get_without_it(attack
         assert word in verdict["output"], (word, verdict["output"])
     assert "Traceback" not in out + err
     # nothing of the twin's in the table: at most quoted in check's note of what it printed
-    assert not any(line.startswith(("All 54", "more       3 steps, Adam   passed")) for line in out.splitlines())
+    assert not any(line.startswith(("All 70", "more       3 steps, Adam   passed")) for line in out.splitlines())
     assert "failed at stage" in err
 
 
@@ -138,8 +138,8 @@ def test_a_twin_that_ends_its_process_at_import_is_not_loaded_and_scores_0(tmp_p
 @pytest.mark.slow
 def test_numpy_impl_passes_in_its_worker_with_every_row(tmp_path):
     code, out, _, verdict = check("numpy_impl", tmp_path)
-    assert code == 0 and "All 54 checks passed" in out
-    assert verdict["score"] == full_marks(verdict) == 54
+    assert code == 0 and "All 70 checks passed" in out
+    assert verdict["score"] == full_marks(verdict) == 70
 
 
 @pytest.mark.slow

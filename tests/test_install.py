@@ -63,7 +63,7 @@ def test_exercise_and_check_run_from_the_wheel(installed, tmp_path):
     code, out, err = run(installed, tmp_path, "-m", "compare", "check", "my_twin")
     assert code == 1 and "is not written yet" in out and "Traceback" not in out + err
     code, out, err = run(installed, tmp_path, "-m", "compare", "check", "numpy_impl")
-    assert code == 0 and "All 54 checks passed" in out and f"loaded from {installed[0]}" in out, out[-2000:] + err
+    assert code == 0 and "All 70 checks passed" in out and f"loaded from {installed[0]}" in out, out[-2000:] + err
 
 
 def test_bench_runs_from_the_wheel(installed, tmp_path):
