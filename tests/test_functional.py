@@ -246,6 +246,7 @@ optimizer = keras.optimizers.RMSprop(learning_rate=lr_schedule)
 """
 
 
+@pytest.mark.slow
 def test_the_training_and_evaluation_guide_runs_with_only_the_import_changed(tmp_path):
     """keras.io, "Training & evaluation with the built-in methods": its functional MNIST model, fit with
     validation data, evaluate, predict, class and sample weights, EarlyStopping and ModelCheckpoint, run as
@@ -338,6 +339,7 @@ stopped = model.fit(x, y, batch_size=16, epochs=30, verbose=0, callbacks=[stoppi
 """
 
 
+@pytest.mark.slow
 def test_the_writing_your_own_callbacks_guide_runs_with_only_the_import_changed(batch):
     """keras.io, "Writing your own callbacks": its CustomCallback prints what every hook is given (the same
     lines here as in Keras), its per-batch loss list fills (on_batch_end), its EarlyStoppingAtMinLoss stops."""
