@@ -172,10 +172,10 @@ def test_reduce_lr_on_plateau_in_fit_adds_the_learning_rate_to_history(data):
 
 
 @pytest.mark.parametrize("options, path", [
-    (dict(), "ckpt/model-{epoch:02d}.keras"),
     (dict(save_best_only=True), "ckpt/best-{epoch:02d}-{val_loss:.4f}.keras"),
-    (dict(save_weights_only=True), "ckpt/w-{epoch}.weights.h5"),
     (dict(save_weights_only=True, save_best_only=True, monitor="val_accuracy"), "ckpt/{epoch}-{val_accuracy:.3f}.weights.h5"),
+    pytest.param(dict(), "ckpt/model-{epoch:02d}.keras", marks=pytest.mark.slow),
+    pytest.param(dict(save_weights_only=True), "ckpt/w-{epoch}.weights.h5", marks=pytest.mark.slow),
 ])
 def test_model_checkpoint_writes_the_files_keras_writes(options, path, data, tmp_path):
     x, y = data

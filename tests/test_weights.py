@@ -34,8 +34,10 @@ def both(models, x, y, **options):
     return results
 
 
-@pytest.mark.parametrize("kind", ["sample_weight", "class_weight", "sample_weight, validation_split",
-                                  "sample_weight, mse", "class_weight, binary_crossentropy"])
+@pytest.mark.parametrize("kind", ["sample_weight", "class_weight",
+                                  *[pytest.param(kind, marks=pytest.mark.slow) for kind in (
+                                      "sample_weight, validation_split", "sample_weight, mse",
+                                      "class_weight, binary_crossentropy")]])
 def test_weighted_fit_and_evaluate_are_keras_s_in_float64(kind, data):
     x, y, w = data
     options = {"class_weight": {0: 0.5, 2: 4.0}} if kind.startswith("class") else {"sample_weight": w}
