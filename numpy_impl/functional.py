@@ -20,7 +20,7 @@ One input and one output, each layer called once in the graph: numpy_impl leaves
 several inputs or outputs out, and says so in one line.
 """
 from . import utils
-from .layers import Input, Layer
+from .layers import Input
 from .model import Sequential
 
 
@@ -300,4 +300,4 @@ def _single(tensors, what, kind):
     return tensors
 
 
-__all__ = ["KerasTensor", "Layer", "Model", "Node"]
+__all__ = ["KerasTensor", "Model", "Node"]

@@ -196,8 +196,7 @@ class Sequential:
         sample_weight (B,): each sample's share of the loss, Keras's sum_i w_i loss_i / B.
         """
         logits = self.forward(x, training=True)
-        loss, outputs, grad_logits = self.loss.head(self.layers[-1].activation, logits, y,
-                                                    **({} if sample_weight is None else {"sample_weight": sample_weight}))
+        loss, outputs, grad_logits = self.loss.head(self.layers[-1].activation, logits, y, sample_weight=sample_weight)
         self.backward(grad_logits)
         return loss + self.penalty(), outputs
 
@@ -287,12 +286,13 @@ class Sequential:
                     batch = slice(start, stop) if order is None else order[start:stop]
                     if callbacks:
                         callbacks.on_train_batch_begin(step)
-                    loss, outputs = self.train_step(x[batch], y[batch], None if weights is None else weights[batch])
+                    yb = y[batch]                    # gathered once: the step and the metrics both read it
+                    loss, outputs = self.train_step(x[batch], yb, None if weights is None else weights[batch])
                     if not (math.isfinite(loss) or nan_stops):
                         raise TrainingDiverged(epoch + 1, step + 1, loss)
                     total_loss += loss * (stop - start)
                     for index, metric in enumerate(self.metrics):
-                        sums[index] += metric.values(y[batch], outputs).sum()
+                        sums[index] += metric.values(yb, outputs).sum()
                     if bar and step + 1 < steps:
                         bar.update(step + 1, self._logs(total_loss / stop, sums / stop))
                     if callbacks:                # the running logs, made once for every callback
@@ -468,9 +468,9 @@ class Sequential:
             if callbacks:
                 callbacks.on_test_batch_begin(step)
             xb, yb = x[start:start + batch_size], y[start:start + batch_size]
-            weighted = {} if weights is None else {"sample_weight": weights[start:start + batch_size]}
+            wb = None if weights is None else weights[start:start + batch_size]
             loss, outputs, _ = self.loss.head(self.layers[-1].activation, self.forward(xb), yb, gradient=False,
-                                              **weighted)
+                                              sample_weight=wb)
             total_loss += loss * len(xb)
             for index, metric in enumerate(self.metrics):
                 sums[index] += metric.values(yb, outputs).sum()

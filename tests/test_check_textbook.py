@@ -67,7 +67,7 @@ def leaky_relu_with_the_layers_slope(twin):
 def fused_bce_gradient_without_its_batch(twin):
     losses, activations = twin.losses, twin.activations
 
-    def head(self, activation, logits, y, gradient=True):
+    def head(self, activation, logits, y, gradient=True, sample_weight=None):
         per_sample = np.mean(losses.sigmoid_crossentropy_with_logits(logits, y), axis=-1)
         grad = (activations.sigmoid(logits) - y) / logits.shape[1] if gradient else None   # 1/K, no 1/B
         return float(per_sample.mean()), activation.forward(logits), grad
