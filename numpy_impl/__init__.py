@@ -4,11 +4,13 @@ It answers Keras's calls under Keras's names, so a tutorial written for Keras
 runs with `import numpy_impl as keras`: `keras.Sequential`, `keras.Input`,
 `keras.Model` (functional and subclassed), `keras.layers.Dense`,
 `keras.optimizers.Adam`, `keras.losses...`, `keras.metrics...`,
-`keras.callbacks...`, `keras.utils.to_categorical`. What it leaves out (other
+`keras.callbacks...`, `keras.config.set_floatx`,
+`keras.utils.to_categorical`. What it leaves out (other
 layer types, tensors, models with several inputs) raises `NotSupported` with
 one line saying so.
 """
-from . import activations, callbacks, initializers, layers, losses, metrics, models, optimizers, regularizers, saving, utils
+from . import (activations, callbacks, config, initializers, layers, losses, metrics, models, optimizers, regularizers,
+               saving, utils)
 from .callbacks import (Callback, CSVLogger, EarlyStopping, History, LambdaCallback, LearningRateScheduler,
                         ModelCheckpoint, ReduceLROnPlateau, TerminateOnNaN, TrainingDiverged)
 from .layers import Activation, Add, BatchNormalization, Concatenate, Dense, Dropout, Flatten, Input, LayerNormalization, Softmax
@@ -24,7 +26,7 @@ __all__ = ["Activation", "Adam", "Add", "BatchNormalization", "CSVLogger", "Call
            "LambdaCallback", "LayerNormalization", "LearningRateScheduler", "Model", "ModelCheckpoint",
            "NotSupported", "RMSprop", "ReduceLROnPlateau", "SGD", "Sequential", "Softmax",
            "SparseCategoricalCrossentropy", "TerminateOnNaN", "TrainingDiverged", "activations", "build_model",
-           "callbacks", "initializers", "layer_outputs", "layers", "loss_and_gradients", "losses", "metrics",
+           "callbacks", "config", "initializers", "layer_outputs", "layers", "loss_and_gradients", "losses", "metrics",
            "models", "one_hot", "optimizers", "regularizers", "saving", "utils"]
 
 

@@ -231,6 +231,8 @@ class ModelCheckpoint(MonitorCallback):
         if folder:
             os.makedirs(folder, exist_ok=True)
         (self.model.save_weights if self.save_weights_only else self.model.save)(path)
+        if self.verbose > 0:
+            print(f"\nEpoch {epoch + 1}: finished saving model to {path}")
 
 
 class ReduceLROnPlateau(MonitorCallback):

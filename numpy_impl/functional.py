@@ -20,7 +20,7 @@ One input and one output, each layer called once in the graph: numpy_impl leaves
 several inputs or outputs out, and says so in one line.
 """
 from . import utils
-from .layers import Input
+from .layers import Input, InputLayer
 from .model import Sequential
 
 
@@ -106,12 +106,14 @@ class Model(Sequential):
     """Keras's `Model`: `Model(inputs, outputs)` from a graph of layer calls (the functional API), or a
     subclass that makes its layers in __init__ and applies them in `call(inputs, training=None)`.
 
-    Everything else is Sequential's (compile, fit, evaluate, predict, weights, saving the weights); the
-    graph changes only the forward and backward passes. The output must be a Dense layer's, as in a
-    Sequential here. model.layers lists the layers in Keras's order (without Keras's InputLayer).
+    Everything else is Sequential's (compile, fit, evaluate, predict, weights, saving); the graph changes
+    only the forward and backward passes. model.save writes Keras's "Functional" config (each layer with
+    the tensors it was called on), or a subclass's class name and get_config(), as Keras does. The output
+    must be a Dense layer's, as in a Sequential here. model.layers lists the layers in Keras's order, a
+    functional model's InputLayer first.
     """
 
-    def __init__(self, inputs=None, outputs=None, name=None, seed=None, dtype="float32", **kwargs):
+    def __init__(self, inputs=None, outputs=None, name=None, seed=None, dtype=None, **kwargs):
         if kwargs:
             raise TypeError(f"Model got unexpected arguments {sorted(kwargs)}")
         super().__init__((), seed=seed, dtype=dtype, name=name or utils.unique_name(
@@ -126,7 +128,10 @@ class Model(Sequential):
     def _set_graph(self, inputs, output):
         self.inputs, self.outputs_tensors = [inputs], [output]
         self.nodes = graph_between(inputs, output)
-        self.layers = [node.layer for node in self.nodes]
+        # Keras's model.layers: a functional model's starts with the InputLayer behind its Input; a subclass's
+        # holds only the layers its call() used
+        made = [node.layer for node in self.nodes]
+        self.layers = made if self._subclassed else [InputLayer(inputs.shape, name=inputs.layer_name)] + made
         names = [layer.name for layer in self.layers]
         for name in names:
             if names.count(name) > 1:
@@ -208,14 +213,15 @@ class Model(Sequential):
         if not self.built:
             raise ValueError(f"the model {self.name!r} is not built yet: call it on data, or build((None, ...)), first")
         branches = any(node.merges for node in self.nodes) or any(count > 1 for count in self._readers.values())
-        connected = [[(t.layer_name if isinstance(t, Input) else t.node.layer.name) + "[0][0]" for t in node.inputs]
-                     for node in self.nodes] if branches else None
-        print_fn(summary_table(self, self.name, input_row=None if self._subclassed else self._input_tensor.layer_name,
-                               connected=connected))
+        connected = ([] if self._subclassed else [["-"]]) + [
+            [(t.layer_name if isinstance(t, Input) else t.node.layer.name) + "[0][0]" for t in node.inputs]
+            for node in self.nodes] if branches else None
+        print_fn(summary_table(self, self.name, connected=connected))
 
-    def save(self, filepath):
-        raise utils.NotSupported("numpy_impl writes .keras files of Sequential models only: save a functional or "
-                                 "subclassed model's weights with model.save_weights('name.weights.h5')")
+    def get_config(self):
+        """A subclass's constructor arguments, for model.save: Keras rebuilds it as cls(**config). A subclass
+        whose __init__ takes arguments returns them here, as Keras's guide does; the base has none."""
+        return {}
 
     def call(self, inputs, training=None):
         """A subclass applies its layers here; a functional model's call is its graph."""

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from . import activations, initializers, utils
+from . import activations, config, initializers, utils
 
 
 def _shape(shape, what):
@@ -32,7 +32,8 @@ class Input:
     def __init__(self, shape, name=None):
         self.shape = _shape(shape, "Input shape")
         self.name = name or utils.unique_name("KerasTensor")   # what keras.Input returns, and its name
-        self.layer_name = utils.unique_name("InputLayer")       # Keras's InputLayer behind it: input_layer, _1, ...
+        self.layer_name = name or utils.unique_name("InputLayer")   # Keras's InputLayer behind it: the name given,
+                                                                    # or input_layer, input_layer_1, ...
 
     def __repr__(self):
         return f"<KerasTensor shape=(None, {', '.join(map(str, self.shape))}), name={self.name}>"
@@ -80,7 +81,7 @@ class Layer:
         if functional.is_symbolic(inputs):
             return functional.call_symbolic(self, inputs)
         x = np.asarray(inputs)
-        self.build_once(x.shape[1:], utils.generator(), "float32")   # Keras's floatx, whatever x's dtype
+        self.build_once(x.shape[1:], utils.generator(), config.floatx())   # Keras's floatx, whatever x's dtype
         return np.array(self.forward(x.astype(self.dtype, copy=False), training))
 
     def _buffer(self, name, shape):
@@ -323,6 +324,22 @@ class Weightless(Layer):
         return self.output_shape
 
 
+class InputLayer(Weightless):
+    """Keras's InputLayer(shape): what stands behind `Input(shape)`; a functional model's model.layers[0]. It
+    computes nothing: its output is the model's input, (B, *shape). In a Sequential it is an Input, as in Keras."""
+
+    def __init__(self, shape, name=None):
+        super().__init__(name=name or utils.unique_name("InputLayer"))
+        self.shape = self.output_shape = self.built_input_shape = _shape(shape, "InputLayer shape")
+        self.built, self.dtype = True, None
+
+    def forward(self, x, training=False):
+        return x
+
+    def backward(self, grad_outputs, need_grad_inputs=True):
+        return grad_outputs
+
+
 class Activation(Weightless):
     """Keras's `Activation("relu")`: an activation as a layer of its own, e.g. after BatchNormalization.
 
@@ -513,7 +530,7 @@ class Concatenate(Merge):
 
 
 KNOWN = ("Activation", "Add", "BatchNormalization", "Concatenate", "Dense", "Dropout", "ELU", "Flatten", "Input",
-         "LayerNormalization", "LeakyReLU", "ReLU", "Softmax")
+         "InputLayer", "LayerNormalization", "LeakyReLU", "ReLU", "Softmax")
 
 
 def __getattr__(name):

@@ -23,7 +23,7 @@ backward pass.
 """
 import numpy as np
 
-from . import activations, utils
+from . import activations, config, utils
 
 
 def categorical_crossentropy_from_logits(logits, y_true):
@@ -125,7 +125,7 @@ class CategoricalCrossentropy:
                                      "label_smoothing, axis or reduction): the loss of the network it trains")
         self.from_logits = bool(from_logits)
         self.name = name or self.default_name
-        self.dtype = np.dtype(dtype or "float32")
+        self.dtype = np.dtype(dtype or config.floatx())
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         y_pred = np.asarray(y_pred, dtype=self.dtype)
@@ -234,7 +234,7 @@ class Loss:
             raise utils.NotSupported(f"{type(self).__name__} in numpy_impl takes reduction='sum_over_batch_size' "
                                      "only, Keras's default: the batch's mean")
         self.name = name or self.default_name
-        self.dtype = np.dtype(dtype or "float32")
+        self.dtype = np.dtype(dtype or config.floatx())
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         y_pred = np.asarray(y_pred, dtype=self.dtype)

@@ -19,11 +19,12 @@ import time
 
 import numpy as np
 
-from . import losses, optimizers, regularizers, schedules, utils
+from . import config, losses, optimizers, regularizers, schedules, utils
 from . import metrics as metrics_module
 from .callbacks import CallbackList, History, TerminateOnNaN, TrainingDiverged
 from .layers import KNOWN as KNOWN_LAYERS
-from .layers import Activation, BatchNormalization, Dense, Dropout, Flatten, Input, Layer, LayerNormalization
+from .layers import (Activation, BatchNormalization, Dense, Dropout, Flatten, Input, InputLayer, Layer,
+                     LayerNormalization)
 from .progress import ProgressBar
 from .summary import summary_table
 
@@ -42,7 +43,8 @@ class Sequential:
     from `build((None, features))`, or from the first data it sees.
     """
 
-    def __init__(self, layers=(), seed=None, dtype="float32", name=None):
+    def __init__(self, layers=(), seed=None, dtype=None, name=None):
+        dtype = dtype or config.floatx()
         if np.dtype(dtype) not in (np.float32, np.float64):
             raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
         self.dtype = np.dtype(dtype)
@@ -58,7 +60,7 @@ class Sequential:
 
     def add(self, layer):
         """Append a layer (or every layer of another Sequential, shared, as Keras nests it)."""
-        if isinstance(layer, Input):
+        if isinstance(layer, (Input, InputLayer)):
             if self.layers:
                 raise ValueError("an Input must come first, before any layer")
             self.input_shape = layer.shape

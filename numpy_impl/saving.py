@@ -32,14 +32,45 @@ class WeightsFileError(ValueError):
 
 
 def layer_groups(model):
-    """[(group name, layer)], in the model's order: Keras's names for where each layer's weights go."""
+    """[(group path, layer)], in the model's order: where Keras keeps each layer's weights.
+
+    Sequential and functional models: layers/<class in snake case, counted> (layers/dense, layers/dense_1).
+    A subclassed model: the attribute that holds the layer, as Keras walks a subclass's attributes
+    (self.hidden = Dense(64) -> hidden; a list self.blocks = [Dense, Dense] -> blocks/dense, blocks/dense_1).
+    """
+    if getattr(model, "_subclassed", False):
+        return _attribute_groups(model)
     counts = collections.Counter()
     groups = []
     for layer in model.layers:
         base = snake_case(type(layer).__name__)
-        groups.append((base if counts[base] == 0 else f"{base}_{counts[base]}", layer))
+        groups.append((f"layers/{base}" if counts[base] == 0 else f"layers/{base}_{counts[base]}", layer))
         counts[base] += 1
     return groups
+
+
+def _attribute_groups(model):
+    from .layers import Layer
+
+    found = {}
+    for attribute, value in sorted(vars(model).items()):
+        if attribute.startswith("_") or attribute == "layers":
+            continue
+        if isinstance(value, Layer):
+            found.setdefault(id(value), (attribute, value))
+        elif isinstance(value, (list, tuple)) and value and all(isinstance(one, Layer) for one in value):
+            counts = collections.Counter()
+            for layer in value:
+                base = snake_case(type(layer).__name__)
+                found.setdefault(id(layer), (f"{attribute}/{base}" if counts[base] == 0 else
+                                             f"{attribute}/{base}_{counts[base]}", layer))
+                counts[base] += 1
+    for layer in model.layers:
+        if id(layer) not in found:
+            raise ValueError(f"layer {layer.name!r} of {type(model).__name__} is not kept in an attribute of the "
+                             "model, so Keras's files have no place for its weights: make it in __init__ "
+                             f"(self.{layer.name} = ...)")
+    return [found[id(layer)] for layer in model.layers]
 
 
 def save_weights(model, path):
@@ -57,9 +88,10 @@ def save_weights(model, path):
     os.close(handle)
     try:
         with h5py.File(temporary, "w") as file:
-            layers = file.create_group("layers")
+            if not getattr(model, "_subclassed", False):
+                file.create_group("layers")
             for group, layer in layer_groups(model):
-                variables = layers.create_group(group).create_group("vars")
+                variables = file.create_group(f"{group}/vars")
                 variables.attrs["name"] = layer.name
                 for index, weight in enumerate(layer.weights):
                     variables.create_dataset(str(index), data=weight)
@@ -94,23 +126,25 @@ def load_weights(model, path, named=None):
         raise WeightsFileError(f"{path} is not an HDF5 weights file (saved by save_weights)") from None
     arrays = []
     with file:
-        layers = file["layers"] if "layers" in file else {}
-        in_file = [group for group in layers if len(layers[group].get("vars", ()))]
+        in_file = _groups_with_weights(file)
         in_model = [group for group, layer in layer_groups(model) if layer.weights]
         if sorted(in_file) != sorted(in_model):
-            raise WeightsFileError(f"{path} holds weights for {', '.join(sorted(in_file)) or 'no layers'}, the "
-                                   f"model has {', '.join(in_model)}: it was saved from a different model")
+            def names(groups):
+                return ", ".join(group.removeprefix("layers/") for group in groups) or "no layers"
+            raise WeightsFileError(f"{path} holds weights for {names(sorted(in_file))}, the model has "
+                                   f"{names(in_model)}: it was saved from a different model")
         for group, layer in layer_groups(model):
             if not layer.weights:
                 continue
-            stored = layers[group]["vars"]
+            stored = file[group]["vars"]
             if len(stored) != len(layer.weights):
-                raise WeightsFileError(f"{path}: {group} holds {len(stored)} arrays, the model's {layer.name} "
-                                       f"has {len(layer.weights)}: it was saved from a different model")
+                raise WeightsFileError(f"{path}: {group.removeprefix('layers/')} holds {len(stored)} arrays, the "
+                                       f"model's {layer.name} has {len(layer.weights)}: it was saved from a "
+                                       "different model")
             for index, weight in enumerate(layer.weights):
                 array = np.asarray(stored[str(index)])
                 if array.shape != weight.shape:
-                    raise WeightsFileError(f"{path}: layers/{group}/vars/{index} has shape {array.shape}, the "
+                    raise WeightsFileError(f"{path}: {group}/vars/{index} has shape {array.shape}, the "
                                            f"model's {layer.name} needs {weight.shape}: it was saved from a "
                                            "different model")
                 arrays.append((weight, array))
@@ -118,6 +152,18 @@ def load_weights(model, path, named=None):
         weight[...] = array                  # in place, cast to the model's dtype
     if model.optimizer is not None:
         _load_optimizer_state(model, path, named or path)
+
+
+def _groups_with_weights(file):
+    """The paths of the groups whose vars hold arrays: the layers' (the model's own vars and the optimizer's
+    left out)."""
+    found = []
+
+    def visit(name, item):
+        if name.endswith("/vars") and len(item) and not name.startswith("optimizer/"):
+            found.append(name[:-len("/vars")])
+    file.visititems(visit)
+    return found
 
 
 def _checked_path(path, suffix=SUFFIX, what="weights", instead=""):
@@ -172,13 +218,7 @@ def save_model(model, path):
         raise ValueError("the model is not built yet, so it has no weights to save: give it an Input first")
     if not path.parent.is_dir():
         raise FileNotFoundError(f"cannot save the model to {path}: the folder {path.parent} does not exist")
-    config = {"module": "keras", "class_name": "Sequential", "registered_name": None,
-              "config": {"name": model.name, "trainable": True, "dtype": model.dtype.name, "layers": [
-                  {"module": "keras.layers", "class_name": "InputLayer", "registered_name": None,
-                   "config": {"batch_shape": [None, *model.input_shape], "dtype": model.dtype.name,
-                              "name": "input_layer"}},
-                  *[_serialize(layer, dtype=model.dtype.name) for layer in model.layers]]},
-              "build_config": {"input_shape": [None, *model.input_shape]}}
+    config = _model_config(model)
     if model.optimizer is not None:
         loss = _serialize(model.loss)
         if loss["config"] == {"name": model.loss.default_name}:
@@ -197,6 +237,66 @@ def save_model(model, path):
             archive.writestr("config.json", json.dumps(config))
             archive.write(weights, "model.weights.h5")
         os.replace(temporary, path)
+
+
+def _model_config(model):
+    """config.json's description of the model's architecture, as Keras writes it for each kind of model."""
+    dtype = model.dtype.name
+    if getattr(model, "_subclassed", False):                # Keras rebuilds it as cls(**config), then build()
+        kind = type(model)
+        return {"module": None, "class_name": kind.__name__, "registered_name": _registered_name(kind),
+                "config": {"trainable": True, "dtype": dtype, **model.get_config()},
+                "build_config": {"input_shape": [None, *model.input_shape]}}
+    if hasattr(model, "nodes"):                             # functional: the layers, and who calls whom
+        return {"module": "keras.src.models.functional", "class_name": "Functional", "registered_name": "Functional",
+                "config": {"name": model.name, "trainable": True, "layers": _graph_config(model, dtype),
+                           "input_layers": [model._input_tensor.layer_name, 0, 0],
+                           "output_layers": [model.layers[-1].name, 0, 0]},
+                "build_config": {"input_shape": None}}
+    return {"module": "keras", "class_name": "Sequential", "registered_name": None,
+            "config": {"name": model.name, "trainable": True, "dtype": dtype, "layers": [
+                {"module": "keras.layers", "class_name": "InputLayer", "registered_name": None,
+                 "config": {"batch_shape": [None, *model.input_shape], "dtype": dtype, "name": "input_layer"}},
+                *[_serialize(layer, dtype=dtype) for layer in model.layers]]},
+            "build_config": {"input_shape": [None, *model.input_shape]}}
+
+
+def _graph_config(model, dtype):
+    """A functional model's layers as Keras lists them: each with its "inbound_nodes", the tensors it was called
+    on, each named by the layer that made it (its "keras_history")."""
+    source = model._input_tensor
+    entries = [{"module": "keras.layers", "class_name": "InputLayer", "registered_name": None, "name": source.layer_name,
+                "config": {"batch_shape": [None, *source.shape], "dtype": dtype, "name": source.layer_name},
+                "inbound_nodes": []}]
+    for node in model.nodes:
+        tensors = [{"class_name": "__keras_tensor__", "config": {
+            "shape": [None, *tensor.shape], "dtype": dtype,
+            "keras_history": [tensor.layer_name if tensor is source else tensor.node.layer.name, 0, 0]}}
+            for tensor in node.inputs]
+        entry = _serialize(node.layer, dtype=dtype)
+        entry["name"] = node.layer.name
+        entry["inbound_nodes"] = [{"args": [tensors if node.merges else tensors[0]], "kwargs": {}}]
+        entries.append(entry)
+    return entries
+
+
+# Subclassed models a .keras file may name: register_keras_serializable fills it, as Keras's decorator does
+REGISTERED = {}
+
+
+def register_keras_serializable(package="Custom", name=None):
+    """Keras's `@keras.saving.register_keras_serializable()`: load_model finds the decorated class by the name
+    the file gives it ("Custom>MLP"), with no custom_objects."""
+    def register(kind):
+        key = f"{package}>{name or kind.__name__}"
+        REGISTERED[key] = kind
+        kind._registered_name = key
+        return kind
+    return register
+
+
+def _registered_name(kind):
+    return kind.__dict__.get("_registered_name", kind.__name__)
 
 
 # Each optimizer's state in the order Keras keeps its variables, after `iteration` and `learning_rate`
@@ -268,10 +368,11 @@ def _load_optimizer_state(model, weights, path):
         array[...] = value
 
 
-def load_model(path):
-    """Read a .keras file, saved by this twin or by Keras, into a new Sequential: its layers, its weights
-    and (if it was compiled) its optimizer with its state, loss and metrics, so training goes on where it
-    stopped. A piece numpy_impl does not have raises ModelFileError."""
+def load_model(path, custom_objects=None, compile=True):
+    """Read a .keras file, saved by this twin or by Keras, into a new model of its kind (Sequential,
+    functional, or a subclass found in `custom_objects` or registered with register_keras_serializable): its
+    layers, its weights and (if it was compiled, and `compile`) its optimizer with its state, loss and
+    metrics, so training goes on where it stopped. A piece numpy_impl does not have raises ModelFileError."""
     import json
     import zipfile
 
@@ -286,7 +387,9 @@ def load_model(path):
         raise ModelFileError(f"{path} is not a .keras model file (a zip with config.json and "
                              "model.weights.h5, as model.save writes)") from None
     try:
-        model = _model_from_config(config, path)
+        model = _model_from_config(config, path, custom_objects or {})
+        if compile:
+            _compile_from_config(model, config.get("compile_config"), path)
     except (KeyError, TypeError, IndexError, AttributeError) as error:      # a config.json cut short or edited
         raise ModelFileError(f"{path}: its config.json does not describe a Keras model ({type(error).__name__}: "
                              f"{error})") from None
@@ -296,13 +399,15 @@ def load_model(path):
     return model
 
 
-def _model_from_config(config, path):
+def _model_from_config(config, path, custom_objects):
     from . import layers as layers_module
     from .model import Sequential
 
-    if config.get("class_name") != "Sequential":
-        raise ModelFileError(f"{path} holds a Keras {config.get('class_name')} model: numpy_impl reads Sequential "
-                             "models only (rebuild it as keras.Sequential([...]) in Keras and save that)")
+    kind = config.get("class_name")
+    if kind in ("Functional", "Model") and "layers" in config.get("config", {}):
+        return _functional_from_config(config["config"], path)
+    if kind != "Sequential":
+        return _subclassed_from_config(config, path, custom_objects)
     layer_configs = config["config"]["layers"]
     dtype = _dtype_name(config["config"].get("dtype"))
     model = Sequential(dtype=dtype if dtype in ("float32", "float64") else "float32", name=config["config"].get("name"))
@@ -314,19 +419,79 @@ def _model_from_config(config, path):
     if not model.built:
         raise ModelFileError(f"{path} holds a model saved before it was built (no input shape), so it has no "
                              "weights: in Keras, give it a keras.Input(shape=...) first")
-    compiled = config.get("compile_config")
-    if compiled:
-        for key in ("loss_weights", "weighted_metrics"):
-            if compiled.get(key) is not None:
-                raise ModelFileError(f"{path} was compiled with {key}: numpy_impl's compile has no {key}")
-        metrics = [metric if isinstance(metric, str) else _deserialize(metric, path)
-                   for metric in compiled.get("metrics") or []]
-        try:
-            model.compile(optimizer=_deserialize(compiled["optimizer"], path), loss=_deserialize(compiled["loss"], path),
-                          metrics=metrics or None)
-        except ValueError as error:                     # e.g. a model that ends in a Softmax layer
-            raise ModelFileError(f"{path}: numpy_impl cannot compile this model: {error}") from None
     return model
+
+
+def _functional_from_config(config, path):
+    """Replay the graph: each layer, rebuilt from its config, called on the tensors its inbound_nodes name."""
+    from .functional import Model
+    from .layers import Input
+
+    tensors, dtype = {}, "float32"
+    for entry in config["layers"]:
+        name = entry.get("name") or entry["config"]["name"]
+        if entry.get("class_name") == "InputLayer":
+            dtype = _dtype_name(entry["config"].get("dtype")) or dtype
+            tensors[name] = Input(entry["config"]["batch_shape"][1:], name=name)
+            continue
+        nodes = entry.get("inbound_nodes") or []
+        if len(nodes) != 1:
+            raise ModelFileError(f"{path}: its layer {name!r} is called {len(nodes)} times in the graph: numpy_impl's "
+                                 "graphs call each layer once (no shared layers)")
+        arguments = nodes[0]["args"][0]
+        named = [one["config"]["keras_history"][0] for one in
+                 (arguments if isinstance(arguments, list) else [arguments])]
+        inputs = [tensors[one] for one in named]
+        tensors[name] = _deserialize(entry, path)(inputs if isinstance(arguments, list) else inputs[0])
+    ends = []
+    for key in ("input_layers", "output_layers"):
+        end = config[key]
+        if isinstance(end[0], list):
+            if len(end) != 1:
+                raise ModelFileError(f"{path} holds a model with {len(end)} {key.split('_')[0]}s: numpy_impl's "
+                                     "Model takes one input and one output")
+            end = end[0]
+        ends.append(tensors[end[0]])
+    return Model(*ends, name=config.get("name"), dtype=dtype if dtype in ("float32", "float64") else "float32")
+
+
+def _subclassed_from_config(config, path, custom_objects):
+    """A subclass of Model: the class (custom_objects, or registered), made as Keras makes it, cls(**config),
+    then built on an input of the saved shape."""
+    import inspect
+
+    names = (config.get("registered_name"), config.get("class_name"))
+    kind = next((found for name in names if name for found in (custom_objects.get(name), REGISTERED.get(name))
+                 if found is not None), None)
+    if kind is None:
+        raise ModelFileError(f"{path} holds a {config.get('class_name')} model, a class of the program that saved "
+                             f"it: pass it, load_model(path, custom_objects={{'{names[0] or names[1]}': "
+                             f"{names[1]}}}), or decorate it with @keras.saving.register_keras_serializable()")
+    arguments = dict(config.get("config") or {})
+    dtype = _dtype_name(arguments.pop("dtype", None)) or "float32"
+    arguments.pop("trainable", None)
+    parameters = inspect.signature(kind.__init__).parameters
+    if "dtype" in parameters or any(p.kind == p.VAR_KEYWORD for p in parameters.values()):
+        arguments["dtype"] = dtype
+    model = kind(**arguments)
+    model.dtype = np.dtype(dtype)
+    model._build_for(tuple(config["build_config"]["input_shape"][1:]))
+    return model
+
+
+def _compile_from_config(model, compiled, path):
+    if not compiled:
+        return
+    for key in ("loss_weights", "weighted_metrics"):
+        if compiled.get(key) is not None:
+            raise ModelFileError(f"{path} was compiled with {key}: numpy_impl's compile has no {key}")
+    metrics = [metric if isinstance(metric, str) else _deserialize(metric, path)
+               for metric in compiled.get("metrics") or []]
+    try:
+        model.compile(optimizer=_deserialize(compiled["optimizer"], path), loss=_deserialize(compiled["loss"], path),
+                      metrics=metrics or None)
+    except ValueError as error:                     # e.g. a model that ends in a Softmax layer
+        raise ModelFileError(f"{path}: numpy_impl cannot compile this model: {error}") from None
 
 
 def _serialize(thing, dtype="float32"):
@@ -416,7 +581,8 @@ def _dtype_name(dtype):
 
 
 def __getattr__(name):
-    """`saving.register_keras_serializable` and the rest of Keras's `keras.saving` left out: one line saying so."""
+    """The rest of Keras's `keras.saving` (get_custom_objects, ...) left out: one line saying so."""
     if name.startswith("_"):
         raise AttributeError(name)
-    raise missing("saving", name, ("load_model", "load_weights", "save_model", "save_weights"))
+    raise missing("saving", name, ("load_model", "load_weights", "register_keras_serializable", "save_model",
+                                   "save_weights"))

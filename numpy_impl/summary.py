@@ -2,15 +2,14 @@
 import textwrap
 
 
-def summary_table(model, name, input_row=None, connected=None):
+def summary_table(model, name, connected=None):
     """Keras's summary: one row per layer with its output shape and parameter count, then totals.
 
-    A functional model's table starts with its input layer's row (input_row: its name), and where its graph branches
-    adds Keras's "Connected to" column: `connected`, one list of "layer[0][0]" names per layer."""
+    A functional model's table starts with its InputLayer's row (model.layers[0]), and where its graph branches
+    adds Keras's "Connected to" column: `connected`, one list of "layer[0][0]" names per layer ("-" for the input)."""
     total = model.count_params()                                 # refuses a model not yet built
     batch = model.batch_dimension
-    rows = [(f"{input_row} (InputLayer)", f"({batch}, " + ", ".join(map(str, model.input_shape)) + ")", "0",
-             ["-"])] if input_row else []
+    rows = []
     for index, layer in enumerate(model.layers):
         kind = type(layer).__name__
         shape = f"({batch}, " + ", ".join(map(str, layer.output_shape)) + ")"

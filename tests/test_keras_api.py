@@ -597,8 +597,8 @@ def test_a_nested_sequential_lends_its_input_only_to_a_model_that_starts_with_it
     with pytest.raises(ValueError) as caught:
         numpy_impl.Sequential(["dense"])
     assert str(caught.value) == ("Sequential takes Input and the layers of numpy_impl.layers (Activation, Add, "
-                                 "BatchNormalization, Concatenate, Dense, Dropout, ELU, Flatten, Input, LayerNormalization, "
-                                 "LeakyReLU, ReLU, Softmax), "
+                                 "BatchNormalization, Concatenate, Dense, Dropout, ELU, Flatten, Input, InputLayer, "
+                                 "LayerNormalization, LeakyReLU, ReLU, Softmax), "
                                  "got str")
 
 

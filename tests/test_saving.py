@@ -387,9 +387,23 @@ def test_what_numpy_impl_does_not_have_is_named_in_one_line(tmp_path):
         (keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, kernel_constraint="non_neg")]),
          "its Dense has kernel_constraint="),
     ]
-    inputs = keras.Input((4,))
-    cases.append((keras.Model(inputs, keras.layers.Dense(2)(inputs)),
-                  "holds a Keras Functional model: numpy_impl reads Sequential models only"))
+    left, right = keras.Input((4,)), keras.Input((4,))
+    cases.append((keras.Model([left, right], keras.layers.Dense(2)(keras.layers.Add()([left, right]))),
+                  "holds a model with 2 inputs: numpy_impl's Model takes one input and one output"))
+    inputs, shared = keras.Input((4,)), keras.layers.Dense(4, name="shared")
+    cases.append((keras.Model(inputs, shared(shared(inputs))), "its layer 'shared' is called 2 times in the graph"))
+
+    class Twice(keras.Model):                   # a subclass of the program that saved it, not given to load_model
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.dense = keras.layers.Dense(2)
+
+        def call(self, x):
+            return self.dense(x)
+    twice = Twice()
+    twice(np.zeros((1, 4)))
+    cases.append((twice, "holds a Twice model, a class of the program that saved it: pass it, load_model(path, "
+                         "custom_objects={'Twice': Twice}), or decorate it with"))
     unbuilt = keras.Sequential([keras.layers.Dense(2)])
     cases.append((unbuilt, "holds a model saved before it was built (no input shape), so it has no weights"))
     weighted = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
@@ -454,6 +468,7 @@ def test_numpy_impl_defaults_are_keras_defaults_so_a_config_may_leave_them_out()
     import keras
     from numpy_impl.saving import MODULES, _parameters
     required = {"Dense": dict(units=3), "Dropout": dict(rate=0.3), "Activation": dict(activation="relu"),
+                "InputLayer": dict(shape=(3,)),
                 "ExponentialDecay": dict(initial_learning_rate=0.1, decay_steps=10, decay_rate=0.9),
                 "CosineDecay": dict(initial_learning_rate=0.1, decay_steps=10),
                 "PiecewiseConstantDecay": dict(boundaries=[1], values=[0.1, 0.01]), "Optimizer": dict(learning_rate=0.1)}
