@@ -18,6 +18,7 @@ import pytest
 import compare.data
 from compare.check.reference import LOSS_CASES as CHECK_LOSS_CASES
 import numpy_impl
+from .sampling import every
 
 keras = pytest.importorskip("keras")
 
@@ -322,7 +323,7 @@ SEQUENTIAL_GUIDE = {
 }
 
 
-@pytest.mark.parametrize("name", SEQUENTIAL_GUIDE)
+@pytest.mark.parametrize("name", every(3, list(SEQUENTIAL_GUIDE)))
 def test_sequential_guide_snippet(name):
     theirs, mine = both(SEQUENTIAL_GUIDE[name], np=np)
     assert _plain(mine["result"]) == _plain(theirs["result"])
@@ -400,7 +401,7 @@ result = (list(history.history), len(history.history["loss"]))
 """
 
 
-@pytest.mark.parametrize("optimizer", [
+@pytest.mark.parametrize("optimizer", every(3, [
     "keras.optimizers.AdamW(learning_rate=0.001, weight_decay=0.004)",
     "keras.optimizers.Adagrad(learning_rate=0.01)",
     "keras.optimizers.SGD(learning_rate=0.01, momentum=0.9, weight_decay=1e-4)",
@@ -412,7 +413,7 @@ result = (list(history.history), len(history.history["loss"]))
     "keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay("
     "0.0, 1000, warmup_target=0.1, warmup_steps=1000))",
     "keras.optimizers.SGD(keras.optimizers.schedules.PiecewiseConstantDecay([4, 6], [1.0, 0.5, 0.1]))",
-])
+]))
 def test_optimizers_with_keras_options(optimizer):
     rng = np.random.default_rng(3)
     x, y = rng.normal(size=(48, 4)).astype("float32"), rng.integers(0, 3, 48)
@@ -533,8 +534,8 @@ def test_early_stopping_as_the_training_guide_writes_it(mnist_slice):
 
 # ---- compile's metrics, and evaluate's return ---------------------------------------------------
 
-@pytest.mark.parametrize("metrics", [None, ["accuracy"], ["acc"], ["sparse_categorical_accuracy"],
-                                     "metric object", "named metric object"])
+@pytest.mark.parametrize("metrics", every(3, [None, ["accuracy"], ["acc"], ["sparse_categorical_accuracy"],
+                                              "metric object", "named metric object"]))
 def test_history_keys_and_evaluate_forms_follow_keras(metrics):
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(40, 4)).astype("float32"), rng.integers(0, 3, 40)
@@ -862,7 +863,7 @@ GAPS = {
 }
 
 
-@pytest.mark.parametrize("gap", GAPS)
+@pytest.mark.parametrize("gap", every(3, list(GAPS)))
 def test_a_deliberate_gap_says_so_in_one_line(gap):
     snippet, message = GAPS[gap]
     run("import keras\n" + snippet, "keras")                         # Keras has it
@@ -1373,7 +1374,7 @@ def test_summary_sizes_are_keras_readable_sizes(nbytes):
     assert _size(nbytes) == readable_memory_size(nbytes)
 
 
-@pytest.mark.parametrize("case", SUMMARY_MODELS)
+@pytest.mark.parametrize("case", every(2, list(SUMMARY_MODELS)))
 def test_summary_prints_what_keras_prints_character_for_character(case):
     printed = []
     for package in (keras, numpy_impl):

@@ -7,6 +7,7 @@ import numpy_impl
 from compare.gradcheck import gradient_agreement
 
 from .conftest import random_batch
+from .sampling import every
 
 # dtype -> (probabilities, loss, gradients relative to the largest entry, weights after training)
 BOUNDS = {"float64": (1e-8, 1e-10, 1e-9, 1e-6), "float32": (1e-5, 1e-5, 1e-4, 1e-4)}
@@ -43,7 +44,7 @@ def test_float64_keras_twin_really_computes_in_float64(rng):
     np.testing.assert_allclose(keras_model.predict(x, verbose=0), direct, rtol=0, atol=1e-14)
 
 
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("dtype", every(2, ["float64", "float32"]))
 @pytest.mark.parametrize("momentum,nesterov", [(0.0, False), (0.9, False), (0.9, True)])
 def test_one_epoch_in_lockstep(rng, dtype, momentum, nesterov):
     weight_bound = BOUNDS[dtype][3]
