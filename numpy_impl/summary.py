@@ -41,9 +41,29 @@ def summary_table(model, name, connected=None):
         if index < len(rows) - 1:
             table.append("├" + "┼".join("─" * (w + 2) for w in widths) + "┤")
     table.append("└" + "┴".join("─" * (w + 2) for w in widths) + "┘")
-    table += [f" Total params: {total:,} ({size(total)})", f" Trainable params: {trainable:,} ({size(trainable)})",
+    optimizer = optimizer_params(model)
+    count, nbytes = optimizer or (0, 0)
+    table += [f" Total params: {total + count:,} ({_size(total * model.dtype.itemsize + nbytes)})",
+              f" Trainable params: {trainable:,} ({size(trainable)})",
               f" Non-trainable params: {total - trainable:,} ({size(total - trainable)})"]
+    if optimizer:
+        table.append(f" Optimizer params: {count:,} ({_size(nbytes)})")
     return "\n".join(table)
+
+
+def optimizer_params(model):
+    """(how many numbers, how many bytes) the optimizer keeps once it has taken a step, as Keras counts them
+    for its summary: its step count (int64), its rate (float32; none with a schedule) and its state arrays
+    (momentums, velocities, ...); None before the first step, when Keras prints no such line."""
+    from .saving import KERAS_STATE
+    optimizer = model.optimizer
+    if optimizer is None or not optimizer.iterations:
+        return None
+    slots = KERAS_STATE.get(type(optimizer).__name__, [])
+    names = [name for slot in slots for name in (slot if isinstance(slot, tuple) else (slot,))]
+    arrays = [array for name in names for array in (getattr(optimizer, name, None) or [])]
+    scalars = (1, 8) if optimizer.schedule else (2, 12)          # iteration int64, learning_rate float32
+    return scalars[0] + sum(a.size for a in arrays), scalars[1] + sum(a.nbytes for a in arrays)
 
 
 def _size(nbytes):

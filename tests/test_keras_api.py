@@ -1388,6 +1388,29 @@ def test_summary_prints_what_keras_prints_character_for_character(case):
     assert printed[1] == printed[0]
 
 
+@pytest.mark.parametrize("optimizer", every(3, [
+    "'sgd'", "keras.optimizers.SGD(0.1, momentum=0.9)", "'adam'", "'rmsprop'",
+    "keras.optimizers.Adam(keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.9))",
+    "keras.optimizers.Adam(amsgrad=True)", "'adagrad'", "keras.optimizers.RMSprop(momentum=0.9, centered=True)",
+    "keras.optimizers.AdamW()"]))
+def test_summary_after_fit_counts_the_optimizer_as_keras_does(optimizer):
+    """Once the optimizer has taken a step, Keras's summary adds its variables: a line "Optimizer params"
+    (step count, rate unless a schedule, state arrays) and them in the total."""
+    printed = []
+    for package in (keras, numpy_impl):
+        package.utils.clear_session()
+        model = package.Sequential([package.Input((4,)), package.layers.Dense(3), package.layers.BatchNormalization(),
+                                    package.layers.Dense(2, activation="softmax")])
+        model.compile(optimizer=eval(optimizer, {"keras": package}), loss="categorical_crossentropy")
+        model.fit(np.ones((4, 4)), np.eye(2)[[0, 1, 0, 1]], verbose=0)
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            model.summary()
+        printed.append(out.getvalue())
+    assert "Optimizer params" in printed[0]
+    assert printed[1] == printed[0]
+
+
 @pytest.mark.parametrize("case", SUMMARY_MODELS)
 def test_count_params_counts_what_keras_counts(case):
     """model.count_params() and each layer's, moving statistics included, Dropout and Flatten 0."""
