@@ -19,6 +19,8 @@ has no fan-out, so it runs exactly the operations Sequential runs, bit for bit.
 One input and one output, each layer called once in the graph: numpy_impl leaves shared layers and
 several inputs or outputs out, and says so in one line.
 """
+import numpy as np
+
 from . import utils
 from .layers import Input, InputLayer
 from .model import Sequential
@@ -232,10 +234,11 @@ class Model(Sequential):
 
     # ---- forward and backward through the graph --------------------------------------------------------
 
-    def _values(self, x, training, logits):
+    def _values(self, x, training, logits, every=False):
         """Every node's output for inputs x, in order; the output node's logits if `logits`, else its
-        activated outputs. A tensor read by more than one layer is handed to all but the last a copy."""
-        values, reads = {id(self._input_tensor): x}, {}
+        activated outputs. A tensor read by more than one layer is handed to all but the last a copy.
+        Returns the output, or with `every` [(layer name, a copy of its output)] for each node."""
+        values, reads, kept = {id(self._input_tensor): x}, {}, []
         last = self.nodes[-1]
         for node in self.nodes:
             args = []
@@ -248,7 +251,9 @@ class Model(Sequential):
                 values[id(node.output)] = node.layer.affine(arg)
             else:
                 values[id(node.output)] = node.layer.forward(arg, training)
-        return values[id(last.output)]
+            if every:
+                kept.append((node.layer.name, np.array(values[id(node.output)])))
+        return kept if every else values[id(last.output)]
 
     def forward(self, x, training=False):
         """The output layer's logits (its activation is in the loss's head)."""

@@ -711,8 +711,11 @@ def loss_and_gradients(model, x, y):
 def layer_outputs(model, x):
     """[(layer name, its outputs)] for each layer in turn, in evaluation mode (dropout off):
     the network's inside, layer by layer. x (B, features...) -> one (B, units) array per layer
-    (the last: softmax probabilities, or logits if it is linear)."""
+    (the last: softmax probabilities, or logits if it is linear). A graph's layers come in its order,
+    each on the tensors it reads (a functional model's InputLayer left out: its output is x)."""
     x = model._check_x(x)
+    if hasattr(model, "nodes"):
+        return model._values(x, training=False, logits=False, every=True)
     outputs = []
     for layer in model.layers:
         x = layer.forward(x, training=False)

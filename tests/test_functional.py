@@ -528,3 +528,15 @@ def test_the_writing_your_own_callbacks_guide_runs_with_only_the_import_changed(
     assert_same_numbers(mine["losses"].per_batch_losses, theirs["losses"].per_batch_losses, "per-batch losses")
     assert_same_numbers(mine["stopped"].history, theirs["stopped"].history, "stopped")
     assert 0 < mine["stopping"].stopped_epoch == theirs["stopping"].stopped_epoch < 29
+
+
+def test_layer_outputs_follow_the_graph(batch):
+    """numpy_impl.layer_outputs on a graph: each layer on the tensors it reads, so an Add's output is the sum
+    of its inputs' and the last is predict's."""
+    model = build(numpy_impl, "residual, Add")
+    outputs = dict(numpy_impl.layer_outputs(model, batch[0]))
+    assert list(outputs) == [layer.name for layer in model.layers[1:]]
+    add = next(node for node in model.nodes if type(node.layer).__name__ == "Add")
+    first, second = (tensor.node.layer.name for tensor in add.inputs)
+    np.testing.assert_array_equal(outputs[add.layer.name], outputs[first] + outputs[second])
+    np.testing.assert_array_equal(outputs[model.layers[-1].name], model.predict(batch[0]))
