@@ -171,8 +171,10 @@ class Model(Sequential):
     def _trace(self, sample_shape):
         """A subclassed model's graph: its call() run once on an Input of the data's shape, recording the
         layer calls it makes (and refusing any NumPy arithmetic on their outputs)."""
+        import inspect
         inputs = Input(shape=sample_shape)
-        output = self.call(inputs, training=None)
+        takes_training = "training" in inspect.signature(self.call).parameters     # Keras's call(inputs) too
+        output = self.call(inputs, training=None) if takes_training else self.call(inputs)
         if not isinstance(output, KerasTensor):
             raise ValueError(f"{type(self).__name__}.call must return what its last layer returns, got "
                              f"{type(output).__name__}")
@@ -221,9 +223,24 @@ class Model(Sequential):
         print_fn(summary_table(self, self.name, connected=connected))
 
     def get_config(self):
-        """A subclass's constructor arguments, for model.save: Keras rebuilds it as cls(**config). A subclass
-        whose __init__ takes arguments returns them here, as Keras's guide does; the base has none."""
-        return {}
+        """A subclass's constructor arguments, for model.save: Keras rebuilds it as cls.from_config(config),
+        cls(**config) unless the subclass says otherwise. A subclass whose __init__ takes arguments returns
+        them here, as Keras's guide does; the base's are Keras's, trainable and dtype."""
+        return {"trainable": True, "dtype": self.dtype.name}
+
+    @classmethod
+    def from_config(cls, config):
+        """The model get_config() describes, as Keras makes it: cls(**config) (trainable and dtype handed on
+        only to an __init__ that takes them)."""
+        import inspect
+        config = dict(config)
+        trainable, dtype = config.pop("trainable", True), config.pop("dtype", None)
+        if not trainable:
+            raise utils.NotSupported("numpy_impl trains every model it makes: trainable=False is left out")
+        parameters = inspect.signature(cls.__init__).parameters
+        if dtype is not None and ("dtype" in parameters or any(p.kind == p.VAR_KEYWORD for p in parameters.values())):
+            config["dtype"] = dtype
+        return cls(**config)
 
     def call(self, inputs, training=None):
         """A subclass applies its layers here; a functional model's call is its graph."""

@@ -245,7 +245,7 @@ def _model_config(model):
     if getattr(model, "_subclassed", False):                # Keras rebuilds it as cls(**config), then build()
         kind = type(model)
         return {"module": None, "class_name": kind.__name__, "registered_name": _registered_name(kind),
-                "config": {"trainable": True, "dtype": dtype, **model.get_config()},
+                "config": model.get_config(),
                 "build_config": {"input_shape": [None, *model.input_shape]}}
     if hasattr(model, "nodes"):                             # functional: the layers, and who calls whom
         return {"module": "keras.src.models.functional", "class_name": "Functional", "registered_name": "Functional",
@@ -456,9 +456,9 @@ def _functional_from_config(config, path):
 
 
 def _subclassed_from_config(config, path, custom_objects):
-    """A subclass of Model: the class (custom_objects, or registered), made as Keras makes it, cls(**config),
-    then built on an input of the saved shape."""
-    import inspect
+    """A subclass of Model: the class (custom_objects, or registered), made as Keras makes it,
+    cls.from_config(config), then built on an input of the saved shape."""
+    from . import config as config_module
 
     names = (config.get("registered_name"), config.get("class_name"))
     kind = next((found for name in names if name for found in (custom_objects.get(name), REGISTERED.get(name))
@@ -468,12 +468,10 @@ def _subclassed_from_config(config, path, custom_objects):
                              f"it: pass it, load_model(path, custom_objects={{'{names[0] or names[1]}': "
                              f"{names[1]}}}), or decorate it with @keras.saving.register_keras_serializable()")
     arguments = dict(config.get("config") or {})
-    dtype = _dtype_name(arguments.pop("dtype", None)) or "float32"
-    arguments.pop("trainable", None)
-    parameters = inspect.signature(kind.__init__).parameters
-    if "dtype" in parameters or any(p.kind == p.VAR_KEYWORD for p in parameters.values()):
-        arguments["dtype"] = dtype
-    model = kind(**arguments)
+    dtype = _dtype_name(arguments.get("dtype")) or config_module.floatx()
+    if "dtype" in arguments:
+        arguments["dtype"] = dtype                         # Keras's DTypePolicy dict, as its name
+    model = kind.from_config(arguments)
     model.dtype = np.dtype(dtype)
     model._build_for(tuple(config["build_config"]["input_shape"][1:]))
     return model

@@ -540,3 +540,52 @@ def test_layer_outputs_follow_the_graph(batch):
     first, second = (tensor.node.layer.name for tensor in add.inputs)
     np.testing.assert_array_equal(outputs[add.layer.name], outputs[first] + outputs[second])
     np.testing.assert_array_equal(outputs[model.layers[-1].name], model.predict(batch[0]))
+
+
+SAVING_GUIDE = """
+import numpy as np
+import keras
+
+@keras.saving.register_keras_serializable(package="my_package")
+class CustomModel(keras.Model):
+    def __init__(self, hidden_units):
+        super().__init__()
+        self.hidden_units = hidden_units
+        self.dense_layers = [keras.layers.Dense(u) for u in hidden_units]
+
+    def call(self, inputs):
+        x = inputs
+        for layer in self.dense_layers:
+            x = layer(x)
+        return x
+
+    def get_config(self):
+        return {"hidden_units": self.hidden_units}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+model = CustomModel([16, 16, 10])
+input_arr = np.random.default_rng(0).random((1, 5))
+outputs = model(input_arr)
+model.save(folder + "/custom_model.keras")
+loaded = keras.models.load_model(folder + "/custom_model.keras")
+np.testing.assert_allclose(loaded(input_arr), outputs)
+"""
+
+
+def test_the_saving_guide_s_custom_model_runs_and_each_package_loads_the_other_s_file(tmp_path):
+    """keras.io, "Save, serialize, and export models": its subclassed CustomModel (a list of layers, call
+    without training, get_config and from_config, registered), saved and loaded, with only the import changed;
+    then each package loads the file the other wrote and computes the same outputs."""
+    from .test_keras_api import run
+    ran = {}
+    for package in ("numpy_impl", "keras"):
+        (tmp_path / package).mkdir()
+        ran[package] = run(SAVING_GUIDE, package, folder=str(tmp_path / package))
+    for writer, reader in (("numpy_impl", keras), ("keras", numpy_impl)):
+        model = reader.models.load_model(tmp_path / writer / "custom_model.keras")
+        assert type(model).__name__ == "CustomModel" and model.hidden_units == [16, 16, 10]
+        np.testing.assert_allclose(np.asarray(model(ran[writer]["input_arr"])), np.asarray(ran[writer]["outputs"]),
+                                   rtol=1e-6, atol=1e-6)
