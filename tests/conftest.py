@@ -61,6 +61,20 @@ def pytest_xdist_auto_num_workers(config):
     return min(os.cpu_count() or 1, 4) if whole_folders else 0
 
 
+# The workers take the tests a module at a time (pyproject.toml: --dist loadgroup, each module its own group),
+# except the modules that hold twins to check's reference answers: those go to one worker together, so the
+# answers are computed once in the run (about 9 s), not once in each worker.
+CHECK_MODULES = {"test_check", "test_check_distrust", "test_check_hints", "test_check_textbook", "test_check_worker",
+                 "test_grade", "test_exercise"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group("check's reference answers" if module in CHECK_MODULES else module))
+
+
 # A test marked `alone` measures how busy the machine is, so no other worker runs a test beside it.
 # A lock the workers share, in two files: every test holds `room` shared; an `alone` test holds it
 # exclusively. `gate` is taken on the way in, and an `alone` test keeps it while it waits and runs,
