@@ -50,6 +50,8 @@ def layer_groups(model):
 
 
 def _attribute_groups(model):
+    """A subclassed model's groups: each layer under the attribute that holds it (a list's layers under the
+    list's name, counted per class); a layer no attribute holds is refused, as Keras could not file it."""
     from .layers import Layer
 
     found = {}
@@ -242,7 +244,7 @@ def save_model(model, path):
 def _model_config(model):
     """config.json's description of the model's architecture, as Keras writes it for each kind of model."""
     dtype = model.dtype.name
-    if getattr(model, "_subclassed", False):                # Keras rebuilds it as cls(**config), then build()
+    if getattr(model, "_subclassed", False):                # Keras rebuilds it by from_config, then build()
         kind = type(model)
         return {"module": None, "class_name": kind.__name__, "registered_name": _registered_name(kind),
                 "config": model.get_config(),
@@ -471,9 +473,13 @@ def _subclassed_from_config(config, path, custom_objects):
     dtype = _dtype_name(arguments.get("dtype")) or config_module.floatx()
     if "dtype" in arguments:
         arguments["dtype"] = dtype                         # Keras's DTypePolicy dict, as its name
+    shape = (config.get("build_config") or {}).get("input_shape")
+    if not shape:
+        raise ModelFileError(f"{path} holds the model {names[1]}, saved before it was built (no input shape), so "
+                             "it has no weights: call it on data before saving")
     model = kind.from_config(arguments)
     model.dtype = np.dtype(dtype)
-    model._build_for(tuple(config["build_config"]["input_shape"][1:]))
+    model._build_for(tuple(shape[1:]))
     return model
 
 

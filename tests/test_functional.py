@@ -269,6 +269,19 @@ def test_what_a_graph_s_file_cannot_hold_is_one_line(tmp_path):
                                                                 r"saved it: pass it, load_model\(path, custom_objects="):
         numpy_impl.models.load_model(tmp_path / "m.keras")
 
+    class Unbuilt(keras.Model):                     # Keras saves a subclass before its first call, with a warning
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.dense = keras.layers.Dense(2)
+
+        def call(self, inputs):
+            return self.dense(inputs)
+    with pytest.warns(UserWarning, match="not yet been built"):
+        Unbuilt().save(tmp_path / "unbuilt.keras")
+    with pytest.raises(numpy_impl.saving.ModelFileError, match=r"holds the model Unbuilt, saved before it was built "
+                                                                r"\(no input shape\), so it has no weights"):
+        numpy_impl.models.load_model(tmp_path / "unbuilt.keras", custom_objects={"Unbuilt": type(mlp)})
+
 
 def test_a_registered_subclass_loads_without_custom_objects(tmp_path):
     @numpy_impl.saving.register_keras_serializable(package="Course")
