@@ -326,17 +326,13 @@ class Sequential:
         began, verbose = time.perf_counter(), _verbosity(verbose)
         x, y = self._check_data(x, y)
         weights = self._sample_weights(y, sample_weight, None)
-        callbacks = CallbackList(callbacks, self, verbose=verbose, epochs=1,
-                                 steps=math.ceil(len(x) / (batch_size or 32))) if callbacks else None
+        callbacks = self._hooks(callbacks, verbose, len(x), batch_size)
         if batch_size is None and callbacks:
             batch_size = 32                              # the steps the on_test_batch_* hooks see, Keras's
         logs = self._evaluate(x, y, weights, batch_size=batch_size, callbacks=callbacks)
         if verbose:
             _last_line(len(x), batch_size, began, verbose, logs)
-        if return_dict:
-            return logs
-        values = [logs["loss"]] + [logs[metric.name] for metric in self.metrics]
-        return values[0] if len(values) == 1 else values
+        return self._returned(logs, return_dict)
 
     def predict(self, x, batch_size=None, verbose=0, callbacks=None):
         """The last layer's outputs, dropout off: softmax probabilities, or logits if it is linear.
@@ -347,8 +343,7 @@ class Sequential:
         """
         began, verbose = time.perf_counter(), _verbosity(verbose)
         x = self._check_x(x)
-        callbacks = CallbackList(callbacks, self, verbose=verbose, epochs=1,
-                                 steps=math.ceil(len(x) / (batch_size or 32))) if callbacks else None
+        callbacks = self._hooks(callbacks, verbose, len(x), batch_size)
         rows = _positive_int("batch_size", (32 if callbacks else 1024) if batch_size is None else batch_size)
         outputs = None
         if callbacks:
@@ -437,8 +432,16 @@ class Sequential:
         """Keras's `predict_on_batch`: the outputs for this batch, dropout off."""
         return self.run(self._check_x(x)).copy()
 
+    def _hooks(self, callbacks, verbose, samples, batch_size):
+        """evaluate's and predict's callbacks as one CallbackList (None without any): one epoch of steps of
+        batch_size, Keras's 32 unless given."""
+        if not callbacks:
+            return None
+        return CallbackList(callbacks, self, verbose=verbose, epochs=1, steps=math.ceil(samples / (batch_size or 32)))
+
     def _returned(self, logs, return_dict):
-        """What Keras's *_on_batch return: the logs, or their values in order, a float when only the loss."""
+        """What evaluate and Keras's *_on_batch return: the logs, or their values in order, a float when only
+        the loss."""
         if return_dict:
             return logs
         values = [logs["loss"]] + [logs[metric.name] for metric in self.metrics]
